@@ -1,0 +1,1 @@
+"""The `apica-pd` command: one entry point over the program, the bridge and the sandbox."""

@@ -1,0 +1,5 @@
+import sys
+
+from apica_pagerduty.cli import main
+
+sys.exit(main())

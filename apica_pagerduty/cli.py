@@ -1,0 +1,36 @@
+"""Dispatch `apica-pd <command>` to the part of the product that owns it.
+
+Each part exposes `register(subparsers)` in its own `cli` module and keeps heavy
+imports (Pulumi, uvicorn) inside its handlers, so `apica-pd --help` stays fast and
+the bridge never needs the infra side installed to serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Order is the order of `apica-pd --help`.
+COMMAND_MODULES = ("infra.cli", "bridge.cli", "sandbox.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="apica-pd",
+        description="Apica ASM -> PagerDuty: stack files, Pulumi program, alert bridge.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Stack files -> validated model -> plan (pure) -> PagerDuty resources via Pulumi (thin)."""
