@@ -1,0 +1,23 @@
+"""Suite-wide test settings.
+
+Hypothesis profiles: CI sets HYPOTHESIS_PROFILE=ci for a reproducible, modest run;
+locally the default profile applies unless the variable names another one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    # CI machines are slow and shared: timing health checks would only flake.
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
