@@ -1,0 +1,85 @@
+"""Which PagerDuty events one ASM alert becomes, given the check's open alerts (pure).
+
+PagerDuty fixes an incident's urgency when it opens (service urgency
+`severity_based`: critical/error high, warning/info low). A check that goes W -> F
+must not stay a low-urgency incident, so each check gets two dedup keys, one per
+urgency class, and the bridge remembers which of them are open:
+
+- trigger, high class: trigger the high key; if the low key is open, resolve it
+  *after* the high trigger (someone is paged before the old incident closes).
+- trigger, low class while the high key is open: trigger the high key (PagerDuty
+  merges it into the open high incident: one incident, still high).
+- trigger, low class otherwise: trigger the low key.
+- resolve: resolve every open key; if none is known open, resolve both (resolves
+  are idempotent and PagerDuty drops unknown keys, so this is always safe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+Urgency = Literal["high", "low"]
+Action = Literal["trigger", "resolve"]
+
+DEDUP_PREFIX = "apica-asm"
+MAX_DEDUP_KEY = 255  # Events API limit
+HIGH_SEVERITIES = frozenset({"critical", "error"})
+# Resolve order when both are open: high first, it is the one paging.
+_URGENCY_ORDER: tuple[Urgency, ...] = ("high", "low")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One Events API event to send, in order."""
+
+    action: Action
+    urgency: Urgency
+    dedup_key: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    open_after: frozenset[Urgency]
+
+
+def urgency_class(pd_severity: str) -> Urgency:
+    """The urgency PagerDuty gives an incident opened at this severity."""
+    return "high" if pd_severity in HIGH_SEVERITIES else "low"
+
+
+def dedup_key(route_name: str, check_key: str, urgency: Urgency) -> str:
+    """`apica-asm:<route>:<check_key>:<urgency>`, the check part hashed if too long."""
+    key = f"{DEDUP_PREFIX}:{route_name}:{check_key}:{urgency}"
+    if len(key) <= MAX_DEDUP_KEY:
+        return key
+    # Long check names would overflow 255 chars; a digest stays stable per check.
+    digest = hashlib.sha256(check_key.encode("utf-8")).hexdigest()
+    return f"{DEDUP_PREFIX}:{route_name}:sha256-{digest}:{urgency}"
+
+
+def plan(
+    route_name: str,
+    check_key: str,
+    action: Action,
+    pd_severity: str,
+    open_now: frozenset[Urgency],
+) -> Plan:
+    """The events for one alert and the check's open keys once they are delivered."""
+
+    def step(act: Action, urgency: Urgency) -> Step:
+        return Step(act, urgency, dedup_key(route_name, check_key, urgency))
+
+    if action == "resolve":
+        targets = [u for u in _URGENCY_ORDER if u in open_now] or list(_URGENCY_ORDER)
+        return Plan(tuple(step("resolve", u) for u in targets), frozenset())
+    if urgency_class(pd_severity) == "high":
+        steps = [step("trigger", "high")]
+        if "low" in open_now:
+            steps.append(step("resolve", "low"))
+        return Plan(tuple(steps), frozenset({"high"}))
+    if "high" in open_now:
+        return Plan((step("trigger", "high"),), open_now)
+    return Plan((step("trigger", "low"),), open_now | {"low"})
