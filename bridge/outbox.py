@@ -1,0 +1,422 @@
+"""The durable outbox: SQLite file holding every event until PagerDuty took it.
+
+Durability: WAL with `synchronous=FULL`. In WAL mode NORMAL already survives a
+process crash (`kill -9`), but it may lose the last commits on power loss or an OS
+crash, and the bridge has told ASM "202" by then while ASM never retries. FULL
+fsyncs the WAL on every commit, which costs well under 0.1 ms on the target
+machines, so the 202 means "on disk".
+
+Delivery is at least once: an event is deleted only after PagerDuty's 2xx, so a
+crash between the 2xx and the delete sends it again, which PagerDuty absorbs by
+dedup key (a repeated trigger merges, a repeated resolve is a no-op).
+
+Order is the autoincrement id: per routing key, the worker only ever sends the
+lowest pending id (head of line), so a resolve never overtakes its trigger.
+
+One connection guarded by a lock: SQLite serialises writers anyway, and one
+connection keeps every transaction simple. Other processes (the CLI) may open the
+same file; `busy_timeout` makes them wait for each other instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.metrics import OutboxStats
+
+OUTBOX_FILENAME = "outbox.sqlite3"
+DEFAULT_DUPLICATE_WINDOW = 60.0
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    check_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_lane ON events (routing_key, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL,
+    route TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    check_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    status INTEGER,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL,
+    dead_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS check_state (
+    route TEXT NOT NULL,
+    check_key TEXT NOT NULL,
+    open_keys TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (route, check_key)
+);
+CREATE TABLE IF NOT EXISTS recent_alerts (
+    fingerprint TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recent_alerts_seen ON recent_alerts (seen_at);
+"""
+
+_EVENT_COLUMNS = (
+    "id, route, routing_key, check_key, action, dedup_key, body, created_at, attempts, "
+    "next_attempt_at, last_error"
+)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store: the full Events API body plus what the worker needs to route it."""
+
+    routing_key: str
+    action: str
+    dedup_key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    id: int
+    route: str
+    routing_key: str
+    check_key: str
+    action: str
+    dedup_key: str
+    body: dict[str, Any]
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    event_id: int
+    route: str
+    routing_key: str
+    check_key: str
+    action: str
+    dedup_key: str
+    body: dict[str, Any]
+    created_at: float
+    attempts: int
+    status: int | None
+    reason: str
+    message: str
+    dead_at: float
+
+
+@dataclass(frozen=True)
+class RouteBacklog:
+    route: str
+    pending: int
+    oldest_created_at: float
+    max_attempts: int
+    last_error: str | None
+
+
+# Given the check's open urgency classes, return the events to store and the
+# classes open afterwards. Runs inside the write transaction.
+Planner = Callable[[frozenset[str]], tuple[Sequence[NewEvent], frozenset[str]]]
+
+
+def outbox_path(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir) / OUTBOX_FILENAME
+
+
+def _create_private(path: Path) -> None:
+    """Make the data dir (0700) and the file (0600) before SQLite touches them.
+
+    SQLite gives its -wal and -shm files the main file's mode, so they stay private too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # tighten a file created elsewhere with a looser umask
+
+
+class Outbox:
+    """Durable event store. Thread-safe; `close()` when done (or use `with`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._window = duplicate_window
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        _create_private(self.path)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        with self._lock:
+            # Idempotent DDL; executescript runs it in autocommit mode.
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after new events are committed (the worker wakes up)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks
+        # with another process, and read-then-write (check state) is atomic.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- intake ----------------------------------------------------------------
+
+    def enqueue(
+        self, *, route: str, check_key: str, fingerprint: str | None, planner: Planner
+    ) -> int | None:
+        """Store the planned events in one transaction; None if an exact duplicate.
+
+        Returns the number of events stored once they are committed to disk.
+        """
+        now = self._clock()
+        with self._write() as db:
+            if fingerprint is not None:
+                db.execute("DELETE FROM recent_alerts WHERE seen_at < ?", (now - self._window,))
+                if db.execute(
+                    "SELECT 1 FROM recent_alerts WHERE fingerprint = ?", (fingerprint,)
+                ).fetchone():
+                    return None
+                db.execute(
+                    "INSERT INTO recent_alerts (fingerprint, seen_at) VALUES (?, ?)",
+                    (fingerprint, now),
+                )
+            open_now = self._open_keys(db, route, check_key)
+            events, open_after = planner(open_now)
+            db.executemany(
+                "INSERT INTO events (route, routing_key, check_key, action, dedup_key, body,"
+                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (route, e.routing_key, check_key, e.action, e.dedup_key,
+                     _dump(e.body), now, now)
+                    for e in events
+                ],
+            )
+            if open_after:
+                db.execute(
+                    "INSERT OR REPLACE INTO check_state (route, check_key, open_keys, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (route, check_key, ",".join(sorted(open_after)), now),
+                )
+            else:
+                db.execute(
+                    "DELETE FROM check_state WHERE route = ? AND check_key = ?",
+                    (route, check_key),
+                )
+        self._notify()
+        return len(events)
+
+    @staticmethod
+    def _open_keys(db: sqlite3.Connection, route: str, check_key: str) -> frozenset[str]:
+        row = db.execute(
+            "SELECT open_keys FROM check_state WHERE route = ? AND check_key = ?",
+            (route, check_key),
+        ).fetchone()
+        return frozenset(row[0].split(",")) if row and row[0] else frozenset()
+
+    def open_keys(self, route: str, check_key: str) -> frozenset[str]:
+        """Urgency classes the bridge believes open for a check."""
+        with self._lock:
+            return self._open_keys(self._db, route, check_key)
+
+    # -- worker ----------------------------------------------------------------
+
+    def lane_heads(self) -> list[PendingEvent]:
+        """The oldest pending event of each routing key: the only one that may be sent."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN "
+            "(SELECT MIN(id) FROM events GROUP BY routing_key) ORDER BY id"
+        )
+        return [_pending(r) for r in rows]
+
+    def get(self, event_id: int) -> PendingEvent | None:
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return _pending(rows[0]) if rows else None
+
+    def mark_delivered(self, event_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+
+    def reschedule(self, event_id: int, *, next_attempt_at: float, error: str) -> None:
+        """Count a failed attempt and set when to try again."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ?",
+                (next_attempt_at, error, event_id),
+            )
+
+    def dead_letter(
+        self,
+        event_id: int,
+        *,
+        status: int | None,
+        reason: str,
+        message: str,
+        attempted: bool = True,
+    ) -> int | None:
+        """Move an event to dead letters (atomically); returns the dead letter's id."""
+        now = self._clock()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO dead_letters (event_id, route, routing_key, check_key, action,"
+                " dedup_key, body, created_at, attempts, status, reason, message, dead_at)"
+                " SELECT id, route, routing_key, check_key, action, dedup_key, body, created_at,"
+                " attempts + ?, ?, ?, ?, ? FROM events WHERE id = ?",
+                (1 if attempted else 0, status, reason, message, now, event_id),
+            )
+            if cursor.rowcount == 0:
+                return None
+            dead_id = cursor.lastrowid
+            db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+        return dead_id
+
+    # -- operators -------------------------------------------------------------
+
+    def pending(self, limit: int | None = None) -> list[PendingEvent]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_pending(r) for r in self._read(sql)]
+
+    def backlog(self) -> list[RouteBacklog]:
+        """Pending events per route, with the error of each route's oldest failing event."""
+        rows = self._read(
+            "SELECT route, COUNT(*), MIN(created_at), MAX(attempts),"
+            " (SELECT last_error FROM events e2 WHERE e2.route = e.route"
+            "  AND e2.last_error IS NOT NULL ORDER BY e2.id DESC LIMIT 1)"
+            " FROM events e GROUP BY route ORDER BY route"
+        )
+        return [RouteBacklog(*row) for row in rows]
+
+    def dead_letters(self, ids: Iterable[int] | None = None) -> list[DeadLetter]:
+        rows = self._read(
+            "SELECT id, event_id, route, routing_key, check_key, action, dedup_key, body,"
+            " created_at, attempts, status, reason, message, dead_at FROM dead_letters"
+            " ORDER BY id"
+        )
+        wanted = None if ids is None else set(ids)
+        return [
+            DeadLetter(*row[:7], json.loads(row[7]), *row[8:])
+            for row in rows
+            if wanted is None or row[0] in wanted
+        ]
+
+    def redrive(self, ids: Iterable[int] | None = None) -> list[int]:
+        """Put dead letters back at the end of their lane; returns the ids re-driven.
+
+        `ids=None` re-drives all of them. Each goes behind anything already pending,
+        with its attempts reset: a person decided it is worth sending again.
+        """
+        now = self._clock()
+        wanted = None if ids is None else sorted(set(ids))
+        with self._write() as db:
+            if wanted is None:
+                found = [r[0] for r in db.execute("SELECT id FROM dead_letters ORDER BY id")]
+            else:
+                found = [
+                    i for i in wanted
+                    if db.execute("SELECT 1 FROM dead_letters WHERE id = ?", (i,)).fetchone()
+                ]
+            for dead_id in found:
+                db.execute(
+                    "INSERT INTO events (route, routing_key, check_key, action, dedup_key, body,"
+                    " created_at, next_attempt_at) SELECT route, routing_key, check_key, action,"
+                    " dedup_key, body, ?, ? FROM dead_letters WHERE id = ?",
+                    (now, now, dead_id),
+                )
+                db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
+        if found:
+            self._notify()
+        return found
+
+    def stats(self) -> OutboxStats:
+        """Queue depth for /metrics (`metrics.watch_outbox(outbox.stats)`)."""
+        with self._lock:
+            pending, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM events"
+            ).fetchone()
+            (dead,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        age = max(self._clock() - oldest, 0.0) if oldest is not None else 0.0
+        return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
+
+    def writable(self) -> bool:
+        """For /readyz: can a write transaction be opened right now?"""
+        try:
+            with self._write() as db:
+                db.execute("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def _dump(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pending(row: tuple[Any, ...]) -> PendingEvent:
+    return PendingEvent(*row[:6], json.loads(row[6]), *row[7:])

@@ -1,0 +1,182 @@
+"""The SQLite outbox: storage, order, duplicates, check state, dead letters."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+
+from bridge.outbox import NewEvent, Outbox, outbox_path
+
+KEY_A = "a" * 32
+KEY_B = "b" * 32
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def outbox(tmp_path, clock):
+    with Outbox(outbox_path(tmp_path / "data"), clock=clock, duplicate_window=60) as box:
+        yield box
+
+
+def _event(key: str = KEY_A, action: str = "trigger", dedup: str = "d1") -> NewEvent:
+    return NewEvent(key, action, dedup, {"routing_key": key, "event_action": action,
+                                         "dedup_key": dedup})
+
+
+def _store(box: Outbox, *events: NewEvent, route="web", check="id:1", fingerprint=None,
+           open_after=frozenset()):
+    return box.enqueue(route=route, check_key=check, fingerprint=fingerprint,
+                       planner=lambda _open: (list(events), frozenset(open_after)))
+
+
+def test_file_is_private(outbox, tmp_path):
+    _store(outbox, _event())
+    assert stat.S_IMODE(outbox.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(outbox.path.parent.stat().st_mode) == 0o700
+    for side in outbox.path.parent.glob("*-wal"):
+        assert stat.S_IMODE(side.stat().st_mode) == 0o600
+
+
+def test_journal_is_wal(outbox):
+    db = sqlite3.connect(outbox.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_events_keep_order_and_body(outbox, clock):
+    assert _store(outbox, _event(dedup="d1"), _event(action="resolve", dedup="d2")) == 2
+    pending = outbox.pending()
+    assert [(e.action, e.dedup_key) for e in pending] == [("trigger", "d1"), ("resolve", "d2")]
+    assert pending[0].body["dedup_key"] == "d1"
+    assert pending[0].created_at == clock.now
+    assert pending[0].attempts == 0
+
+
+def test_lane_heads_one_per_routing_key(outbox):
+    _store(outbox, _event(KEY_A, dedup="a1"), _event(KEY_A, dedup="a2"))
+    _store(outbox, _event(KEY_B, dedup="b1"))
+    assert [e.dedup_key for e in outbox.lane_heads()] == ["a1", "b1"]
+    outbox.mark_delivered(outbox.lane_heads()[0].id)
+    assert [e.dedup_key for e in outbox.lane_heads()] == ["a2", "b1"]
+
+
+def test_duplicate_within_window_is_stored_once(outbox, clock):
+    assert _store(outbox, _event(), fingerprint="fp") == 1
+    clock.now += 59
+    assert _store(outbox, _event(), fingerprint="fp") is None
+    assert len(outbox.pending()) == 1
+    clock.now += 2
+    assert _store(outbox, _event(), fingerprint="fp") == 1
+    assert len(outbox.pending()) == 2
+
+
+def test_check_state_follows_planner(outbox):
+    seen = []
+
+    def planner(open_now):
+        seen.append(open_now)
+        return [_event()], frozenset({"low"})
+
+    outbox.enqueue(route="web", check_key="id:1", fingerprint=None, planner=planner)
+    assert outbox.open_keys("web", "id:1") == {"low"}
+    _store(outbox, _event(), open_after={"high", "low"})
+    assert outbox.open_keys("web", "id:1") == {"high", "low"}
+    _store(outbox, _event(action="resolve"))
+    assert outbox.open_keys("web", "id:1") == frozenset()
+    assert seen == [frozenset()]
+    assert outbox.open_keys("other", "id:1") == frozenset()
+
+
+def test_planner_failure_stores_nothing(outbox):
+    def planner(_open):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        outbox.enqueue(route="web", check_key="id:1", fingerprint="fp", planner=planner)
+    assert outbox.pending() == []
+    # The fingerprint was rolled back too: the retry is not mistaken for a duplicate.
+    assert _store(outbox, _event(), fingerprint="fp") == 1
+
+
+def test_reschedule_counts_attempts(outbox, clock):
+    _store(outbox, _event())
+    head = outbox.lane_heads()[0]
+    outbox.reschedule(head.id, next_attempt_at=clock.now + 5, error="500 boom")
+    again = outbox.get(head.id)
+    assert (again.attempts, again.next_attempt_at, again.last_error) == (
+        1, clock.now + 5, "500 boom")
+
+
+def test_dead_letter_and_redrive(outbox, clock):
+    _store(outbox, _event(dedup="d1"), _event(dedup="d2"))
+    first = outbox.lane_heads()[0]
+    dead_id = outbox.dead_letter(first.id, status=400, reason="invalid_event",
+                                 message="Event object is invalid")
+    assert [e.dedup_key for e in outbox.pending()] == ["d2"]
+    (letter,) = outbox.dead_letters()
+    assert (letter.id, letter.event_id, letter.status, letter.message, letter.attempts) == (
+        dead_id, first.id, 400, "Event object is invalid", 1)
+    assert letter.body["dedup_key"] == "d1"
+    assert outbox.dead_letter(first.id, status=400, reason="x", message="y") is None
+
+    clock.now += 10
+    assert outbox.redrive([dead_id, 999]) == [dead_id]
+    assert outbox.dead_letters() == []
+    redriven = outbox.pending()[-1]
+    assert (redriven.dedup_key, redriven.attempts, redriven.created_at) == ("d1", 0, clock.now)
+
+
+def test_redrive_all(outbox):
+    _store(outbox, _event(dedup="d1"), _event(dedup="d2"))
+    for event in outbox.pending():
+        outbox.dead_letter(event.id, status=None, reason="invalid_event", message="m",
+                           attempted=False)
+    assert len(outbox.redrive()) == 2
+    assert [e.dedup_key for e in outbox.pending()] == ["d1", "d2"]
+
+
+def test_stats_and_backlog(outbox, clock):
+    assert outbox.stats().pending == 0
+    assert outbox.stats().oldest_pending_age_seconds == 0.0
+    _store(outbox, _event(dedup="d1"), route="web")
+    clock.now += 30
+    _store(outbox, _event(KEY_B, dedup="d2"), route="api")
+    outbox.reschedule(outbox.pending()[1].id, next_attempt_at=clock.now, error="503")
+    clock.now += 10
+    stats = outbox.stats()
+    assert (stats.pending, stats.oldest_pending_age_seconds, stats.dead_letters) == (2, 40.0, 0)
+    backlog = {b.route: b for b in outbox.backlog()}
+    assert backlog["api"].max_attempts == 1
+    assert backlog["api"].last_error == "503"
+    assert backlog["web"].last_error is None
+
+
+def test_listeners_hear_new_events(outbox):
+    calls = []
+    outbox.subscribe(lambda: calls.append(1))
+    _store(outbox, _event())
+    assert calls == [1]
+
+
+def test_survives_reopen(tmp_path, clock):
+    path = outbox_path(tmp_path)
+    with Outbox(path, clock=clock) as box:
+        _store(box, _event(dedup="d1"), open_after={"low"})
+    with Outbox(path, clock=clock) as box:
+        assert [e.dedup_key for e in box.pending()] == ["d1"]
+        assert box.open_keys("web", "id:1") == {"low"}
+        assert box.writable()
