@@ -1,0 +1,192 @@
+"""The sandbox account's objects, stored in PagerDuty REST API v2 shapes.
+
+Collections are keyed by the REST path segment (`services`, `escalation_policies`,
+`users`, ...). This module builds and links objects; it does not validate client
+input (the REST layer does) and it is not thread-safe (`SandboxState` locks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.clock import Clock, iso
+from sandbox.ids import new_integration_key, new_object_id
+from sandbox.urgency import constant_rule
+
+KINDS = {
+    "services": "service",
+    "escalation_policies": "escalation_policy",
+    "users": "user",
+    "schedules": "schedule",
+    "teams": "team",
+    "vendors": "vendor",
+    "integrations": "integration",
+}
+# Seeded like a real account's vendor catalogue; "Apica" is the one this product uses.
+DEFAULT_VENDORS = ("Apica", "Amazon CloudWatch", "Datadog", "Nagios", "Prometheus")
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "status": "active",
+    "auto_resolve_timeout": 14400,
+    "acknowledgement_timeout": 1800,
+    "alert_creation": "create_alerts_and_incidents",
+    "alert_grouping_parameters": {"type": None, "config": None},
+    "auto_pause_notifications_parameters": {"enabled": False, "timeout": None},
+    "support_hours": None,
+    "scheduled_actions": [],
+    "teams": [],
+}
+
+
+class Directory:
+    """Objects by collection and id, plus the integration-key index."""
+
+    def __init__(self, clock: Clock, base_url: str = "http://127.0.0.1") -> None:
+        self._clock = clock
+        self.base_url = base_url
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in KINDS}
+        self._by_key: dict[str, str] = {}
+        for name in DEFAULT_VENDORS:
+            self.add_vendor(name)
+
+    # -- generic -----------------------------------------------------------------
+
+    def get(self, collection: str, object_id: str) -> dict[str, Any] | None:
+        return self._objects[collection].get(object_id)
+
+    def list(self, collection: str) -> list[dict[str, Any]]:
+        return list(self._objects[collection].values())
+
+    def delete(self, collection: str, object_id: str) -> dict[str, Any] | None:
+        found = self._objects[collection].pop(object_id, None)
+        if found is not None and collection == "services":
+            for ref in found["integrations"]:
+                self._forget_integration(ref["id"])
+        if found is not None and collection == "integrations":
+            self._forget_integration(object_id, already_popped=found)
+        return found
+
+    def reference(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": obj["id"],
+            "type": f"{KINDS[collection]}_reference",
+            "summary": obj.get("summary") or obj.get("name"),
+            "self": obj.get("self"),
+            "html_url": obj.get("html_url"),
+        }
+
+    def _store(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("id", new_object_id())
+        obj.setdefault("type", KINDS[collection])
+        obj.setdefault("summary", obj.get("name"))
+        obj["self"] = f"{self.base_url}/{collection}/{obj['id']}"
+        obj["html_url"] = f"{self.base_url}/{collection.replace('_', '-')}/{obj['id']}"
+        self._objects[collection][obj["id"]] = obj
+        return obj
+
+    # -- kinds -------------------------------------------------------------------
+
+    def add_user(self, email: str, name: str, **fields: Any) -> dict[str, Any]:
+        user = {"name": name, "email": email, "time_zone": "UTC", "role": "user", **fields}
+        return self._store("users", user)
+
+    def add_schedule(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self._store("schedules", {"name": name, "time_zone": "UTC", **fields})
+
+    def add_team(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self._store("teams", {"name": name, "description": None, **fields})
+
+    def add_vendor(self, name: str, **fields: Any) -> dict[str, Any]:
+        vendor = {"name": name, "website_url": None, "description": None, **fields}
+        return self._store("vendors", vendor)
+
+    def create_escalation_policy(self, name: str, **fields: Any) -> dict[str, Any]:
+        policy = {
+            "name": name,
+            "description": None,
+            "num_loops": 0,
+            "on_call_handoff_notifications": "if_has_services",
+            "escalation_rules": [],
+            "services": [],
+            "teams": [],
+            **fields,
+        }
+        return self._store("escalation_policies", policy)
+
+    def default_escalation_policy(self) -> dict[str, Any]:
+        """The policy a service seeded without one gets (PagerDuty needs one per service)."""
+        for policy in self.list("escalation_policies"):
+            if policy["name"] == "Default":
+                return policy
+        return self.create_escalation_policy("Default")
+
+    def create_service(self, name: str, urgency: str = "high", **fields: Any) -> dict[str, Any]:
+        policy_id = fields.pop("escalation_policy_id", None)
+        policy = self.get("escalation_policies", policy_id) if policy_id else None
+        if policy_id and policy is None:
+            raise KeyError(f"no escalation policy {policy_id}")
+        policy = policy or self.default_escalation_policy()
+        service = {
+            "name": name,
+            **SERVICE_DEFAULTS,
+            "incident_urgency_rule": constant_rule(urgency),
+            **fields,
+            "escalation_policy": self.reference("escalation_policies", policy),
+            "integrations": [],
+            "created_at": iso(self._clock()),
+        }
+        service = self._store("services", service)
+        policy["services"].append(self.reference("services", service))
+        return service
+
+    def add_integration(
+        self,
+        service_id: str,
+        name: str,
+        type: str = "events_api_v2_inbound_integration",
+        vendor_id: str | None = None,
+    ) -> dict[str, Any]:
+        service = self.get("services", service_id)
+        if service is None:
+            raise KeyError(f"no service {service_id}")
+        vendor = self.get("vendors", vendor_id) if vendor_id else None
+        if vendor_id and vendor is None:
+            raise KeyError(f"no vendor {vendor_id}")
+        integration = {
+            "name": name,
+            "type": type,
+            "service": self.reference("services", service),
+            "vendor": self.reference("vendors", vendor) if vendor else None,
+            "integration_key": new_integration_key(),
+            "created_at": iso(self._clock()),
+        }
+        integration = self._store("integrations", integration)
+        # PagerDuty's html_url for an integration sits under its service.
+        integration["html_url"] = (
+            f"{self.base_url}/services/{service_id}/integrations/{integration['id']}"
+        )
+        self._by_key[integration["integration_key"]] = integration["id"]
+        service["integrations"].append(self.reference("integrations", integration))
+        return integration
+
+    def integration_by_key(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The integration owning routing key `key` and its service, if any."""
+        integration_id = self._by_key.get(key)
+        if integration_id is None:
+            return None
+        integration = self._objects["integrations"][integration_id]
+        service = self._objects["services"][integration["service"]["id"]]
+        return integration, service
+
+    def _forget_integration(
+        self, integration_id: str, already_popped: dict[str, Any] | None = None
+    ) -> None:
+        integration = already_popped or self._objects["integrations"].pop(integration_id, None)
+        if integration is None:
+            return
+        self._by_key.pop(integration["integration_key"], None)
+        service = self._objects["services"].get(integration["service"]["id"])
+        if service is not None:
+            service["integrations"] = [
+                r for r in service["integrations"] if r["id"] != integration_id
+            ]
