@@ -1,0 +1,160 @@
+"""The sender against a scripted HTTP server on loopback: every answer classified."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bridge.sender import Dead, Delivered, RetryLater, Sender, classify
+
+EVENT = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "d",
+         "payload": {"summary": "s", "source": "x", "severity": "info"}}
+
+
+class Script:
+    """What the next requests get: (status, headers, body, delay seconds)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, dict[str, str], bytes, float]] = []
+        self.received: list[dict] = []
+        self.release = threading.Event()
+
+
+def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            script.received.append(json.loads(self.rfile.read(length)))
+            status, headers, body, delay = script.answers.pop(0)
+            if delay:
+                script.release.wait(delay)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/v2/enqueue", script
+    script.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _json(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_202_is_delivered_and_body_sent_as_json(server):
+    url, script = server
+    script.answers.append((202, {}, _json({"status": "success", "message": "Event processed",
+                                            "dedup_key": "d"}), 0))
+    outcome = Sender(url).send(EVENT)
+    assert outcome == Delivered(202, "Event processed")
+    assert script.received == [EVENT]
+
+
+def test_400_is_dead_with_pagerduty_message(server):
+    url, script = server
+    script.answers.append((400, {}, _json({"status": "invalid event",
+                                            "message": "Event object is invalid",
+                                            "errors": ["'payload.summary' is missing"]}), 0))
+    outcome = Sender(url).send(EVENT)
+    assert outcome == Dead("invalid_event",
+                           "Event object is invalid: 'payload.summary' is missing", 400)
+
+
+@pytest.mark.parametrize(("status", "reason"),
+                         [(401, "unauthorized"), (403, "forbidden"), (404, "not_found")])
+def test_auth_and_not_found_are_loud_dead_letters(server, status, reason):
+    url, script = server
+    script.answers.append((status, {}, b"nope", 0))
+    outcome = Sender(url).send(EVENT)
+    assert outcome == Dead(reason, "nope", status, loud=True)
+
+
+def test_413_is_dead(server):
+    url, script = server
+    script.answers.append((413, {}, b"", 0))
+    assert Sender(url).send(EVENT) == Dead("too_large", "", 413)
+
+
+def test_429_with_retry_after(server):
+    url, script = server
+    script.answers.append((429, {"Retry-After": "7"}, _json({"message": "slow down"}), 0))
+    assert Sender(url).send(EVENT) == RetryLater(7.0, "rate_limited", 429, "slow down")
+
+
+def test_429_without_retry_after_backs_off(server):
+    url, script = server
+    script.answers.append((429, {}, b"", 0))
+    assert Sender(url).send(EVENT) == RetryLater(None, "rate_limited", 429, "")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_backs_off(server, status):
+    url, script = server
+    script.answers.append((status, {}, b"<html>down</html>", 0))
+    assert Sender(url).send(EVENT) == RetryLater(None, "server_error", status,
+                                                 "<html>down</html>")
+
+
+def test_redirect_is_not_followed(server):
+    url, script = server
+    script.answers.append((302, {"Location": "http://127.0.0.1:1/"}, b"", 0))
+    outcome = Sender(url).send(EVENT)
+    assert outcome == RetryLater(None, "unexpected_status", 302, "")
+    assert len(script.received) == 1
+
+
+def test_timeout_backs_off(server):
+    url, script = server
+    script.answers.append((202, {}, b"{}", 5.0))
+    outcome = Sender(url, timeout=0.2).send(EVENT)
+    assert isinstance(outcome, RetryLater)
+    assert (outcome.after, outcome.reason, outcome.status) == (None, "timeout", None)
+
+
+def test_connection_refused_backs_off():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outcome = Sender(f"http://127.0.0.1:{port}/v2/enqueue").send(EVENT)
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason == "connection_error"
+
+
+def test_bad_url_is_kept_for_retry():
+    outcome = Sender("notaurl").send(EVENT)
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason == "request_error"
+
+
+def test_long_messages_are_truncated(server):
+    url, script = server
+    script.answers.append((400, {}, b"x" * 10_000, 0))
+    outcome = Sender(url).send(EVENT)
+    assert isinstance(outcome, Dead)
+    assert len(outcome.message) == 2000
+
+
+def test_classify_table_entry():
+    assert classify(202) == Delivered(202)
+    assert classify(429, retry_after=3) == RetryLater(3, "rate_limited", 429)
