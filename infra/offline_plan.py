@@ -1,0 +1,337 @@
+"""Offline plan: run the real program under Pulumi's mock runtime and record what it declares.
+
+No Pulumi CLI, no provider plugin, no PagerDuty credentials. `run_program_offline`
+sets `pulumi.runtime.set_mocks` with a recording monitor, runs the same
+`infra.resources.run_program` that `infra/__main__.py` runs, waits for every
+registration and stack output, and returns plain data: each registration (type,
+logical name, inputs, parent, protect), each look-up, and the stack outputs with
+secrets replaced by `[secret]`. `render_tree` and `to_json` present it for review.
+
+The mock runtime keeps global state (settings, root stack); each run resets it, so
+the runner can be called many times in one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "apica-pagerduty"
+SECRET = "[secret]"
+_STACK_TYPE = "pulumi:pulumi:Stack"
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+# Look-up tokens -> (short kind, the argument that names what is looked up).
+LOOKUPS: dict[str, tuple[str, str]] = {
+    "pagerduty:index/getVendor:getVendor": ("vendor", "name"),
+    "pagerduty:index/getUser:getUser": ("user", "email"),
+    "pagerduty:index/getSchedule:getSchedule": ("schedule", "name"),
+    "pagerduty:index/getEscalationPolicy:getEscalationPolicy": ("escalation_policy", "name"),
+    "pagerduty:index/getService:getService": ("service", "name"),
+    "pagerduty:index/getTeam:getTeam": ("team", "name"),
+}
+
+
+def _fake_id(*parts: str) -> str:
+    # PagerDuty ids look like "P" + 6 upper-case characters; deterministic per input.
+    return "P" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:6].upper()
+
+
+class PlanMocks(Mocks):
+    """Invent ids and integration keys; answer look-ups as if every name existed.
+
+    `vendor_name` is what the Apica vendor look-up answers (tests use it to play an
+    account where the look-up is ambiguous).
+    """
+
+    def __init__(self, vendor_name: str = "Apica") -> None:
+        self.vendor_name = vendor_name
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id = _fake_id(args.typ, args.name)
+        outputs = dict(args.inputs)
+        if args.typ == "pagerduty:index/service:Service":
+            outputs["htmlUrl"] = f"https://example.pagerduty.com/service-directory/{resource_id}"
+        elif args.typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
+            # 32 hex characters: the shape of a real integration (routing) key.
+            outputs["integrationKey"] = hashlib.sha256(args.name.encode()).hexdigest()[:32]
+        return resource_id, outputs
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        kind, field_name = LOOKUPS.get(args.token, ("unknown", "name"))
+        wanted = str(args.args.get(field_name) or "")
+        result: dict[str, Any] = {"id": _fake_id(kind, wanted), field_name: wanted}
+        if kind == "vendor":
+            result["name"] = self.vendor_name
+            result["type"] = "generic_events_api_inbound_integration"
+        elif kind == "user":
+            result["name"] = wanted.split("@")[0]
+        return result, []
+
+
+@dataclass(frozen=True)
+class Registration:
+    type: str
+    name: str
+    parent: str | None  # logical name of the parent resource, None for the stack
+    protect: bool
+    custom: bool
+    inputs: dict[str, Any]
+    id: str | None = None
+    urn: str = field(repr=False, default="")
+    parent_urn: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: str
+    name: str
+    id: str
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    name: str
+    secret: bool
+    value: Any  # SECRET when `secret`
+
+
+@dataclass(frozen=True)
+class OfflinePlan:
+    stack: str
+    registrations: tuple[Registration, ...]
+    lookups: tuple[Lookup, ...]
+    outputs: tuple[StackOutput, ...]
+
+    def children(self, parent_urn: str | None) -> list[Registration]:
+        return sorted(
+            (r for r in self.registrations if r.parent_urn == parent_urn),
+            key=_registration_order,
+        )
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's parent and protect flag."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(_Tap(mocks))
+        self._lock = threading.Lock()
+        self.raw: list[tuple[Any, MockResourceArgs | None, str, str]] = []
+        self.calls: list[MockCallArgs] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        tap: _Tap = self.mocks  # type: ignore[assignment]
+        tap.local.args = None
+        response = super().RegisterResource(request)
+        if request.type != _STACK_TYPE:
+            with self._lock:
+                self.raw.append((request, tap.local.args, response.urn, response.id))
+        return response
+
+    def Invoke(self, request: Any) -> Any:
+        tap: _Tap = self.mocks  # type: ignore[assignment]
+        tap.local.call = None
+        response = super().Invoke(request)
+        if tap.local.call is not None:
+            with self._lock:
+                self.calls.append(tap.local.call)
+        return response
+
+
+class _Tap(Mocks):
+    """Forwards to the real mocks, keeping the arguments on the calling (executor) thread."""
+
+    def __init__(self, inner: Mocks) -> None:
+        self.inner = inner
+        self.local = threading.local()
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.local.args = args
+        return self.inner.new_resource(args)
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        self.local.call = args
+        return self.inner.call(args)
+
+
+def run_under_mocks(
+    program: Callable[[], object],
+    mocks: Mocks | None = None,
+    stack_name: str = "dev",
+) -> OfflinePlan:
+    """Run `program` under the mock runtime, wait for everything, return what it declared.
+
+    Exceptions raised by the program or inside its applies (e.g. `pulumi.RunError`)
+    propagate after the runtime has settled.
+    """
+    monitor = RecordingMonitor(mocks or PlanMocks())
+    # A fresh root stack per run: set_mocks only creates one when none exists.
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=PROJECT, stack=stack_name, preview=False, monitor=monitor
+    )
+    pulumi_settings.SETTINGS.outputs.clear()
+    exported: dict[str, tuple[bool, Any]] = {}
+
+    async def main() -> None:
+        program()
+        root = pulumi_settings.get_root_resource()
+        outputs: Mapping[str, Any] = getattr(root, "outputs", {})
+        for name, value in outputs.items():
+            output = pulumi.Output.from_input(value)
+            # Awaiting surfaces errors raised in applies, as `pulumi up` would.
+            exported[name] = (await output.is_secret(), await output.future())
+
+    _sync_await(run_pulumi_func(main))
+    return _collect(monitor, stack_name, exported)
+
+
+def run_stack_file_offline(
+    path: str | Path, stack_name: str | None = None, mocks: Mocks | None = None
+) -> OfflinePlan:
+    """Load, validate, plan and run the stack file's program under mocks.
+
+    Raises H1's `StackFileInvalid` for a bad file before Pulumi is touched.
+    """
+    from infra.resources import run_program
+    from infra.validate import load_stack
+
+    stack = load_stack(path)
+    name = stack_name or Path(path).stem
+    return run_under_mocks(lambda: run_program(stack, name), mocks, name)
+
+
+# -- collecting ---------------------------------------------------------------------
+
+
+def _collect(
+    monitor: RecordingMonitor, stack_name: str, exported: Mapping[str, tuple[bool, Any]]
+) -> OfflinePlan:
+    by_urn = {urn: request.name for request, _, urn, _ in monitor.raw}
+    refs: dict[str, str] = {}
+    lookups: dict[tuple[str, str], Lookup] = {}
+    for call in monitor.calls:
+        kind, field_name = LOOKUPS.get(call.token, (call.token, "name"))
+        name = str(call.args.get(field_name) or "")
+        found = Lookup(kind, name, _fake_id(kind, name))
+        lookups[(kind, name)] = found
+        refs[found.id] = f"${{{kind}:{name}}}"
+    for request, _, _, resource_id in monitor.raw:
+        if resource_id:
+            refs[resource_id] = f"${{{request.name}.id}}"
+
+    registrations = []
+    for request, args, urn, resource_id in monitor.raw:
+        inputs = _readable(args.inputs if args else {}, refs)
+        registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                parent=by_urn.get(request.parent),
+                protect=bool(request.protect) if request.HasField("protect") else False,
+                custom=bool(request.custom),
+                inputs=inputs,
+                id=resource_id or None,
+                urn=urn,
+                parent_urn=request.parent if request.parent in by_urn else None,
+            )
+        )
+    outputs = tuple(
+        StackOutput(name, secret, SECRET if secret else _readable(value, refs))
+        for name, (secret, value) in sorted(exported.items())
+    )
+    return OfflinePlan(
+        stack=stack_name,
+        registrations=tuple(sorted(registrations, key=lambda r: r.urn)),
+        lookups=tuple(sorted(lookups.values(), key=lambda x: (x.kind, x.name))),
+        outputs=outputs,
+    )
+
+
+def _readable(value: Any, refs: Mapping[str, str]) -> Any:
+    """snake_case keys, ints back from floats, invented ids shown as what they refer to."""
+    if isinstance(value, dict):
+        return {
+            _CAMEL.sub("_", key).lower(): _readable(item, refs)
+            for key, item in value.items()
+            if item is not None
+        }
+    if isinstance(value, list | tuple):
+        return [_readable(item, refs) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return refs.get(value, value)
+    return value
+
+
+_TYPE_ORDER = ("EscalationPolicy", "ApicaService", "Service", "ServiceIntegration")
+
+
+def _registration_order(registration: Registration) -> tuple[int, str]:
+    short = registration.type.rsplit(":", 1)[-1]
+    rank = _TYPE_ORDER.index(short) if short in _TYPE_ORDER else len(_TYPE_ORDER)
+    return rank, registration.name
+
+
+# -- presenting ---------------------------------------------------------------------
+
+
+_INTERNAL = ("urn", "parent_urn")
+
+
+def to_json(plan: OfflinePlan) -> str:
+    data = {
+        "stack": plan.stack,
+        "resources": [
+            {key: value for key, value in asdict(r).items() if key not in _INTERNAL}
+            for r in plan.registrations
+        ],
+        "lookups": [asdict(lookup) for lookup in plan.lookups],
+        "outputs": {o.name: {"secret": o.secret, "value": o.value} for o in plan.outputs},
+    }
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def render_tree(plan: OfflinePlan) -> str:
+    """A reviewer's view: resources with their children and inputs, look-ups, outputs."""
+    lines = [
+        f"stack {plan.stack}: {len(plan.registrations)} resources, "
+        f"{len(plan.lookups)} look-ups (ids below are placeholders)"
+    ]
+
+    def walk(parent: str | None, depth: int) -> None:
+        for reg in plan.children(parent):
+            pad = "  " * depth
+            flags = "  [protect]" if reg.protect else ""
+            lines.append(f"{pad}+ {reg.type}  {reg.name}{flags}")
+            for key, value in sorted(reg.inputs.items()):
+                lines.append(f"{pad}    {key}: {_inline(value)}")
+            walk(reg.urn, depth + 1)
+
+    walk(None, 0)
+    if plan.lookups:
+        lines.append("look-ups (must exist in PagerDuty):")
+        lines += [f"  {lookup.kind}: {lookup.name}" for lookup in plan.lookups]
+    if plan.outputs:
+        lines.append("outputs:")
+        lines += [f"  {o.name}: {_inline(o.value)}" for o in plan.outputs]
+    return "\n".join(lines) + "\n"
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
