@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
@@ -335,3 +336,27 @@ def _inline(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)
+
+
+def plan_command(
+    path: str | Path,
+    *,
+    as_json: bool = False,
+    stack_name: str | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """`apica-pd plan FILE`: print the offline plan; 1 with the problems for a bad file."""
+    from infra.errors import StackError
+
+    try:
+        plan = run_stack_file_offline(path, stack_name)
+    except StackError as exc:
+        print(str(exc), file=err)
+        return 1
+    except pulumi.RunError as exc:
+        # The program refused the stack (e.g. an invalid routes file): say why, no traceback.
+        print(f"{path}: {exc}", file=err)
+        return 1
+    out.write(to_json(plan) if as_json else render_tree(plan))
+    return 0
