@@ -1,0 +1,212 @@
+"""Deliver the outbox to PagerDuty: one FIFO lane per routing key, lanes independent.
+
+Threading: one dispatcher thread plus a small pool of sender threads. The
+dispatcher looks at the head (oldest pending event) of every lane and hands a head
+to the pool only when it is due (backoff, Retry-After) and the key's token bucket
+allows it. Waiting is a timestamp the dispatcher sleeps towards, never a blocked
+thread, so a throttled or failing key costs nothing; a pool thread is held only
+for one HTTP request, bounded by the sender's timeout, so a slow key never blocks
+another while fewer than `max_in_flight` keys are slow at once. A lane has at most
+one event in flight, which keeps per-key order (a resolve never overtakes its
+trigger) without any lock on the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from bridge.metrics import BridgeMetrics
+from bridge.outbox import Outbox, PendingEvent
+from bridge.ratelimit import RateLimiter
+from bridge.redact import last4
+from bridge.retry import Backoff
+from bridge.sender import Dead, Delivered, Outcome, RetryLater, Sender
+
+log = logging.getLogger("bridge.worker")
+
+Validator = Callable[[dict[str, Any]], list[str]]
+# After an unexpected error inside the worker itself: wait, don't spin.
+INTERNAL_ERROR_DELAY = 5.0
+
+
+def _default_validator() -> Validator:
+    from bridge.events import check_event  # H3's pure Events API rules
+
+    return check_event
+
+
+class Worker:
+    """`start()` a background dispatcher; `stop(timeout)`; `step()` runs one round inline."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        metrics: BridgeMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+        backoff: Backoff | None = None,
+        validate: Validator | None = None,
+        rng: random.Random | None = None,
+        max_in_flight: int = 8,
+        idle_poll: float = 1.0,
+    ) -> None:
+        self.outbox = outbox
+        self.sender = sender
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self.metrics = metrics or BridgeMetrics()
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._validate = validate or _default_validator()
+        self._rng = rng or random.Random()
+        # Polling picks up events another process added (CLI redrive).
+        self._idle_poll = idle_poll
+        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="bridge-send")
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._dirty = False
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        outbox.subscribe(self.wake)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("worker already started")
+        self._thread = threading.Thread(target=self._run, name="bridge-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop dispatching and wait up to `timeout` for sends in flight; True if all done."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        while time.monotonic() < deadline:
+            with self._busy_lock:
+                if not self._busy:
+                    break
+            time.sleep(0.01)
+        with self._busy_lock:
+            idle = not self._busy
+        return idle and (self._thread is None or not self._thread.is_alive())
+
+    def wake(self) -> None:
+        """New work may be due (new events, a lane freed)."""
+        with self._cond:
+            self._dirty = True
+            self._cond.notify()
+
+    def step(self) -> int:
+        """Dispatch every due lane head once and wait for the sends; returns how many."""
+        futures, _ = self._dispatch()
+        for future in futures:
+            future.result()
+        return len(futures)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                _, wake_at = self._dispatch()
+            except Exception:
+                log.exception("worker dispatch failed; retrying")
+                wake_at = self._clock() + INTERNAL_ERROR_DELAY
+            with self._cond:
+                if not self._dirty and not self._stopping.is_set():
+                    self._cond.wait(min(max(wake_at - self._clock(), 0.0), self._idle_poll))
+                self._dirty = False
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def _dispatch(self) -> tuple[list[Future[None]], float]:
+        now = self._clock()
+        wake_at = now + self._idle_poll
+        futures: list[Future[None]] = []
+        for head in self.outbox.lane_heads():
+            key = head.routing_key
+            with self._busy_lock:
+                if key in self._busy:
+                    continue
+            if head.next_attempt_at > now:
+                wake_at = min(wake_at, head.next_attempt_at)
+                continue
+            wait = self.rate_limiter.try_acquire(key)
+            if wait > 0:
+                wake_at = min(wake_at, now + wait)
+                continue
+            with self._busy_lock:
+                self._busy.add(key)
+            try:
+                futures.append(self._pool.submit(self._deliver, head))
+            except RuntimeError:  # pool shut down: stopping
+                with self._busy_lock:
+                    self._busy.discard(key)
+                break
+        return futures, wake_at
+
+    def _deliver(self, event: PendingEvent) -> None:
+        try:
+            problems = self._validate(event.body)
+            if problems:
+                # PagerDuty would refuse it: keep it for a person, never send it.
+                self._dead(event, Dead("invalid_event", "; ".join(problems)), attempted=False)
+                return
+            self._record(event, self.sender.send(event.body))
+        except Exception:
+            log.exception("delivery of event %s failed inside the bridge", event.id)
+            try:
+                self.outbox.reschedule(event.id, next_attempt_at=self._clock()
+                                       + INTERNAL_ERROR_DELAY, error="internal error")
+            except Exception:
+                log.exception("could not reschedule event %s", event.id)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(event.routing_key)
+            self.wake()
+
+    def _record(self, event: PendingEvent, outcome: Outcome) -> None:
+        fields = _fields(event)
+        if isinstance(outcome, Delivered):
+            self.outbox.mark_delivered(event.id)
+            self.metrics.delivered.labels(event.action).inc()
+            latency = max(self._clock() - event.created_at, 0.0)
+            self.metrics.delivery_latency.observe(latency)
+            log.info("event delivered %s status=%s latency=%.3f", fields, outcome.status,
+                     latency)
+        elif isinstance(outcome, RetryLater):
+            attempt = event.attempts + 1
+            delay = (outcome.after if outcome.after is not None
+                     else self._backoff.delay(attempt, self._rng))
+            error = f"{outcome.status or '-'} {outcome.reason}: {outcome.message}".rstrip(": ")
+            self.outbox.reschedule(event.id, next_attempt_at=self._clock() + delay, error=error)
+            self.metrics.retried.labels(outcome.reason).inc()
+            log.warning("event retry %s attempt=%d reason=%s status=%s in=%.2fs message=%r",
+                        fields, attempt, outcome.reason, outcome.status, delay, outcome.message)
+        else:
+            self._dead(event, outcome, attempted=True)
+
+    def _dead(self, event: PendingEvent, outcome: Dead, *, attempted: bool) -> None:
+        self.outbox.dead_letter(event.id, status=outcome.status, reason=outcome.reason,
+                                message=outcome.message, attempted=attempted)
+        self.metrics.dead_lettered.labels(outcome.reason).inc()
+        level = logging.ERROR if outcome.loud else logging.WARNING
+        hint = " check the integration key in the routes file" if outcome.loud else ""
+        log.log(level, "event dead-lettered %s reason=%s status=%s message=%r%s",
+                _fields(event), outcome.reason, outcome.status, outcome.message, hint)
+
+
+def _fields(event: PendingEvent) -> str:
+    # Routing keys only by their last four characters.
+    return (f"id={event.id} route={event.route} routing_key={last4(event.routing_key)} "
+            f"action={event.action} dedup_key={event.dedup_key}")
