@@ -1,0 +1,234 @@
+"""ASM alert -> PagerDuty Events API v2 body, and the API's rules as a checker.
+
+Pure functions: no I/O, no clock. `check_event` is the gate before anything is
+stored or sent: PagerDuty answers an invalid event with 400 and drops it, so an
+event that breaks a rule must never leave the bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Literal
+
+from bridge.asm import AsmAlert
+from bridge.routes import Route
+
+CLIENT = "Apica ASM"
+SUMMARY_LIMIT = 1024
+DEDUP_KEY_LIMIT = 255
+EVENT_BYTES_LIMIT = 512 * 1024
+ACTIONS = ("trigger", "acknowledge", "resolve")
+SEVERITIES = ("critical", "error", "warning", "info")
+# ASM web UI pages. Check details: /Check/Details/<check id> (seen in public
+# integrations with wpm.apicasystem.com). ASM publishes no URL for one result and no
+# placeholder gives one, so the result link is our assumption: the check page with
+# the result GUID as a query parameter (the page ignores it if unknown).
+CHECK_URL = "{base}/Check/Details/{check_id}"
+RESULT_URL = "{base}/Check/Details/{check_id}?resultGuid={result_guid}"
+
+_TOP_KEYS = {
+    "routing_key", "event_action", "dedup_key", "payload", "images", "links", "client",
+    "client_url",
+}
+_PAYLOAD_KEYS = {
+    "summary", "source", "severity", "timestamp", "component", "group", "class",
+    "custom_details",
+}
+_ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+
+
+def build_event(
+    alert: AsmAlert,
+    route_name: str,
+    route: Route,
+    *,
+    action: Literal["trigger", "resolve"],
+    dedup_key: str,
+    asm_base_url: str,
+) -> dict:
+    """The full Events API v2 body for one alert (resolve: only key, action, dedup)."""
+    event: dict = {
+        "routing_key": route.routing_key.get_secret_value(),
+        "event_action": action,
+        "dedup_key": dedup_key,
+    }
+    if action == "resolve":
+        return event
+    base = asm_base_url.rstrip("/")
+    check_url = check_link(alert, base)
+    payload: dict = {
+        "summary": summary(alert),
+        "source": alert.location or alert.check_name,
+        "severity": route.severity_map[alert.severity],
+        "custom_details": custom_details(alert, route_name),
+    }
+    if alert.timestamp:
+        payload["timestamp"] = alert.timestamp
+    if alert.check_type:
+        payload["component"] = alert.check_type
+        payload["class"] = alert.check_type
+    if alert.groups:
+        payload["group"] = ", ".join(alert.groups)
+    event["payload"] = payload
+    event["links"] = links(alert, route, base)
+    event["client"] = CLIENT
+    event["client_url"] = check_url or base
+    return event
+
+
+def summary(alert: AsmAlert) -> str:
+    """"<check name>: <message>", one line, cut to PagerDuty's 1,024 characters."""
+    text = f"{alert.check_name}: {alert.message}" if alert.message else alert.check_name
+    text = " ".join(text.split())  # newlines and tabs make an unreadable incident title
+    if len(text) > SUMMARY_LIMIT:
+        text = text[: SUMMARY_LIMIT - 1] + "…"
+    return text
+
+
+def custom_details(alert: AsmAlert, route_name: str) -> dict:
+    return {
+        "check_id": alert.check_id,
+        "check_guid": alert.check_guid,
+        "check_name": alert.check_name,
+        "check_type": alert.check_type,
+        "message": alert.message,
+        "old_severity": alert.old_severity,
+        "new_severity": alert.severity,
+        "timestamp_utc": alert.timestamp,
+        "location": alert.location,
+        "groups": list(alert.groups),
+        "tags": {key: list(values) for key, values in alert.tags.items()},
+        "result_guid": alert.result_guid,
+        "route": route_name,
+    }
+
+
+def check_link(alert: AsmAlert, base: str) -> str | None:
+    if alert.check_id is None:
+        return None
+    return CHECK_URL.format(base=base, check_id=alert.check_id)
+
+
+def links(alert: AsmAlert, route: Route, base: str) -> list[dict]:
+    found = []
+    check_url = check_link(alert, base)
+    if check_url:
+        found.append({"href": check_url, "text": f"ASM check: {alert.check_name}"[:255]})
+        if alert.result_guid:
+            found.append({
+                "href": RESULT_URL.format(
+                    base=base, check_id=alert.check_id, result_guid=alert.result_guid
+                ),
+                "text": "ASM result",
+            })
+    found.extend({"href": link.href, "text": link.text} for link in route.links)
+    return found
+
+
+def check_event(event: dict) -> list[str]:
+    """Every Events API v2 rule `event` breaks; [] when PagerDuty would accept it."""
+    if not isinstance(event, dict):
+        return ["event must be a JSON object"]
+    problems = [f"unknown field {key!r}" for key in sorted(set(event) - _TOP_KEYS)]
+    key = event.get("routing_key")
+    if not isinstance(key, str) or not _ROUTING_KEY.match(key):
+        problems.append("routing_key must be 32 letters or digits")
+    action = event.get("event_action")
+    if action not in ACTIONS:
+        problems.append(f"event_action must be one of {', '.join(ACTIONS)} (got {action!r})")
+    problems += _check_dedup_key(event, action)
+    if action == "trigger" or "payload" in event:
+        problems += _check_payload(event.get("payload"), required=action == "trigger")
+    problems += _check_links(event.get("links"))
+    problems += _check_images(event.get("images"))
+    for field in ("client", "client_url"):
+        if field in event and not isinstance(event[field], str):
+            problems.append(f"{field} must be a string")
+    try:
+        size = len(json.dumps(event, ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError):
+        problems.append("event must be JSON serialisable")
+    else:
+        if size > EVENT_BYTES_LIMIT:
+            problems.append(f"event is {size} bytes; the limit is {EVENT_BYTES_LIMIT}")
+    return problems
+
+
+def _check_dedup_key(event: dict, action: object) -> list[str]:
+    if "dedup_key" not in event:
+        return [f"dedup_key is required for {action}"] if action in ("acknowledge", "resolve") \
+            else []
+    dedup = event["dedup_key"]
+    if not isinstance(dedup, str) or not dedup:
+        return ["dedup_key must be a non-empty string"]
+    if len(dedup) > DEDUP_KEY_LIMIT:
+        return [f"dedup_key is {len(dedup)} characters; the limit is {DEDUP_KEY_LIMIT}"]
+    return []
+
+
+def _check_payload(payload: object, *, required: bool) -> list[str]:
+    if payload is None and not required:
+        return []
+    if not isinstance(payload, dict):
+        return ["payload must be an object with summary, source and severity"]
+    problems = [f"unknown field payload.{key}" for key in sorted(set(payload) - _PAYLOAD_KEYS)]
+    for field in ("summary", "source"):
+        value = payload.get(field)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"payload.{field} is required and must be a non-empty string")
+    text = payload.get("summary")
+    if isinstance(text, str) and len(text) > SUMMARY_LIMIT:
+        problems.append(f"payload.summary is {len(text)} characters; the limit is {SUMMARY_LIMIT}")
+    if payload.get("severity") not in SEVERITIES:
+        problems.append(
+            f"payload.severity must be one of {', '.join(SEVERITIES)} "
+            f"(got {payload.get('severity')!r})"
+        )
+    if "timestamp" in payload and not _is_iso8601(payload["timestamp"]):
+        problems.append("payload.timestamp must be an ISO 8601 date-time")
+    for field in ("component", "group", "class"):
+        if field in payload and not isinstance(payload[field], str):
+            problems.append(f"payload.{field} must be a string")
+    if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
+        problems.append("payload.custom_details must be an object")
+    return problems
+
+
+def _check_links(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return ["links must be a list"]
+    problems = []
+    for i, link in enumerate(value):
+        if not isinstance(link, dict) or not isinstance(link.get("href"), str) \
+                or not link["href"]:
+            problems.append(f"links[{i}].href is required and must be a string")
+        elif "text" in link and not isinstance(link["text"], str):
+            problems.append(f"links[{i}].text must be a string")
+    return problems
+
+
+def _check_images(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return ["images must be a list"]
+    problems = []
+    for i, image in enumerate(value):
+        src = image.get("src") if isinstance(image, dict) else None
+        if not isinstance(src, str) or not src.startswith("https://"):
+            problems.append(f"images[{i}].src is required and must be an https URL")
+    return problems
+
+
+def _is_iso8601(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return "T" in value or " " in value

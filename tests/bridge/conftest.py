@@ -1,0 +1,159 @@
+"""Shared bridge fixtures: a routes file on disk, sample alerts, a bridge on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from bridge.asm import AsmAlert
+from bridge.metrics import BridgeMetrics
+from bridge.routes import RoutesFile, parse_routes
+
+CHECKOUT_KEY = "C" * 28 + "k3y1"
+SEARCH_KEY = "S" * 28 + "k3y2"
+FALLBACK_KEY = "F" * 28 + "k3y3"
+TOKEN = "token-0123456789abcdef"
+OLD_TOKEN = "token-old-0123456789ab"
+
+
+def routes_document(catch_all: str | None = "fallback") -> dict:
+    """A routes file with three routes: by id/GUID, by tag, and a catch-all."""
+    return {
+        "version": 1,
+        "stack": "test",
+        "catch_all": catch_all,
+        "routes": {
+            "checkout": {
+                "service_name": "Checkout API",
+                "service_id": "PCHECK1",
+                "integration_name": "Apica-Checkout-API",
+                "routing_key": CHECKOUT_KEY,
+                "check_ids": [101, 102],
+                "check_guids": ["6F9619FF-8B86-D011-B42D-00C04FC964FF"],
+                "check_tags": ["Team: Checkout"],
+                "links": [{"href": "https://runbooks.example.com/checkout", "text": "Runbook"}],
+            },
+            "search": {
+                "service_name": "Search",
+                "service_id": "PSEARCH",
+                "integration_name": "Apica-Search",
+                "routing_key": SEARCH_KEY,
+                "check_ids": [201],
+                "check_tags": ["Team: Search", "Search"],
+                "severity_map": {"W": "error"},
+            },
+            "fallback": {
+                "service_name": "Everything else",
+                "service_id": "PFALL",
+                "integration_name": "Apica-Everything-else",
+                "routing_key": FALLBACK_KEY,
+            },
+        },
+    }
+
+
+@pytest.fixture
+def routes_doc() -> dict:
+    return routes_document()
+
+
+@pytest.fixture
+def routes(routes_doc: dict) -> RoutesFile:
+    return parse_routes(json.dumps(routes_doc), "test-routes.json")
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path, routes_doc: dict) -> Path:
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(routes_doc), encoding="utf-8")
+    return path
+
+
+def make_alert(**overrides: object) -> AsmAlert:
+    values: dict = {
+        "action": "trigger",
+        "severity": "E",
+        "old_severity": "I",
+        "check_id": 101,
+        "check_guid": "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+        "check_name": "Checkout page",
+        "check_type": "URL",
+        "message": "HTTP 500 from https://shop.example.com/checkout",
+        "timestamp": "2026-11-26T10:00:00Z",
+        "location": "Stockholm, Sweden",
+        "groups": ("Shop", "Production"),
+        "tags": {"Team": ("Checkout",), "Tier": ("1",)},
+        "result_guid": "0c2d2b1e-3d64-4d1e-9f7a-5b0a8a3e2f10",
+    }
+    values.update(overrides)
+    return AsmAlert(**values)
+
+
+@pytest.fixture
+def alert() -> AsmAlert:
+    return make_alert()
+
+
+@pytest.fixture
+def metrics() -> BridgeMetrics:
+    return BridgeMetrics(CollectorRegistry())
+
+
+@dataclass
+class LoopbackServer:
+    """A uvicorn server for `app` on 127.0.0.1:<free port>, in a thread."""
+
+    app: object
+    server: uvicorn.Server = field(init=False)
+    thread: threading.Thread = field(init=False)
+    port: int = 0
+
+    def __enter__(self) -> LoopbackServer:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_config=None, access_log=False,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the bridge did not start on loopback")
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def loopback() -> Callable[[object], LoopbackServer]:
+    """`with loopback(app) as server:` runs `app` on a free loopback port."""
+    return LoopbackServer
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., None]:
+    def wait(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.01)
+
+    return wait
