@@ -1,0 +1,64 @@
+"""From an accepted ASM alert to durably stored PagerDuty events (the HTTP handler's call).
+
+`accept_alert` returns only after one SQLite transaction committed (fsynced: see
+`bridge.outbox`) the events, the check's new open keys and the duplicate
+fingerprint together, so the 202 to ASM means the alert cannot be lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bridge import escalation
+from bridge.asm import AsmAlert
+from bridge.events import build_event
+from bridge.outbox import NewEvent, Outbox
+from bridge.routes import Route
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_count: int
+    duplicate: bool
+
+
+def fingerprint(route_name: str, alert: AsmAlert) -> str:
+    """Identity of an exact duplicate webhook: same route, same parsed alert."""
+    canonical = json.dumps(dataclasses.asdict(alert), sort_keys=True, default=str)
+    return hashlib.sha256(f"{route_name}\0{canonical}".encode()).hexdigest()
+
+
+def accept_alert(
+    outbox: Outbox, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
+) -> Accepted:
+    """Store the PagerDuty events for `alert`; blocks until they are on disk."""
+    routing_key = route.routing_key.get_secret_value()
+    pd_severity = route.severity_map[alert.severity]
+
+    def planner(open_now: frozenset[str]) -> tuple[Sequence[NewEvent], frozenset[str]]:
+        # Runs inside the transaction, so the open keys it reads cannot change under it.
+        plan = escalation.plan(route_name, alert.check_key, alert.action, pd_severity,
+                               open_now)
+        events = [
+            NewEvent(
+                routing_key,
+                step.action,
+                step.dedup_key,
+                build_event(alert, route_name, route, action=step.action,
+                            dedup_key=step.dedup_key, asm_base_url=asm_base_url),
+            )
+            for step in plan.steps
+        ]
+        return events, frozenset(plan.open_after)
+
+    count = outbox.enqueue(
+        route=route_name,
+        check_key=alert.check_key,
+        fingerprint=fingerprint(route_name, alert),
+        planner=planner,
+    )
+    return Accepted(0, True) if count is None else Accepted(count, False)

@@ -1,0 +1,108 @@
+"""accept_alert: escalation plans stored atomically, duplicates dropped."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bridge.asm import AsmAlert
+from bridge.events import check_event
+from bridge.intake import Accepted, accept_alert, fingerprint
+from bridge.outbox import Outbox, outbox_path
+from bridge.routes import Route
+
+KEY = "R" * 28 + "abcd"
+BASE = "https://asm.example.com"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def outbox(tmp_path, clock):
+    with Outbox(outbox_path(tmp_path), clock=clock, duplicate_window=60) as box:
+        yield box
+
+
+@pytest.fixture
+def route() -> Route:
+    return Route(service_name="Web", service_id="PWEB", integration_name="Apica-Web",
+                 routing_key=KEY)
+
+
+def alert(severity: str = "W", action: str = "trigger", **fields) -> AsmAlert:
+    values = dict(action=action, severity=severity, old_severity=None, check_id=42,
+                  check_guid=None, check_name="Home page", check_type="URL",
+                  message=f"sev {severity}", timestamp="2026-11-26T11:00:00",
+                  location="Stockholm", groups=(), tags={}, result_guid=None)
+    values.update(fields)
+    return AsmAlert(**values)
+
+
+def stored(box: Outbox) -> list[tuple[str, str]]:
+    return [(e.action, e.dedup_key.rsplit(":", 1)[1]) for e in box.pending()]
+
+
+def test_trigger_stores_one_valid_event(outbox, route):
+    assert accept_alert(outbox, "web", route, alert("W"), asm_base_url=BASE) == Accepted(1, False)
+    (event,) = outbox.pending()
+    assert (event.route, event.routing_key, event.check_key, event.action) == (
+        "web", KEY, "id:42", "trigger")
+    assert event.dedup_key == "apica-asm:web:id:42:low"
+    assert event.body["dedup_key"] == event.dedup_key
+    assert event.body["payload"]["severity"] == "warning"
+    assert check_event(event.body) == []
+    assert outbox.open_keys("web", "id:42") == {"low"}
+
+
+def test_w_e_i_escalates_then_resolves_everything(outbox, route):
+    accept_alert(outbox, "web", route, alert("W"), asm_base_url=BASE)
+    assert accept_alert(outbox, "web", route, alert("E"), asm_base_url=BASE).event_count == 2
+    assert accept_alert(outbox, "web", route, alert("I", "resolve"),
+                        asm_base_url=BASE).event_count == 1
+    assert stored(outbox) == [
+        ("trigger", "low"), ("trigger", "high"), ("resolve", "low"), ("resolve", "high")]
+    assert outbox.open_keys("web", "id:42") == frozenset()
+
+
+def test_route_severity_map_decides_the_class(outbox):
+    strict = Route(service_name="S", service_id="PS", integration_name="Apica-S",
+                   routing_key=KEY, severity_map={"W": "error"})
+    accept_alert(outbox, "strict", strict, alert("W"), asm_base_url=BASE)
+    assert stored(outbox) == [("trigger", "high")]
+
+
+def test_exact_duplicate_within_window_is_dropped(outbox, route, clock):
+    first = alert("F")
+    assert accept_alert(outbox, "web", route, first, asm_base_url=BASE) == Accepted(1, False)
+    clock.now += 30
+    assert accept_alert(outbox, "web", route, first, asm_base_url=BASE) == Accepted(0, True)
+    # A different message is a different alert, not a duplicate.
+    other = dataclasses.replace(first, message="still down")
+    assert accept_alert(outbox, "web", route, other, asm_base_url=BASE) == Accepted(1, False)
+    assert len(outbox.pending()) == 2
+
+
+def test_fingerprint_depends_on_route_and_content():
+    a = alert("W")
+    assert fingerprint("web", a) == fingerprint("web", alert("W"))
+    assert fingerprint("web", a) != fingerprint("api", a)
+    assert fingerprint("web", a) != fingerprint("web", alert("E"))
+
+
+def test_checks_are_tracked_separately(outbox, route):
+    accept_alert(outbox, "web", route, alert("W", check_id=1), asm_base_url=BASE)
+    accept_alert(outbox, "web", route, alert("F", check_id=2), asm_base_url=BASE)
+    assert outbox.open_keys("web", "id:1") == {"low"}
+    assert outbox.open_keys("web", "id:2") == {"high"}
