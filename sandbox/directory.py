@@ -62,9 +62,17 @@ class Directory:
         if found is not None and collection == "services":
             for ref in found["integrations"]:
                 self._forget_integration(ref["id"])
+            self._unlink_from_policy(found)
         if found is not None and collection == "integrations":
             self._forget_integration(object_id, already_popped=found)
         return found
+
+    def rebase(self, base_url: str) -> None:
+        """Move every stored URL to `base_url` (the server's port is known only at start)."""
+        old, self.base_url = self.base_url, base_url
+        for objects in self._objects.values():
+            for obj in objects.values():
+                _rebase(obj, old, base_url)
 
     def reference(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -139,6 +147,18 @@ class Directory:
         policy["services"].append(self.reference("services", service))
         return service
 
+    def move_service(self, service: dict[str, Any], policy_id: str) -> None:
+        """Point `service` at another escalation policy, keeping both sides' links."""
+        policy = self._objects["escalation_policies"][policy_id]
+        self._unlink_from_policy(service)
+        service["escalation_policy"] = self.reference("escalation_policies", policy)
+        policy["services"].append(self.reference("services", service))
+
+    def _unlink_from_policy(self, service: dict[str, Any]) -> None:
+        old = self._objects["escalation_policies"].get(service["escalation_policy"]["id"])
+        if old is not None:
+            old["services"] = [r for r in old["services"] if r["id"] != service["id"]]
+
     def add_integration(
         self,
         service_id: str,
@@ -161,10 +181,9 @@ class Directory:
             "created_at": iso(self._clock()),
         }
         integration = self._store("integrations", integration)
-        # PagerDuty's html_url for an integration sits under its service.
-        integration["html_url"] = (
-            f"{self.base_url}/services/{service_id}/integrations/{integration['id']}"
-        )
+        # PagerDuty's integration URLs sit under its service.
+        nested = f"{self.base_url}/services/{service_id}/integrations/{integration['id']}"
+        integration["self"] = integration["html_url"] = nested
         self._by_key[integration["integration_key"]] = integration["id"]
         service["integrations"].append(self.reference("integrations", integration))
         return integration
@@ -190,3 +209,12 @@ class Directory:
             service["integrations"] = [
                 r for r in service["integrations"] if r["id"] != integration_id
             ]
+
+
+def _rebase(value: Any, old: str, new: str) -> None:
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(item, str) and key in ("self", "html_url") and item.startswith(old):
+            value[key] = new + item[len(old) :]
+        elif isinstance(item, dict | list):
+            _rebase(item, old, new)

@@ -69,7 +69,7 @@ class PagerDutySandbox:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        self.state.directory.base_url = f"http://{self.host}:{self.port}"
+        self.state.directory.rebase(f"http://{self.host}:{self.port}")
         app = build_app(self.state, self.faults, self.limiter, token=self.token)
         # No access log: request lines are noise in test output and the demo's.
         config = uvicorn.Config(
