@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from infra.errors import Problem, StackFileInvalid, StackFileUnreadable
 
@@ -37,18 +36,6 @@ MAX_NODES = 500_000
 MAX_PROBLEMS = 100  # per file: past this, more lines help nobody
 
 PathKey = tuple[str | int, ...]
-
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_MERGE = "tag:yaml.org,2002:merge"
-_SCALAR_TAGS = {
-    _STR,
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
 
 
 @dataclass(frozen=True)
@@ -107,61 +94,58 @@ class YamlDocument:
     positions: SourceMap
 
 
-# --- the loader ------------------------------------------------------------------
+# --- the parser -------------------------------------------------------------------
+
+# libyaml's parser emits events ~20x faster than PyYAML's pure-Python one, and its
+# parser is iterative; the tree is built from events here (no PyYAML composer, which
+# recurses and would expand aliases without limit).
+_Parser: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+# YAML 1.2 core schema; PyYAML only knows 1.1 (where `off` is false and 17:00 is 1020).
+_IMPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$")),
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")),
+    (
+        _FLOAT,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+    ),
+    # Recognised only to refuse it clearly instead of taking `<<` as a key.
+    (_MERGE, re.compile(r"^<<$")),
+)
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULLS = {"", "~", "null", "Null", "NULL"}
 
 
-class _LimitExceeded(yaml.YAMLError):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+class _LimitExceeded(Exception):
+    def __init__(self, message: str, mark: Any) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
 
 
-class StackLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars and a depth limit while composing."""
-
-    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-    _depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        # PyYAML composes recursively: deep nesting would end in RecursionError.
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _LimitExceeded(
-                    f"nesting is deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-# Resolvers of the YAML 1.2 core schema (PyYAML only knows 1.1's).
-StackLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-StackLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"),
-)
-StackLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-StackLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-# Kept so `<<` is recognised and refused with a clear message, not taken as a key.
-StackLoader.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
-
-
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_NULLS = {"", "~", "null", "Null", "NULL"}
+def _resolve(event: yaml.ScalarEvent) -> str:
+    if event.tag is not None and event.tag != "!":
+        return str(event.tag)
+    if event.tag == "!" or not event.implicit[0]:
+        return _STR  # quoted or non-specific: a string
+    value = event.value
+    for tag, pattern in _IMPLICIT:
+        if pattern.match(value):
+            return tag
+    return _STR
 
 
 def _short(value: str) -> str:
@@ -242,26 +226,37 @@ def parse_yaml(raw: bytes | str, name: str) -> YamlDocument:
     problems = list(_tab_problems(text, name))
     if problems:
         # PyYAML would stop at the first tab with a message about "tokens": ours is clearer.
-        raise StackFileInvalid(name, problems)
+        raise StackFileInvalid(name, problems[:MAX_PROBLEMS])
     builder = _Builder(name)
-    node = _compose(text, name)
-    data = builder.build(node)
+    try:
+        builder.run(text)
+    except _LimitExceeded as exc:
+        builder.problems.append(_at(name, exc.mark, exc.message))
+    except yaml.reader.ReaderError as exc:
+        builder.problems.append(_reader_problem(name, text, exc))
+    except yaml.MarkedYAMLError as exc:
+        builder.problems.append(_yaml_problem(name, exc))
+    except yaml.YAMLError as exc:  # unmarked: not expected, but never a traceback
+        builder.problems.append(Problem(name, 1, 1, f"not valid YAML: {exc}"))
     if builder.problems:
         raise StackFileInvalid(name, builder.problems[:MAX_PROBLEMS])
-    if not isinstance(data, dict):
+    if builder.root_mark is None:
+        raise StackFileInvalid(
+            name, [Problem(name, 1, 1, "the file is empty: a stack needs at least `services:`")]
+        )
+    if not isinstance(builder.root, dict):
         raise StackFileInvalid(
             name,
             [
-                Problem(
+                _at(
                     name,
-                    node.start_mark.line + 1,
-                    node.start_mark.column + 1,
-                    f"the top level must be a mapping (defaults:, escalation_policies:, "
-                    f"services:, ...), not {_kind(data)}",
+                    builder.root_mark,
+                    "the top level must be a mapping (defaults:, escalation_policies:, "
+                    f"services:, ...), not {_kind(builder.root)}",
                 )
             ],
         )
-    return YamlDocument(name, data, SourceMap(builder.spans))
+    return YamlDocument(name, builder.root, SourceMap(builder.spans))
 
 
 # --- steps ------------------------------------------------------------------------
@@ -308,39 +303,6 @@ def _tab_problems(text: str, name: str) -> Iterator[Problem]:
             )
 
 
-def _compose(text: str, name: str) -> Node:
-    try:
-        loader = StackLoader(text)
-    except yaml.reader.ReaderError as exc:
-        at = exc.position
-        line = text.count("\n", 0, at) + 1
-        col = at - (text.rfind("\n", 0, at) + 1) + 1
-        raise StackFileInvalid(
-            name,
-            [Problem(name, line, col, f"control character {exc.character:#06x} is not allowed")],
-        ) from None
-    try:
-        node = loader.get_single_node()
-    except _LimitExceeded as exc:
-        raise StackFileInvalid(name, [_at(name, exc.mark, exc.message)]) from None
-    except yaml.MarkedYAMLError as exc:
-        raise StackFileInvalid(name, [_yaml_problem(name, exc)]) from None
-    except yaml.YAMLError as exc:  # unmarked: should not happen, but never a traceback
-        raise StackFileInvalid(name, [Problem(name, 1, 1, f"not valid YAML: {exc}")]) from None
-    except RecursionError:
-        raise StackFileInvalid(
-            name, [Problem(name, 1, 1, f"nesting is deeper than {MAX_DEPTH} levels")]
-        ) from None
-    finally:
-        loader.dispose()
-    if node is None:
-        raise StackFileInvalid(
-            name,
-            [Problem(name, 1, 1, "the file is empty: a stack needs at least `services:`")],
-        )
-    return node
-
-
 def _yaml_problem(name: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
@@ -371,124 +333,230 @@ def _kind(value: Any) -> str:
     return f"a single value ({type(value).__name__})"
 
 
+_SKIP = object()  # marks a value whose key was refused: parse it, keep nothing
+
+
+class _Frame:
+    """An open mapping or sequence while events stream in."""
+
+    __slots__ = ("anchor", "key", "key_mark", "kind", "path", "seen", "start", "value")
+
+    def __init__(self, kind: str, value: Any, path: PathKey, anchor: str | None, start: int):
+        self.kind = kind  # "map", "seq" or "skip"
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.start = start  # node count when it opened, for the anchor's expanded size
+        self.key: Any = None  # pending mapping key (str), _SKIP, or None (expecting a key)
+        self.key_mark: Any = None
+        self.seen: dict[str, int] = {}
+
+
 class _Builder:
-    """Turns composed nodes into plain data and spans, collecting problems."""
+    """Builds plain data and spans from parser events, collecting problems."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.spans: dict[PathKey, Span] = {}
         self.problems: list[Problem] = []
         self.nodes = 0
+        self.root: Any = None
+        self.root_mark: Any = None
+        self._stack: list[_Frame] = []
+        # anchor -> (value, expanded node count); None while its collection is open
+        self._anchors: dict[str, tuple[Any, int] | None] = {}
 
-    def build(self, root: Node) -> Any:
-        self.spans[()] = Span(self._mark(root))
+    def run(self, text: str) -> None:
+        parser = _Parser(text)
         try:
-            return self._value(root, (), 0)
-        except _LimitExceeded as exc:
-            self.problems.append(_at(self.name, exc.mark, exc.message))
-            return None
+            documents = 0
+            while parser.check_event():
+                event = parser.get_event()
+                if isinstance(event, yaml.DocumentStartEvent):
+                    documents += 1
+                    if documents > 1:
+                        self.problems.append(
+                            _at(
+                                self.name,
+                                event.start_mark,
+                                "more than one YAML document (---): put one stack in each file",
+                            )
+                        )
+                        return
+                elif isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
+                    self._event(event)
+        finally:
+            parser.dispose()
 
-    def _mark(self, node: Node) -> Mark:
-        return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
-
-    def _problem(self, node: Node, message: str) -> None:
+    def _problem(self, mark: Any, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(_at(self.name, node.start_mark, message))
+            self.problems.append(_at(self.name, mark, message))
 
-    def _count(self, node: Node, depth: int) -> None:
-        self.nodes += 1
+    def _count(self, size: int, mark: Any) -> None:
+        self.nodes += size
         if self.nodes > MAX_NODES:
             raise _LimitExceeded(
                 f"the document expands to more than {MAX_NODES:,} values "
-                "(aliases repeated too often?)",
-                node.start_mark,
+                "(an alias repeated too often?)",
+                mark,
             )
-        if depth > MAX_DEPTH:
-            # Also catches alias cycles such as `a: &x [*x]`.
+
+    def _event(self, event: Any) -> None:
+        mark = event.start_mark
+        if isinstance(event, yaml.CollectionEndEvent):
+            frame = self._stack.pop()
+            if frame.anchor is not None:
+                self._anchors[frame.anchor] = (frame.value, self.nodes - frame.start)
+            return
+        frame = self._stack[-1] if self._stack else None
+        if frame is not None and frame.kind == "map" and frame.key is None:
+            self._key(frame, event)
+            return
+        # A value: of the root, of a list item, or of a pending key.
+        skip = frame is not None and (frame.kind == "skip" or frame.key is _SKIP)
+        if frame is None:
+            path: PathKey = ()
+            self.root_mark = mark
+            self.spans[()] = Span(_mark(mark))
+        elif skip:
+            path = ()
+        elif frame.kind == "seq":
+            path = (*frame.path, len(frame.value))
+            self.spans[path] = Span(_mark(mark))
+        else:
+            path = (*frame.path, frame.key)
+            self.spans[path] = Span(_mark(mark), _mark(frame.key_mark))
+        value = self._open(event, path, skip)
+        if frame is None:
+            self.root = value
+        elif not skip:
+            if frame.kind == "seq":
+                frame.value.append(value)
+            else:
+                frame.value[frame.key] = value
+        if frame is not None and frame.kind == "map":
+            frame.key = None
+
+    def _open(self, event: Any, path: PathKey, skip: bool) -> Any:
+        """The value an event starts; collections are pushed and filled by later events."""
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event)
+        self._count(1, mark)
+        anchor = event.anchor
+        if isinstance(event, yaml.ScalarEvent):
+            value = self._scalar(event)
+            if anchor is not None:
+                self._anchors[anchor] = (value, 1)
+            return value
+        if len(self._stack) >= MAX_DEPTH:
+            raise _LimitExceeded(f"nesting is deeper than {MAX_DEPTH} levels", mark)
+        is_map = isinstance(event, yaml.MappingStartEvent)
+        expected = _MAP if is_map else _SEQ
+        if event.tag not in (None, "!", expected):
+            self._problem(mark, f"unsupported tag {_tag(event.tag)}: remove it")
+        value: Any = {} if is_map else []
+        kind = "skip" if skip else ("map" if is_map else "seq")
+        if anchor is not None:
+            self._anchors[anchor] = None  # open: an alias to it now would be a cycle
+        self._stack.append(_Frame(kind, value, path, anchor, self.nodes - 1))
+        if kind == "skip" and is_map:
+            self._stack[-1].key = _SKIP
+        return value
+
+    def _alias(self, event: Any) -> Any:
+        name = event.anchor
+        if name not in self._anchors:
+            self._problem(
+                event.start_mark,
+                f"alias *{name} has no anchor: define &{name} before using *{name}",
+            )
+            return None
+        target = self._anchors[name]
+        if target is None:
             raise _LimitExceeded(
-                f"nesting is deeper than {MAX_DEPTH} levels (a recursive alias?)",
-                node.start_mark,
+                f"alias *{name} refers to a node that contains it (a cycle)", event.start_mark
             )
+        value, size = target
+        # Shared, not copied: counting the expanded size is what stops "billion laughs".
+        self._count(size, event.start_mark)
+        return value
 
-    def _value(self, node: Node, path: PathKey, depth: int) -> Any:
-        self._count(node, depth)
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, SequenceNode):
-            if node.tag != _SEQ:
-                self._problem(node, f"unsupported tag {_tag(node.tag)}: remove it")
-            items = []
-            for index, item in enumerate(node.value):
-                self.spans[(*path, index)] = Span(self._mark(item))
-                items.append(self._value(item, (*path, index), depth + 1))
-            return items
-        return self._scalar(node)
-
-    def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[str, Any]:
-        if node.tag != _MAP:
-            self._problem(node, f"unsupported tag {_tag(node.tag)}: remove it")
-        result: dict[str, Any] = {}
-        first_seen: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            self._count(key_node, depth + 1)
-            if key_node.tag == _MERGE:
+    def _key(self, frame: _Frame, event: Any) -> None:
+        mark = event.start_mark
+        if frame.kind == "skip":
+            return
+        if isinstance(event, yaml.ScalarEvent):
+            self._count(1, mark)
+            tag = _resolve(event)
+            key = event.value
+            if tag == _MERGE:
                 self._problem(
-                    key_node,
+                    mark,
                     "merge keys (<<) are not supported: repeat the keys, or move shared "
                     "settings to `defaults`",
                 )
-                continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-                shown = (
-                    f"{key_node.value!r}" if isinstance(key_node, ScalarNode) else "a collection"
-                )
+            elif tag != _STR:
+                self._problem(mark, f'keys must be strings, not {key!r}: quote it, e.g. "{key}"')
+            elif key in frame.seen:
                 self._problem(
-                    key_node,
-                    f'keys must be strings, not {shown}: quote it, e.g. "{_plain(key_node)}"',
+                    mark,
+                    f"duplicate key {key!r} (first at line {frame.seen[key]}, again at line "
+                    f"{mark.line + 1}): keep one",
                 )
-                continue
-            key = key_node.value
-            if key in first_seen:
-                first = first_seen[key].start_mark
-                self._problem(
-                    key_node,
-                    f"duplicate key {key!r} (first at line {first.line + 1}, this one at line "
-                    f"{key_node.start_mark.line + 1}): keep one",
-                )
-                continue
-            first_seen[key] = key_node
-            child = (*path, key)
-            self.spans[child] = Span(self._mark(value_node), self._mark(key_node))
-            result[key] = self._value(value_node, child, depth + 1)
-        return result
+            else:
+                frame.seen[key] = mark.line + 1
+                frame.key, frame.key_mark = key, mark
+                return
+            frame.key = _SKIP
+            return
+        # A collection or alias as a key: refuse it and skip it and its value.
+        self._problem(mark, "keys must be plain strings, not lists, mappings or aliases")
+        if isinstance(event, yaml.CollectionStartEvent):
+            self._stack.append(_Frame("skip", None, (), None, self.nodes))
+        frame.key = _SKIP
 
-    def _scalar(self, node: Node) -> Any:
-        tag, value = node.tag, str(node.value)
+    def _scalar(self, event: Any) -> Any:
+        tag = _resolve(event)
+        value = event.value
         try:
             if tag == _STR:
                 return value
-            if tag == "tag:yaml.org,2002:int":
+            if tag == _INT:
                 return _int(value)
-            if tag == "tag:yaml.org,2002:float":
+            if tag == _FLOAT:
                 return _float(value)
-            if tag == "tag:yaml.org,2002:bool":
+            if tag == _BOOL:
                 return _BOOLS[value]
-            if tag == "tag:yaml.org,2002:null":
+            if tag == _NULL:
                 if value not in _NULLS:
-                    raise ValueError
+                    raise ValueError(value)
                 return None
         except (ValueError, KeyError):
             kind = tag.rsplit(":", 1)[-1]
-            self._problem(node, f"{_short(value)} is not a valid {kind}")
+            self._problem(event.start_mark, f"{_short(value)} is not a valid {kind}")
             return None
-        self._problem(node, f"unsupported tag {_tag(tag)}: write a plain value")
+        if tag == _MERGE:
+            return value  # `<<` as a value is just the string
+        self._problem(event.start_mark, f"unsupported tag {_tag(tag)}: write a plain value")
         return None
+
+
+def _mark(mark: Any) -> Mark:
+    return Mark(mark.line + 1, mark.column + 1)
+
+
+def _reader_problem(name: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    # libyaml reports a byte offset into the UTF-8 text; PyYAML a character offset.
+    data = text.encode("utf-8") if _Parser is not yaml.SafeLoader else text
+    at = min(exc.position, len(data))
+    newline = b"\n" if isinstance(data, bytes) else "\n"
+    line = data.count(newline, 0, at) + 1  # type: ignore[arg-type]
+    col = at - (data.rfind(newline, 0, at) + 1) + 1  # type: ignore[arg-type]
+    char = exc.character
+    shown = f"{char:#06x}" if isinstance(char, int) else repr(char)
+    return Problem(name, line, col, f"control character {shown} is not allowed in YAML text")
 
 
 def _tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
-
-
-def _plain(node: Node) -> str:
-    value = node.value if isinstance(node, ScalarNode) else "..."
-    return str(value).replace('"', "'")
