@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -337,20 +338,25 @@ class BridgeRelay(Relay):
         write_routes_file(self.routes_path, RoutesFile(version=1, stack="bench", routes=routes))
         self.data = workdir / "data"
         self.data.mkdir(exist_ok=True)
+        self.token = secrets.token_hex(16)
+        self.headers = {"X-Apica-Token": self.token}
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "apica_pagerduty", "serve", "--routes", str(self.routes_path)]
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # Only the benchmark's settings: none inherited from the caller's shell.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APICA_PD_")}
         env.update(
             {
                 "APICA_PD_EVENTS_URL": self.events_url,
                 "APICA_PD_DATA_DIR": str(self.data),
-                "APICA_PD_LISTEN": f"127.0.0.1:{self.port}",
-                "APICA_PD_HOST": "127.0.0.1",
-                "APICA_PD_PORT": str(self.port),
-                "APICA_PD_LOG_LEVEL": "warning",
+                "APICA_PD_ROUTES_FILE": str(self.routes_path),
+                "APICA_PD_LISTEN_HOST": "127.0.0.1",
+                "APICA_PD_LISTEN_PORT": str(self.port),
+                # Authenticated as ASM would be in production (the check is part of the cost).
+                "APICA_PD_TOKENS": self.token,
+                "APICA_PD_LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
             }
         )
@@ -363,6 +369,7 @@ class BridgeRelay(Relay):
         response = session.post(
             f"{self.base_url}/v1/asm/svc-{action.service}",
             json=asm_body(action, sent_at),
+            headers=self.headers,
             timeout=HTTP_TIMEOUT,
         )
         return response.status_code

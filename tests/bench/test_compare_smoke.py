@@ -1,0 +1,139 @@
+"""bench/compare_alertmanager.py: its pure parts, and a smoke run so the benchmark cannot rot.
+
+Nothing here asserts a time: latency and drain figures vary with the machine. The
+smoke run checks that the script runs both relays end to end and reports every row.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import compare_alertmanager as bench
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rec(at: float, action: str, check: int, key: str, severity: str = "warning") -> bench.Record:
+    body: dict[str, object] = {"event_action": action, "dedup_key": key, "routing_key": "k" * 32}
+    if action == "trigger":
+        body["payload"] = {"summary": f"{bench.CHECK_NAME.format(check)}: x", "severity": severity}
+    return bench.Record(at, 202, body)
+
+
+def _sent(at: float, kind: bench.Kind, check: int = 1, status: int = 202) -> bench.Sent:
+    return bench.Sent(bench.Action(0.0, check, kind, 0, True), at, status)
+
+
+def test_workload_counts_and_order() -> None:
+    actions = bench.build_workload(10, 5.0, 3, 0.3, 2.0)
+    kinds = [a.kind for a in actions]
+    assert kinds.count("trigger") == 10
+    assert kinds.count("resolve") == 10
+    assert kinds.count("escalate") == 3
+    assert [a.at for a in actions] == sorted(a.at for a in actions)
+    for check in range(10):
+        mine = [a.kind for a in actions if a.check == check]
+        assert mine[0] == "trigger" and mine[-1] == "resolve"
+
+
+def test_matching_trigger_escalation_and_resolve_of_every_key() -> None:
+    sent = [_sent(10.0, "trigger"), _sent(11.0, "escalate"), _sent(12.0, "resolve")]
+    records = [
+        _rec(10.1, "trigger", 1, "low"),
+        _rec(11.2, "trigger", 1, "high", "critical"),
+        _rec(12.3, "resolve", 1, "high"),  # no payload: attributed through its dedup key
+        _rec(12.4, "resolve", 1, "low"),
+    ]
+    assert bench.match_deliveries(sent, records) == {0: 10.1, 1: 11.2, 2: 12.4}
+
+
+def test_matching_counts_a_key_left_open_as_not_resolved() -> None:
+    sent = [_sent(10.0, "trigger"), _sent(11.0, "escalate"), _sent(12.0, "resolve")]
+    records = [
+        _rec(10.1, "trigger", 1, "low"),
+        _rec(11.2, "trigger", 1, "high", "critical"),
+        _rec(12.3, "resolve", 1, "high"),
+    ]
+    assert bench.match_deliveries(sent, records)[2] is None
+
+
+def test_matching_ignores_refused_sends_and_events_before_the_send() -> None:
+    sent = [_sent(10.0, "trigger", status=0), _sent(20.0, "trigger")]
+    records = [_rec(10.1, "trigger", 1, "low")]
+    assert bench.match_deliveries(sent, records) == {1: None}
+
+
+def test_matching_a_key_closed_before_the_resolve_counts_as_closed() -> None:
+    # The bridge resolves the low-urgency key when a check escalates.
+    sent = [_sent(12.0, "resolve")]
+    records = [
+        _rec(10.1, "trigger", 1, "low"),
+        _rec(11.2, "trigger", 1, "high", "critical"),
+        _rec(11.3, "resolve", 1, "low"),
+        _rec(12.2, "resolve", 1, "high"),
+    ]
+    assert bench.match_deliveries(sent, records) == {0: 12.2}
+
+
+def test_alertmanager_config_routes_each_service_to_its_key() -> None:
+    keys = ["a" * 32, "b" * 32]
+    config = yaml.safe_load(bench.render_am_config("http://127.0.0.1:9/v2/enqueue", keys, "1s"))
+    route = config["route"]
+    assert route["group_by"] == ["..."]
+    assert route["group_wait"] == "0s"
+    assert route["group_interval"] == "1s"
+    receivers = {r["name"]: r for r in config["receivers"]}
+    for n, key in enumerate(keys):
+        pd = receivers[f"svc-{n}"]["pagerduty_configs"][0]
+        assert pd["routing_key"] == key
+        assert pd["url"] == "http://127.0.0.1:9/v2/enqueue"
+        assert pd["send_resolved"] is True
+    assert [r["receiver"] for r in route["routes"]] == ["svc-0", "svc-1"]
+
+
+def test_alertmanager_resolve_ends_every_alert_of_the_check() -> None:
+    action = bench.Action(0.0, 7, "resolve", 1, True)
+    alerts = bench.am_alerts(action, 100.0, 90.0)
+    assert [a["labels"]["severity"] for a in alerts] == ["warning", "critical"]
+    assert all(a["endsAt"] < bench._rfc3339(100.0) for a in alerts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which(bench.AM_BINARY) is None,
+    reason="prometheus-alertmanager is not installed: run `bash bench/setup_alertmanager.sh`",
+)
+def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
+    out, raw = tmp_path / "table.md", tmp_path / "raw.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "compare_alertmanager.py"),
+            "--smoke",
+            "--out",
+            str(out),
+            "--json",
+            str(raw),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    table = out.read_text()
+    for row in bench.ROWS:
+        assert row.label in table
+    figures = json.loads(raw.read_text())
+    healthy = {f["metric"]: f for f in figures if f["scenario"] == "healthy"}
+    # Correctness, not speed: with PagerDuty healthy both relays deliver everything.
+    for relay in ("bridge", "alertmanager"):
+        assert healthy["delivered / accepted, healthy"][relay] == 100.0
