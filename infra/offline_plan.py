@@ -13,6 +13,7 @@ the runner can be called many times in one process.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -27,7 +28,7 @@ import pulumi
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PROJECT = "apica-pagerduty"
 SECRET = "[secret]"
@@ -177,6 +178,7 @@ def run_under_mocks(
     Exceptions raised by the program or inside its applies (e.g. `pulumi.RunError`)
     propagate after the runtime has settled.
     """
+    _quiet_expected_failures(_ensure_event_loop())
     monitor = RecordingMonitor(mocks or PlanMocks())
     # A fresh root stack per run: set_mocks only creates one when none exists.
     pulumi_settings.ROOT.set(None)
@@ -197,6 +199,25 @@ def run_under_mocks(
 
     _sync_await(run_pulumi_func(main))
     return _collect(monitor, stack_name, exported)
+
+
+def _quiet_expected_failures(loop: asyncio.AbstractEventLoop) -> None:
+    """Drop asyncio's "exception was never retrieved" for program errors already raised.
+
+    A failing apply fails every output that depends on it; the runner re-raises the
+    error once, and the copies left in other futures would otherwise be printed with
+    tracebacks when they are garbage-collected.
+    """
+    if getattr(loop, "_apica_quiet", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), pulumi.RunError):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._apica_quiet = True  # type: ignore[attr-defined]
 
 
 def run_stack_file_offline(

@@ -384,7 +384,6 @@ def test_integration_keys_and_routes_are_secret_outputs(mocked: None) -> Any:
 
 
 def test_entry_reads_stack_file_from_config(tmp_path: Path) -> None:
-    pytest.importorskip("infra.validate")  # TEMP until the loader lands
     from infra.__main__ import stack_file_path
 
     assert stack_file_path(None, "prod", tmp_path) == tmp_path / "stacks" / "prod.yaml"
@@ -394,7 +393,6 @@ def test_entry_reads_stack_file_from_config(tmp_path: Path) -> None:
 
 def test_entry_turns_a_bad_stack_file_into_a_run_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    pytest.importorskip("infra.validate")  # TEMP until the loader lands
     bad.write_text("services: [\n", encoding="utf-8")
     pulumi.runtime.set_all_config({"apica-pagerduty:stackFile": str(bad)})
     try:
