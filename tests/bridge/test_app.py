@@ -1,0 +1,263 @@
+"""The HTTP app on a real loopback port, with a recording intake."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from bridge.app import Hook, create_app
+from bridge.auth import Authenticator, Credentials
+from bridge.errors import InvalidEvent
+from bridge.route_table import RouteTable
+from tests.bridge.conftest import OLD_TOKEN, TOKEN, routes_document
+
+LIMIT = 4096
+
+
+@dataclass
+class Result:
+    event_count: int = 1
+    duplicate: bool = False
+
+
+@dataclass
+class RecordingIntake:
+    """Stands in for H4's intake: records calls, can fail, block or report duplicates."""
+
+    calls: list = field(default_factory=list)
+    fail: Exception | None = None
+    duplicate: bool = False
+    gate: threading.Event | None = None
+
+    def __call__(self, route_name, route, alert):
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append((route_name, route, alert))
+        return Result(event_count=2 if alert.action == "trigger" else 1, duplicate=self.duplicate)
+
+
+@dataclass
+class Bridge:
+    url: str
+    intake: RecordingIntake
+    metrics: object
+    events: list
+    writable: dict
+
+    def post(self, path="/v1/asm/checkout", body=None, *, token=TOKEN, content_type=None,
+             **kwargs):
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["X-Apica-Token"] = token
+        if isinstance(body, dict):
+            body = json.dumps(body)
+        headers.setdefault("Content-Type", content_type or "application/json")
+        return httpx.post(self.url + path, content=body, headers=headers, timeout=10, **kwargs)
+
+    def sample(self, name, **labels):
+        return self.metrics.registry.get_sample_value(name, labels) or 0
+
+
+@pytest.fixture
+def table(routes_file, metrics):
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    return table
+
+
+@pytest.fixture
+def bridge(table, metrics, loopback):
+    intake = RecordingIntake()
+    events: list = []
+    writable = {"ok": True}
+    hooks = [Hook("probe", lambda: events.append("start"), lambda: events.append("stop"))]
+    app = create_app(
+        routes=table, accept=intake, metrics=metrics, body_limit=LIMIT,
+        auth=Authenticator(Credentials(tokens=(TOKEN, OLD_TOKEN))),
+        store_ready=lambda: writable["ok"], hooks=hooks,
+    )
+    with loopback(app) as server:
+        yield Bridge(server.url, intake, metrics, events, writable)
+    assert events == ["start", "stop"]
+
+
+def alert_body(**fields):
+    doc = {"action": "trigger", "severity": "E", "check_id": "101", "check_name": "Shop",
+           "message": "HTTP 500"}
+    doc.update(fields)
+    return doc
+
+
+def test_named_route_accepts_and_answers_after_storing(bridge):
+    response = bridge.post("/v1/asm/search", alert_body())
+    assert response.status_code == 202
+    assert response.json() == {"status": "accepted", "route": "search", "action": "trigger",
+                               "events": 2, "duplicate": False}
+    [(name, route, alert)] = bridge.intake.calls
+    assert (name, route.service_id, alert.check_id) == ("search", "PSEARCH", 101)
+    assert bridge.sample("apica_bridge_webhooks_received_total", route="search") == 1
+    assert bridge.sample("apica_bridge_alerts_accepted_total", route="search") == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "route"),
+    [({"check_id": "201"}, "search"),
+     ({"check_id": "", "check_guid": "6f9619ff-8b86-d011-b42d-00c04fc964ff"}, "checkout"),
+     ({"check_id": "5", "tags": "Team: Search"}, "search"),
+     ({"check_id": "5"}, "fallback")],
+)
+def test_auto_route(bridge, fields, route):
+    response = bridge.post("/v1/asm", alert_body(**fields))
+    assert response.status_code == 202
+    assert response.json()["route"] == route
+    assert bridge.sample("apica_bridge_webhooks_received_total", route="auto") == 1
+
+
+def test_form_body_and_resolve(bridge):
+    response = bridge.post("/v1/asm/checkout", "action=resolve&check_id=101&check_name=Shop",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 202
+    assert response.json()["action"] == "resolve"
+
+
+def test_recovered_broken_json_is_accepted(bridge):
+    raw = '{"severity": "F", "check_id": "101", "check_name": "Shop", "message": "C:\\x\nend"}'
+    assert bridge.post(body=raw).status_code == 202
+    assert bridge.intake.calls[0][2].message == "C:\\x\nend"
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "reason", "message"),
+    [
+        ({"body": '{"severity": "E", "message": "a", "check_name": "b", "check_name": "c"}'},
+         400, "ambiguous_json",
+         "cannot be recovered unambiguously"),
+        ({"body": "{"}, 400, "broken_json", "body is not valid JSON (line 1 column 2"),
+        ({"body": alert_body(), "content_type": "text/plain"}, 415, "unsupported_media_type",
+         "content type 'text/plain' is not accepted"),
+        ({"body": "x" * (LIMIT + 1)}, 413, "too_large", "larger than the limit of 4096 bytes"),
+        ({"body": alert_body(), "path": "/v1/asm/nope"}, 404, "unknown_route",
+         "no route named 'nope' in the routes file"),
+        ({"body": alert_body(check_name="x" * 1025)}, 400, "field_too_long",
+         "field 'check_name' is 1025 characters; the limit is 1024"),
+    ],
+)
+def test_refusals_say_what_was_wrong_and_are_counted(bridge, request_kwargs, status, reason,
+                                                     message):
+    response = bridge.post(**request_kwargs)
+    assert response.status_code == status
+    assert response.json()["error"] == reason
+    assert message in response.json()["message"]
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason=reason) == 1
+    assert bridge.intake.calls == []
+
+
+def test_chunked_body_over_the_limit_is_cut_off(bridge):
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = bridge.post(body=chunks())
+    assert response.status_code == 413
+
+
+def test_unclaimed_check_without_catch_all_is_422_and_logged(routes_file, metrics, loopback,
+                                                            caplog):
+    routes_file.write_text(json.dumps(routes_document(catch_all=None)))
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    app = create_app(routes=table, accept=RecordingIntake(), metrics=metrics,
+                     auth=Authenticator(Credentials(tokens=(TOKEN,))))
+    with loopback(app) as server, caplog.at_level("ERROR", logger="bridge.http"):
+        response = httpx.post(server.url + "/v1/asm", json=alert_body(check_id="999"),
+                              headers={"X-Apica-Token": TOKEN})
+    assert response.status_code == 422
+    assert response.json()["error"] == "unrouted"
+    assert "no route claims check id:999" in response.json()["message"]
+    assert metrics.registry.get_sample_value("apica_bridge_webhooks_refused_total",
+                                             {"reason": "unrouted"}) == 1
+    [record] = [r for r in caplog.records if getattr(r, "event", "") == "webhook_refused"]
+    assert (record.reason, record.check) == ("unrouted", "id:999")
+
+
+@pytest.mark.parametrize(
+    ("token", "headers"),
+    [(None, {}), ("wrong-token-0123456789", {}), (None, {"Authorization": "Basic Zm9vOmJhcg=="})],
+)
+def test_unauthorized_gets_401_without_detail(bridge, token, headers):
+    response = bridge.post("/v1/asm/nope", alert_body(), token=token, headers=headers)
+    assert response.status_code == 401  # before the route check: route names stay private
+    assert response.json() == {"error": "unauthorized"}
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="apica-pd"'
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason="unauthorized") == 1
+
+
+def test_old_token_still_works_during_rotation(bridge):
+    assert bridge.post(body=alert_body(), token=OLD_TOKEN).status_code == 202
+
+
+def test_store_failure_is_503_and_counted(bridge):
+    bridge.intake.fail = OSError("disk full")
+    response = bridge.post(body=alert_body())
+    assert response.status_code == 503
+    assert response.json()["error"] == "store_error"
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason="store_error") == 1
+
+
+def test_invalid_event_is_422(bridge):
+    bridge.intake.fail = InvalidEvent(["payload.source is required"], route_name="checkout")
+    response = bridge.post(body=alert_body())
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_event",
+        "message": "route 'checkout': event breaks the Events API rules: "
+                   "payload.source is required",
+    }
+
+
+def test_duplicate_is_counted_not_accepted(bridge):
+    bridge.intake.duplicate = True
+    response = bridge.post(body=alert_body())
+    assert response.json()["duplicate"] is True
+    assert bridge.sample("apica_bridge_webhooks_duplicate_total", route="checkout") == 1
+    assert bridge.sample("apica_bridge_alerts_accepted_total", route="checkout") == 0
+
+
+def test_no_answer_before_the_intake_returns(bridge):
+    bridge.intake.gate = threading.Event()
+    answers: list = []
+    thread = threading.Thread(target=lambda: answers.append(bridge.post(body=alert_body())))
+    thread.start()
+    thread.join(0.3)
+    assert answers == [], "answered before the alert was stored"
+    bridge.intake.gate.set()
+    thread.join(10)
+    assert answers[0].status_code == 202
+
+
+def test_health_and_readiness(bridge):
+    assert httpx.get(bridge.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(bridge.url + "/readyz").status_code == 200
+    bridge.writable["ok"] = False
+    response = httpx.get(bridge.url + "/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "not ready", "problems": ["store not writable"]}
+
+
+def test_metrics_endpoint_exposes_the_registry(bridge):
+    bridge.post(body=alert_body())
+    response = httpx.get(bridge.url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'apica_bridge_alerts_accepted_total{route="checkout"} 1.0' in response.text
+    assert 'apica_bridge_routes_reloads_total{result="loaded"} 1.0' in response.text
+
+
+def test_get_on_webhook_is_405(bridge):
+    assert httpx.get(bridge.url + "/v1/asm/checkout").status_code == 405
