@@ -1,0 +1,58 @@
+"""`apica-pd sandbox serve|incidents` as users run them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from apica_pagerduty.cli import main
+from tests.sandbox.conftest import trigger
+
+
+@pytest.fixture
+def served():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apica_pagerduty", "sandbox", "serve", "--token", "cli-token-1234"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_serve_prints_its_url_first_and_stops_on_sigterm(served):
+    url = served.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:")
+    token_line = served.stdout.readline()
+    assert token_line == "REST API token ...1234 (from --token)\n"
+    assert "cli-token-1234" not in token_line
+    ok = requests.get(url + "/services", headers={"Authorization": "Token token=cli-token-1234"})
+    assert ok.status_code == 200
+    served.send_signal(signal.SIGTERM)
+    assert served.wait(timeout=10) == 0
+
+
+def test_incidents_prints_a_table_or_json(pd, key, capsys):
+    requests.post(pd.events_url, json=trigger(key), timeout=5)
+    assert main(["sandbox", "incidents", "--url", pd.url]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[1].split()[:4] == ["1", "Checkout", "API", "high"]
+    assert main(["sandbox", "incidents", "--url", pd.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["incident_key"] == "check-101"
+
+
+def test_incidents_from_an_unreachable_sandbox_is_one_line(capsys):
+    assert main(["sandbox", "incidents", "--url", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sandbox: cannot read incidents from http://127.0.0.1:9:")
+    assert len(err.strip().splitlines()) == 1

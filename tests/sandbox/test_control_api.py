@@ -1,0 +1,49 @@
+"""The /sandbox view and fault control, as other processes use them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sandbox.conftest import trigger
+
+
+def test_incidents_json_can_be_filtered_by_status(pd, http, key):
+    http.post(pd.events_url, json=trigger(key, dedup_key="a"), timeout=5)
+    http.post(pd.events_url, json=trigger(key, dedup_key="b"), timeout=5)
+    resolve = {"routing_key": key, "event_action": "resolve", "dedup_key": "a"}
+    http.post(pd.events_url, json=resolve, timeout=5)
+    everything = http.get(pd.url + "/sandbox/incidents", timeout=5).json()["incidents"]
+    open_only = http.get(
+        pd.url + "/sandbox/incidents", params={"status": "triggered"}, timeout=5
+    ).json()["incidents"]
+    assert [i["incident_key"] for i in everything] == ["a", "b"]
+    assert [i["incident_key"] for i in open_only] == ["b"]
+
+
+def test_events_view_never_shows_a_routing_key_in_full(pd, http, key):
+    http.post(pd.events_url, json=trigger(key), timeout=5)
+    [event] = http.get(pd.url + "/sandbox/events", timeout=5).json()["events"]
+    assert event["status"] == 202
+    assert event["body"]["routing_key"] == "..." + key[-4:]
+    assert pd.state.events()[0]["body"]["routing_key"] == key
+
+
+def test_faults_can_be_set_and_cleared_over_http(pd, http, key):
+    answer = http.post(
+        pd.url + "/sandbox/faults", json={"action": "fail", "status": 502, "count": 1}, timeout=5
+    )
+    assert answer.json()["rules"] == [{"status": 502, "remaining": 1, "until": None}]
+    assert http.post(pd.events_url, json=trigger(key), timeout=5).status_code == 502
+    http.post(pd.url + "/sandbox/faults", json={"action": "latency", "seconds": 0.05}, timeout=5)
+    assert http.get(pd.url + "/sandbox/faults", timeout=5).json()["latency"] == 0.05
+    http.post(pd.url + "/sandbox/faults", json={"action": "clear"}, timeout=5)
+    assert http.get(pd.url + "/sandbox/faults", timeout=5).json() == {"latency": 0.0, "rules": []}
+
+
+@pytest.mark.parametrize(
+    "command", [{"action": "explode"}, {"action": "fail", "status": 200}, [1, 2], {"x": 1}]
+)
+def test_bad_fault_commands_get_400(pd, http, command):
+    response = http.post(pd.url + "/sandbox/faults", json=command, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad fault command:")
