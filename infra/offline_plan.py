@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pulumi
+import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
@@ -340,7 +341,7 @@ def render_tree(plan: OfflinePlan) -> str:
             flags = "  [protect]" if reg.protect else ""
             lines.append(f"{pad}+ {reg.type}  {reg.name}{flags}")
             for key, value in sorted(reg.inputs.items()):
-                lines.append(f"{pad}    {key}: {_inline(value)}")
+                lines.extend(_field(f"{pad}    ", key, value))
             walk(reg.urn, depth + 1)
 
     walk(None, 0)
@@ -349,14 +350,21 @@ def render_tree(plan: OfflinePlan) -> str:
         lines += [f"  {lookup.kind}: {lookup.name}" for lookup in plan.lookups]
     if plan.outputs:
         lines.append("outputs:")
-        lines += [f"  {o.name}: {_inline(o.value)}" for o in plan.outputs]
+        for output in plan.outputs:
+            lines += _field("  ", output.name, output.value)
     return "\n".join(lines) + "\n"
 
 
-def _inline(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True)
+_INLINE_WIDTH = 72
+
+
+def _field(pad: str, key: str, value: Any) -> list[str]:
+    """`key: value` on one line when short, else the value as indented YAML below it."""
+    inline = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if isinstance(value, str) or len(inline) <= _INLINE_WIDTH:
+        return [f"{pad}{key}: {inline}"]
+    block = yaml.safe_dump(value, default_flow_style=False, sort_keys=True, width=100)
+    return [f"{pad}{key}:"] + [f"{pad}  {line}" for line in block.splitlines()]
 
 
 def plan_command(
@@ -364,14 +372,16 @@ def plan_command(
     *,
     as_json: bool = False,
     stack_name: str | None = None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    mocks: Mocks | None = None,
 ) -> int:
     """`apica-pd plan FILE`: print the offline plan; 1 with the problems for a bad file."""
     from infra.errors import StackError
 
+    out, err = out or sys.stdout, err or sys.stderr
     try:
-        plan = run_stack_file_offline(path, stack_name)
+        plan = run_stack_file_offline(path, stack_name, mocks)
     except StackError as exc:
         print(str(exc), file=err)
         return 1

@@ -400,3 +400,42 @@ def test_entry_turns_a_bad_stack_file_into_a_run_error(tmp_path: Path) -> None:
             run_under_mocks(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
     finally:
         pulumi.runtime.set_all_config({})
+
+
+def test_exact_graph_of_the_example_stack() -> None:
+    from infra.validate import load_stack
+
+    plan = offline(load_stack(MAIN.parent / "stacks" / "example.yaml"))
+    assert graph(plan) == {
+        (POLICY, "policy-platform-oncall", None, True),
+        (POLICY, "policy-payments-oncall", None, True),
+        (COMPONENT_TYPE, "checkout", None, False),
+        (SERVICE, "service-checkout", "checkout", True),
+        (INTEGRATION, "service-checkout-apica", "checkout", True),
+        (COMPONENT_TYPE, "search", None, False),
+        (SERVICE, "service-search", "search", True),
+        (INTEGRATION, "service-search-apica", "search", True),
+        (COMPONENT_TYPE, "status-page", None, False),
+        (SERVICE, "service-status-page", "status-page", False),
+        (INTEGRATION, "service-status-page-apica", "status-page", False),
+        (COMPONENT_TYPE, "legacy-web", None, False),
+        (INTEGRATION, "service-legacy-web-apica", "legacy-web", False),
+    }
+    assert {(x.kind, x.name) for x in plan.lookups} == {
+        ("escalation_policy", "SRE Escalation"),
+        ("schedule", "Payments Primary"),
+        ("schedule", "Platform Primary"),
+        ("service", "Legacy Web"),
+        ("team", "Payments"),
+        ("team", "Platform"),
+        ("user", "alice@example.com"),
+        ("user", "bob@example.com"),
+        ("user", "carol@example.com"),
+    }
+    vendors = {r.name: r.inputs["vendor"] for r in plan.registrations if r.type == INTEGRATION}
+    assert vendors == {
+        "service-checkout-apica": "PAPICA1",
+        "service-search-apica": "PAPICA1",
+        "service-status-page-apica": "PAPICA1",
+        "service-legacy-web-apica": "PAPICA2",
+    }
