@@ -18,8 +18,11 @@ which pulumi-pagerduty wraps) are named constants below; docs/stack-file.md list
 
 from __future__ import annotations
 
+import difflib
 import re
+import zoneinfo
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -113,7 +116,8 @@ def parse_duration(value: Any) -> int:
 
 def _fmt_seconds(seconds: int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
+        # "24h" reads better than "1d"; days only from two on.
+        if seconds % size == 0 and (unit != "d" or seconds > 86400):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
@@ -225,6 +229,25 @@ def _hhmm(value: Any) -> str:
     return value
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(value: Any) -> str:
+    value = _nonblank(value)
+    zones = _time_zones()
+    if not zones:
+        raise ValueError("cannot check time zones: no time zone database (pip install tzdata)")
+    if value not in zones:
+        close = difflib.get_close_matches(value, sorted(zones), n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean {close[0]!r}?" if close else " (use an IANA name like Europe/Berlin)"
+        )
+        raise ValueError(f"unknown time zone {_short(value)}{hint}")
+    return value
+
+
 ServiceName = Annotated[
     str,
     BeforeValidator(_display_name(special=False)),
@@ -255,6 +278,9 @@ TimeOfDay = Annotated[
     str,
     BeforeValidator(_hhmm),
     WithJsonSchema({"type": "string", "pattern": _HHMM_RE.pattern, "examples": ["09:00"]}),
+]
+TimeZone = Annotated[
+    str, BeforeValidator(_time_zone), WithJsonSchema({"type": "string", "examples": ["UTC"]})
 ]
 LogicalName = Annotated[str, StringConstraints(pattern=LOGICAL_NAME_PATTERN)]
 
@@ -327,7 +353,7 @@ class _Raw(BaseModel):
 class RawSupportHours(_Raw):
     """Support hours: urgency `during` them, `outside` them (PagerDuty fixed_time_per_day)."""
 
-    time_zone: Text = Field(description="IANA time zone, e.g. Europe/Berlin.")
+    time_zone: TimeZone = Field(description="IANA time zone, e.g. Europe/Berlin.")
     days: list[Weekday] = Field(min_length=1, max_length=7, description="e.g. [mon, tue]")
     start: TimeOfDay = Field(description='Start of support hours, "HH:MM".')
     end: TimeOfDay = Field(description='End of support hours, "HH:MM" (after start).')

@@ -24,7 +24,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -38,16 +38,15 @@ MAX_PROBLEMS = 100  # per file: past this, more lines help nobody
 PathKey = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Mark:
+# NamedTuples, not dataclasses: a big file makes tens of thousands of them.
+class Mark(NamedTuple):
     """A 1-based position in the file."""
 
     line: int
     col: int
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """Where a value starts, and where its key starts (None for list items and the root)."""
 
     value: Mark
@@ -111,19 +110,11 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 
 # YAML 1.2 core schema; PyYAML only knows 1.1 (where `off` is false and 17:00 is 1020).
-_IMPLICIT: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$")),
-    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")),
-    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")),
-    (
-        _FLOAT,
-        re.compile(
-            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-        ),
-    ),
-    # Recognised only to refuse it clearly instead of taking `<<` as a key.
-    (_MERGE, re.compile(r"^<<$")),
+_NUMBER_FIRST = frozenset("-+0123456789.")
+_INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_RE = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULLS = {"", "~", "null", "Null", "NULL"}
@@ -142,9 +133,19 @@ def _resolve(event: yaml.ScalarEvent) -> str:
     if event.tag == "!" or not event.implicit[0]:
         return _STR  # quoted or non-specific: a string
     value = event.value
-    for tag, pattern in _IMPLICIT:
-        if pattern.match(value):
-            return tag
+    # Exact look-ups before regular expressions: this runs for every key and value.
+    if not value or value in _NULLS:
+        return _NULL
+    if value[0] in _NUMBER_FIRST:
+        if _INT_RE.match(value):
+            return _INT
+        if _FLOAT_RE.match(value):
+            return _FLOAT
+        return _STR
+    if value in _BOOLS:
+        return _BOOL
+    if value == "<<":
+        return _MERGE  # recognised only to refuse it clearly
     return _STR
 
 
@@ -333,6 +334,7 @@ def _kind(value: Any) -> str:
     return f"a single value ({type(value).__name__})"
 
 
+_FRAMING = (yaml.StreamStartEvent, yaml.DocumentEndEvent)
 _SKIP = object()  # marks a value whose key was refused: parse it, keep nothing
 
 
@@ -370,9 +372,12 @@ class _Builder:
         parser = _Parser(text)
         try:
             documents = 0
-            while parser.check_event():
+            while True:
                 event = parser.get_event()
-                if isinstance(event, yaml.DocumentStartEvent):
+                kind = type(event)
+                if kind is yaml.StreamEndEvent or event is None:
+                    return
+                if kind is yaml.DocumentStartEvent:
                     documents += 1
                     if documents > 1:
                         self.problems.append(
@@ -383,7 +388,7 @@ class _Builder:
                             )
                         )
                         return
-                elif isinstance(event, yaml.NodeEvent | yaml.CollectionEndEvent):
+                elif kind not in _FRAMING:
                     self._event(event)
         finally:
             parser.dispose()
