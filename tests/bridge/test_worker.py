@@ -10,16 +10,21 @@ import random
 import threading
 import time
 from collections import defaultdict
+from datetime import datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bridge.asm import AsmAlert
+from bridge.intake import accept_alert
 from bridge.metrics import BridgeMetrics
 from bridge.outbox import NewEvent, Outbox, outbox_path
 from bridge.ratelimit import RateLimiter
 from bridge.retry import Backoff
-from bridge.sender import Dead, Delivered, RetryLater
+from bridge.routes import Route
+from bridge.sender import Dead, Delivered, RetryLater, Sender
 from bridge.worker import Worker
+from sandbox.server import PagerDutySandbox
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
@@ -262,3 +267,205 @@ def test_slow_key_does_not_block_another(tmp_path, sender, metrics):
         sender.gate[KEY_A].set()
         _wait_until(lambda: not box.pending())
         assert worker.stop(timeout=5)
+
+
+# -- end to end against the PagerDuty sandbox on loopback ----------------------------
+
+BASE = "https://asm.example.com"
+
+
+@pytest.fixture(scope="module")
+def pd_server():
+    with PagerDutySandbox(events_per_minute=None) as server:
+        yield server
+
+
+@pytest.fixture
+def pd(pd_server):
+    pd_server.faults.clear()
+    pd_server.state.reset_activity()
+    pd_server.limiter.reset()
+    pd_server.limiter.events_per_minute = None
+    yield pd_server
+    pd_server.faults.clear()
+
+
+@pytest.fixture
+def pd_route(pd):
+    """A severity-based service in the sandbox and the bridge route pointing at it."""
+    counter = len(pd.state.services())
+    service = pd.state.create_service(name=f"Web {counter}", urgency="severity_based")
+    key = pd.state.add_integration(service["id"], name=f"Apica-Web-{counter}")[
+        "integration_key"]
+    route = Route(service_name=service["name"], service_id=service["id"],
+                  integration_name=f"Apica-Web-{counter}", routing_key=key)
+    return service, route
+
+
+@pytest.fixture
+def live(tmp_path, pd, metrics):
+    """Outbox + worker delivering to the sandbox with real time and short backoffs."""
+    box = Outbox(outbox_path(tmp_path / "live"))
+    sender = Sender(pd.events_url, timeout=2.0)
+    worker = Worker(box, sender, metrics=metrics, backoff=Backoff(base=0.02, cap=0.1),
+                    rate_limiter=RateLimiter(per_minute=60_000, burst=1000), idle_poll=0.05)
+    yield box, worker
+    worker.stop(timeout=5)
+    sender.close()
+    box.close()
+
+
+def asm_alert(severity: str, action: str = "trigger", check_id: int = 42) -> AsmAlert:
+    return AsmAlert(action=action, severity=severity, old_severity=None, check_id=check_id,
+                    check_guid=None, check_name=f"Check {check_id}", check_type="URL",
+                    message=f"severity {severity}", timestamp="2026-11-26T11:00:00",
+                    location="Stockholm", groups=(), tags={}, result_guid=None)
+
+
+def accept(box, route, severity, action="trigger", check_id=42):
+    return accept_alert(box, "web", route, asm_alert(severity, action, check_id),
+                        asm_base_url=BASE)
+
+
+def posted(pd, status: int | None = None) -> list[tuple[str, str]]:
+    return [(e["body"]["event_action"], e["body"]["dedup_key"]) for e in pd.state.events()
+            if status is None or e["status"] == status]
+
+
+def test_pagerduty_down_then_back_loses_nothing_and_keeps_order(pd, pd_route, live):
+    service, route = pd_route
+    box, worker = live
+    pd.faults.fail(status=500, seconds=0.5)
+    for severity, action, check in [("W", "trigger", 1), ("W", "trigger", 2),
+                                    ("F", "trigger", 1), ("I", "resolve", 2),
+                                    ("I", "resolve", 1)]:
+        accept(box, route, severity, action, check)
+    expected = [(e.action, e.dedup_key) for e in box.pending()]
+    worker.start()
+    _wait_until(lambda: not box.pending())
+    assert posted(pd, 202) == expected
+    assert posted(pd, 500)
+    assert box.dead_letters() == []
+    incidents = pd.state.incidents(service_id=service["id"])
+    assert len(incidents) == 3
+    assert {i["status"] for i in incidents} == {"resolved"}
+
+
+@pytest.mark.parametrize("retry_after", [1, None])
+def test_429_is_retried(pd, pd_route, live, metrics, retry_after):
+    _, route = pd_route
+    box, worker = live
+    pd.faults.rate_limit(count=2, retry_after=retry_after)
+    accept(box, route, "E")
+    worker.start()
+    _wait_until(lambda: not box.pending())
+    events = pd.state.events()
+    assert [e["status"] for e in events] == [429, 429, 202]
+    assert sample(metrics, "apica_bridge_delivery_retries_total", reason="rate_limited") == 2
+    if retry_after is not None:
+        first, last = (datetime.fromisoformat(e["received_at"]) for e in (events[0], events[2]))
+        # Two waits of Retry-After: 1 s each (the backoff alone would be under 0.2 s).
+        assert (last - first).total_seconds() >= 1.9
+
+
+def test_400_goes_to_dead_letters_with_pagerduty_message(pd, pd_route, live, metrics):
+    _, route = pd_route
+    box, worker = live
+    pd.faults.fail(status=400, count=1, body={
+        "status": "invalid event", "message": "Event object is invalid",
+        "errors": ["'payload.summary' is too long"]})
+    accept(box, route, "W", check_id=1)
+    accept(box, route, "W", check_id=2)
+    worker.start()
+    _wait_until(lambda: not box.pending())
+    (letter,) = box.dead_letters()
+    assert (letter.status, letter.reason) == (400, "invalid_event")
+    assert letter.message == "Event object is invalid: 'payload.summary' is too long"
+    assert letter.check_key == "id:1"
+    assert posted(pd, 202) == [("trigger", "apica-asm:web:id:2:low")]
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_auth_errors_go_to_dead_letters(pd, pd_route, live, status):
+    _, route = pd_route
+    box, worker = live
+    pd.faults.fail(status=status, count=1, body={"status": "error", "message": "no"})
+    accept(box, route, "F")
+    worker.start()
+    _wait_until(lambda: not box.pending())
+    (letter,) = box.dead_letters()
+    assert letter.status == status
+
+
+def test_throttled_key_does_not_block_another(pd, live):
+    box, worker = live
+    pd.limiter.events_per_minute = 2
+    routes = []
+    for name in ("A", "B"):
+        service = pd.state.create_service(name=f"Svc {name}", urgency="severity_based")
+        key = pd.state.add_integration(service["id"], name=f"Apica-{name}")["integration_key"]
+        routes.append(Route(service_name=service["name"], service_id=service["id"],
+                            integration_name=f"Apica-{name}", routing_key=key))
+    for check in range(4):
+        accept(box, routes[0], "W", check_id=check)
+    for check in range(2):
+        accept(box, routes[1], "W", check_id=100 + check)
+    worker.start()
+    key_a = routes[0].routing_key.get_secret_value()
+    key_b = routes[1].routing_key.get_secret_value()
+
+    # B is fully delivered while A sits behind PagerDuty's 429 (Retry-After up to 60 s).
+    _wait_until(lambda: [e.routing_key for e in box.pending()] == [key_a, key_a]
+                and any(e["status"] == 429 for e in pd.state.events()))
+    delivered_b = [e for e in pd.state.events()
+                   if e["status"] == 202 and e["body"]["routing_key"] == key_b]
+    assert len(delivered_b) == 2
+
+
+def test_w_e_i_gives_low_incident_resolved_and_high_incident(pd, pd_route, live):
+    service, route = pd_route
+    box, worker = live
+    worker.start()
+    accept(box, route, "W")
+    _wait_until(lambda: not box.pending())
+    accept(box, route, "E")
+    _wait_until(lambda: not box.pending())
+    low, high = pd.state.incidents(service_id=service["id"])
+    assert (low["urgency"], low["status"]) == ("low", "resolved")
+    assert (high["urgency"], high["status"]) == ("high", "triggered")
+    accept(box, route, "I", "resolve")
+    _wait_until(lambda: not box.pending())
+    low, high = pd.state.incidents(service_id=service["id"])
+    assert high["status"] == "resolved"
+    assert posted(pd, 202) == [
+        ("trigger", "apica-asm:web:id:42:low"),
+        ("trigger", "apica-asm:web:id:42:high"),
+        ("resolve", "apica-asm:web:id:42:low"),
+        ("resolve", "apica-asm:web:id:42:high"),
+    ]
+
+
+def test_rate_limiter_queues_a_burst_instead_of_429(tmp_path, pd, pd_route, metrics):
+    _, route = pd_route
+    pd.limiter.events_per_minute = 10
+    with Outbox(outbox_path(tmp_path / "burst")) as box:
+        worker = Worker(box, Sender(pd.events_url), metrics=metrics, idle_poll=0.05,
+                        rate_limiter=RateLimiter(per_minute=1, burst=10))
+        for check in range(12):
+            accept(box, route, "W", check_id=check)
+        worker.start()
+        _wait_until(lambda: len(box.pending()) == 2)
+        pending = box.pending()
+        worker.stop(timeout=5)
+    assert [e["status"] for e in pd.state.events()] == [202] * 10
+    assert [e.check_key for e in pending] == ["id:10", "id:11"]
+
+
+def test_duplicates_within_window_are_delivered_once(pd, pd_route, live):
+    _, route = pd_route
+    box, worker = live
+    assert not accept(box, route, "F").duplicate
+    assert accept(box, route, "F").duplicate
+    worker.start()
+    _wait_until(lambda: not box.pending())
+    assert posted(pd) == [("trigger", "apica-asm:web:id:42:high")]
