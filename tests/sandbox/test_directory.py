@@ -1,0 +1,58 @@
+"""Object storage and links between policies, services and integrations."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.clock import ManualClock
+from sandbox.directory import Directory
+
+
+@pytest.fixture
+def directory() -> Directory:
+    return Directory(ManualClock(), base_url="http://pd.test")
+
+
+def test_vendors_are_seeded_with_apica(directory):
+    assert "Apica" in [v["name"] for v in directory.list("vendors")]
+
+
+def test_service_without_policy_gets_the_default_one(directory):
+    service = directory.create_service("Checkout")
+    policy = directory.get("escalation_policies", service["escalation_policy"]["id"])
+    assert policy["name"] == "Default"
+    assert [r["id"] for r in policy["services"]] == [service["id"]]
+    assert directory.create_service("Search")["escalation_policy"]["id"] == policy["id"]
+
+
+def test_deleting_a_service_forgets_its_keys_and_policy_link(directory):
+    service = directory.create_service("Checkout")
+    key = directory.add_integration(service["id"], "Apica")["integration_key"]
+    assert directory.integration_by_key(key)[1]["id"] == service["id"]
+    directory.delete("services", service["id"])
+    assert directory.integration_by_key(key) is None
+    assert directory.list("integrations") == []
+    assert directory.default_escalation_policy()["services"] == []
+
+
+def test_moving_a_service_relinks_both_policies(directory):
+    service = directory.create_service("Checkout")
+    other = directory.create_escalation_policy("Other")
+    directory.move_service(service, other["id"])
+    assert service["escalation_policy"]["id"] == other["id"]
+    assert directory.default_escalation_policy()["services"] == []
+    assert [r["id"] for r in other["services"]] == [service["id"]]
+
+
+def test_rebase_moves_every_url(directory):
+    service = directory.create_service("Checkout")
+    directory.rebase("http://127.0.0.1:1234")
+    assert service["self"] == f"http://127.0.0.1:1234/services/{service['id']}"
+    assert service["escalation_policy"]["self"].startswith("http://127.0.0.1:1234/")
+
+
+def test_unknown_references_raise(directory):
+    with pytest.raises(KeyError, match="no service"):
+        directory.add_integration("PNOPE", "x")
+    with pytest.raises(KeyError, match="no escalation policy"):
+        directory.create_service("x", escalation_policy_id="PNOPE")
