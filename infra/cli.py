@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this part's subcommands; each sets `handler=` returning an exit code."""
+    _register_validate(subparsers)
+    _register_schema(subparsers)
     plan = subparsers.add_parser(
         "plan",
         help="show what a stack file declares, offline (no credentials, no Pulumi CLI)",
@@ -23,3 +26,63 @@ def _plan(args: argparse.Namespace) -> int:
     from infra.offline_plan import plan_command
 
     return plan_command(args.file, as_json=args.json, stack_name=args.stack)
+
+
+# -- validate / schema (stack-file side) ----------------------------------------------
+
+
+def _register_validate(subparsers: argparse._SubParsersAction) -> None:
+    validate = subparsers.add_parser(
+        "validate",
+        help="check stack files; every problem as file:line:col: message",
+        description="Validate one or more stack files and report every problem of each "
+        "file at once. Exit status: 0 if all files are valid, 1 otherwise.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="stack file(s)")
+    validate.set_defaults(handler=_validate)
+
+
+def _register_schema(subparsers: argparse._SubParsersAction) -> None:
+    schema = subparsers.add_parser(
+        "schema",
+        help="print the stack file's JSON Schema (as committed in stacks/schema.json)",
+        description="Print the JSON Schema of stack files, for editors. "
+        "Regenerate the committed copy with: apica-pd schema > stacks/schema.json",
+    )
+    schema.set_defaults(handler=_schema)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from infra.validate import check_file
+
+    bad = 0
+    for path in args.files:
+        try:
+            result = check_file(path)
+        except Exception as exc:  # a bug of ours: still one line, never a traceback
+            print(
+                f"{path}: internal error ({type(exc).__name__}); please report it", file=sys.stderr
+            )
+            bad += 1
+            continue
+        if result.stack is None:
+            bad += 1
+            for problem in result.problems:
+                print(problem, file=sys.stderr)
+            continue
+        services = len(result.stack.services)
+        policies = len(result.stack.escalation_policies)
+        print(
+            f"{path}: ok ({services} service{'s' * (services != 1)}, "
+            f"{policies} escalation polic{'ies' if policies != 1 else 'y'})"
+        )
+    if bad and len(args.files) > 1:
+        print(f"{bad} of {len(args.files)} files are invalid", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from infra.schema import schema_json
+
+    sys.stdout.write(schema_json())
+    return 0

@@ -565,7 +565,6 @@ class RawStack(_Raw):
         extra="forbid",
         strict=True,
         title="apica-pagerduty stack file",
-        json_schema_extra={"$id": "https://github.com/apica-pagerduty/stacks/schema.json"},
     )
 
     defaults: RawDefaults = Field(default_factory=RawDefaults)
