@@ -2,9 +2,10 @@
 
 ASM renders the target body by substituting `%PLACEHOLDERS%` as raw text, so a JSON
 body arrives broken whenever a value holds a backslash, a newline or (with `%M%`)
-a double quote. Valid JSON is read as JSON. Invalid JSON is recovered by
-`bridge.json_recovery` only when exactly one reading exists; otherwise the
-webhook is refused with a `BadWebhook` that says what was wrong.
+a double quote. Valid JSON is read as JSON, except a body that declares `"format": "asm-raw"`
+(the template `asm-setup` prints), whose values are read literally. Invalid JSON
+is recovered by `bridge.json_recovery` only when one best reading exists;
+otherwise the webhook is refused with a `BadWebhook` that says what was wrong.
 
 Field names are matched loosely (case, `-`/space/`_`, a few aliases such as
 `event` for `action`) because people type them into ASM's form by hand.
@@ -41,6 +42,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "groups": ("groups", "group"),
     "tags": ("tags", "check_tags"),
     "result_guid": ("result_guid", "result_g_u_i_d"),
+    "format": ("format",),
 }
 _CANONICAL = {alias: field for field, names in FIELD_ALIASES.items() for alias in names}
 
@@ -60,6 +62,7 @@ FIELD_LIMITS: dict[str, int] = {
     "groups": 4096,
     "tags": 4096,
     "result_guid": 64,
+    "format": 32,
 }
 
 _SEVERITY_WORDS = {
@@ -72,6 +75,9 @@ _ACTION_WORDS = {
 # A placeholder ASM left as it was (not known to it, or empty in this event).
 _UNSUBSTITUTED = re.compile(r"^%[A-Z][A-Z0-9_-]*%$")
 JSON_TYPES = ("application/json", "text/json")
+# `"format": "asm-raw"` in a body (asm-setup prints it) says: values are raw ASM text.
+RAW_FORMAT = "asm-raw"
+_STRUCTURED = ("tags", "groups", "format")
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -126,7 +132,9 @@ def parse_webhook(body: bytes, content_type: str) -> AsmAlert:
 
 def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> AsmAlert:
     """Build an `AsmAlert` from canonical field names -> raw values."""
-    values = {name: _text(name, value) for name, value in raw.items() if name != "tags"}
+    values = {
+        name: _text(name, value) for name, value in raw.items() if name not in _STRUCTURED
+    }
     for name, value in values.items():
         if value is not None and len(value) > FIELD_LIMITS[name]:
             raise BadWebhook(
@@ -240,22 +248,37 @@ def _json_fields(text: str) -> tuple[dict[str, object], bool]:
             f"line {exc.lineno} column {exc.colno}: {exc.msg}"
             if isinstance(exc, json.JSONDecodeError) else str(exc)
         )
-        try:
-            pairs = recover_flat_object(text, canonical_field, _plausible)
-        except Ambiguous as amb:
-            raise BadWebhook(
-                "ambiguous_json",
-                f"body is not valid JSON ({where}) and cannot be recovered unambiguously: "
-                f"{amb}; use %QM% rather than %M% and keep the message the last field",
-            ) from None
-        except Unrecoverable as bad:
-            raise BadWebhook(
-                "broken_json", f"body is not valid JSON ({where}) and cannot be recovered: {bad}"
-            ) from None
-        return {canonical_field(k) or k: v for k, v in pairs}, True
+        return _recovered_fields(text, where), True
     if not isinstance(data, dict):
         raise BadWebhook("not_an_object", "body must be a JSON object of ASM fields")
-    return _canonical_fields(data.items()), False
+    fields = _canonical_fields(data.items())
+    if fields.get("format") == RAW_FORMAT:
+        # Our own template: ASM substituted raw text, so a backslash in a value is a
+        # backslash ("C:\temp" must not become a tab), even where it looks like an escape.
+        try:
+            literal = _recovered_fields(text, "read literally")
+        except BadWebhook:
+            literal = {}
+        # Only a literal reading with the very same fields is the same body read raw.
+        if literal.keys() == fields.keys():
+            return literal, False
+    return fields, False
+
+
+def _recovered_fields(text: str, where: str) -> dict[str, object]:
+    try:
+        pairs = recover_flat_object(text, canonical_field, _plausible)
+    except Ambiguous as amb:
+        raise BadWebhook(
+            "ambiguous_json",
+            f"body is not valid JSON ({where}) and cannot be recovered unambiguously: "
+            f"{amb}; use %QM% rather than %M% and keep the message the last field",
+        ) from None
+    except Unrecoverable as bad:
+        raise BadWebhook(
+            "broken_json", f"body is not valid JSON ({where}) and cannot be recovered: {bad}"
+        ) from None
+    return {canonical_field(k) or k: v for k, v in pairs}
 
 
 # Fields ASM fills with free text; every other field has a fixed shape without quotes.

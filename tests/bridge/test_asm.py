@@ -227,3 +227,18 @@ def test_groups():
 )
 def test_timestamps_become_utc(raw, normal):
     assert normalize_timestamp(raw) == normal
+
+
+def test_raw_format_reads_backslashes_literally():
+    text = ('{"format": "asm-raw", "severity": "E", "check_name": "x", '
+            '"message": "C:\\temp\\new \\u0041 \\\\share"}')
+    assert parse_webhook(text.encode(), JSON).message == "C:\\temp\\new \\u0041 \\\\share"
+    # Without the marker the same (valid) JSON is read as JSON.
+    plain = text.replace('"format": "asm-raw", ', "")
+    assert parse_webhook(plain.encode(), JSON).message == "C:\temp\new A \\share"
+
+
+def test_raw_format_falls_back_to_json_when_a_value_is_structured():
+    text = '{"format": "asm-raw", "severity": "E", "check_name": "x", "groups": ["a", "b"]}'
+    alert = parse_webhook(text.encode(), JSON)
+    assert (alert.check_name, alert.groups) == ("x", ("a", "b"))
