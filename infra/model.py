@@ -125,6 +125,7 @@ def _fmt_seconds(seconds: int) -> str:
 def _duration(
     *,
     off: str | None = None,
+    off_value: int | None = None,
     minimum: int = 1,
     maximum: int | None = None,
     whole_minutes: bool = False,
@@ -136,10 +137,7 @@ def _duration(
 
     def check(value: Any) -> int | None:
         if off is not None and value == off:
-            return None
-        if value is False and off == "off":
-            # Only reachable through an explicit `!!bool`; plain `off` is a string here.
-            return None
+            return off_value
         try:
             seconds = parse_duration(value)
         except ValueError as exc:
@@ -301,6 +299,7 @@ TimeGroupingTimeout = Annotated[
     BeforeValidator(
         _duration(
             off="until_resolved",
+            off_value=0,  # PagerDuty's "group until the incident is resolved"
             minimum=60,
             maximum=MAX_TIME_GROUPING_MINUTES * 60,
             whole_minutes=True,

@@ -641,7 +641,7 @@ def _urgency(raw: RawUrgency) -> Urgency:
 
 def _grouping(raw: RawAlertGrouping | None) -> AlertGrouping | None:
     if isinstance(raw, RawTimeGrouping):
-        return AlertGrouping(type="time", timeout=raw.timeout or 0)
+        return AlertGrouping(type="time", timeout=raw.timeout)
     if isinstance(raw, RawIntelligentGrouping):
         return AlertGrouping(type="intelligent", time_window=raw.time_window or 0)
     if isinstance(raw, RawContentGrouping):
