@@ -1,0 +1,96 @@
+"""`apica-pd serve`: assemble the bridge from its config and run it until signalled.
+
+Start order: routes (an invalid first file stops here), credentials, outbox,
+worker, app; then the socket is bound and a `listening` log line gives the real
+address (port 0 picks a free one). SIGHUP re-reads the routes; SIGINT/SIGTERM stop
+uvicorn, whose lifespan stops the worker and the routes watcher; the outbox is
+closed last. Nothing pending is lost on any stop: it stays in the outbox.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry
+
+from bridge.app import Hook, create_app
+from bridge.config import BridgeConfig, build_authenticator
+from bridge.errors import ConfigError
+from bridge.metrics import BridgeMetrics
+from bridge.route_table import RouteTable
+from bridge.routes import RoutesFileError
+
+log = logging.getLogger("bridge.serve")
+
+
+def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit code."""
+    import uvicorn
+
+    from bridge.intake import accept_alert
+    from bridge.outbox import Outbox, outbox_path
+    from bridge.sender import Sender
+    from bridge.worker import Worker
+
+    env = os.environ if env is None else env
+    metrics = BridgeMetrics(CollectorRegistry())
+    table = RouteTable(config.routes_file, metrics)
+    try:
+        table.load()
+        auth = build_authenticator(config, env, log)
+    except (RoutesFileError, ConfigError) as exc:
+        log.error("cannot start: %s", exc, extra={"event": "start_failed"})
+        return 2
+
+    outbox = Outbox(outbox_path(config.data_dir))
+    sender = Sender(config.events_url)
+    try:
+        metrics.watch_outbox(outbox.stats)
+        worker = Worker(outbox, sender, metrics=metrics)
+        app = create_app(
+            routes=table,
+            accept=functools.partial(accept_alert, outbox, asm_base_url=config.asm_base_url),
+            auth=auth,
+            metrics=metrics,
+            body_limit=config.body_limit,
+            store_ready=outbox.writable,
+            hooks=[
+                Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
+                Hook("worker", worker.start, worker.stop),
+            ],
+        )
+        sock = bind(config.listen_host, config.listen_port)
+        host, port = sock.getsockname()[:2]
+        log.info(
+            "listening",
+            extra={"event": "listening", "host": host, "port": port,
+                   "url": f"http://{host}:{port}", "routes_file": str(config.routes_file),
+                   "data_dir": str(config.data_dir), "events_url": config.events_url},
+        )
+        previous = signal.signal(signal.SIGHUP, lambda *_: table.request_reload())
+        try:
+            server = uvicorn.Server(uvicorn.Config(
+                app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+            ))
+            server.run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+            sock.close()
+    finally:
+        sender.close()
+        outbox.close()
+    log.info("stopped", extra={"event": "stopped"})
+    return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn starts so port 0 resolves to a real port we can log."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048, reuse_port=False)
+    sock.set_inheritable(True)
+    return sock
