@@ -120,7 +120,8 @@ class Worker:
             try:
                 _, wake_at = self._dispatch()
             except Exception:
-                log.exception("worker dispatch failed; retrying")
+                log.exception("worker dispatch failed; retrying",
+                              extra={"event": "dispatch_error"})
                 wake_at = self._clock() + INTERNAL_ERROR_DELAY
             with self._cond:
                 if not self._dirty and not self._stopping.is_set():
@@ -164,26 +165,26 @@ class Worker:
                 return
             self._record(event, self.sender.send(event.body))
         except Exception:
-            log.exception("delivery of event %s failed inside the bridge", event.id)
+            log.exception("delivery failed inside the bridge; will retry",
+                          extra=_fields(event, "delivery_error"))
             try:
                 self.outbox.reschedule(event.id, next_attempt_at=self._clock()
                                        + INTERNAL_ERROR_DELAY, error="internal error")
             except Exception:
-                log.exception("could not reschedule event %s", event.id)
+                log.exception("could not reschedule", extra=_fields(event, "delivery_error"))
         finally:
             with self._busy_lock:
                 self._busy.discard(event.routing_key)
             self.wake()
 
     def _record(self, event: PendingEvent, outcome: Outcome) -> None:
-        fields = _fields(event)
         if isinstance(outcome, Delivered):
             self.outbox.mark_delivered(event.id)
             self.metrics.delivered.labels(event.action).inc()
             latency = max(self._clock() - event.created_at, 0.0)
             self.metrics.delivery_latency.observe(latency)
-            log.info("event delivered %s status=%s latency=%.3f", fields, outcome.status,
-                     latency)
+            log.info("event delivered", extra=_fields(
+                event, "delivered", status=outcome.status, latency=round(latency, 4)))
         elif isinstance(outcome, RetryLater):
             attempt = event.attempts + 1
             delay = (outcome.after if outcome.after is not None
@@ -191,8 +192,9 @@ class Worker:
             error = f"{outcome.status or '-'} {outcome.reason}: {outcome.message}".rstrip(": ")
             self.outbox.reschedule(event.id, next_attempt_at=self._clock() + delay, error=error)
             self.metrics.retried.labels(outcome.reason).inc()
-            log.warning("event retry %s attempt=%d reason=%s status=%s in=%.2fs message=%r",
-                        fields, attempt, outcome.reason, outcome.status, delay, outcome.message)
+            log.warning("event will be retried", extra=_fields(
+                event, "delivery_retry", attempt=attempt, reason=outcome.reason,
+                status=outcome.status, retry_in=round(delay, 3), detail=outcome.message))
         else:
             self._dead(event, outcome, attempted=True)
 
@@ -200,13 +202,25 @@ class Worker:
         self.outbox.dead_letter(event.id, status=outcome.status, reason=outcome.reason,
                                 message=outcome.message, attempted=attempted)
         self.metrics.dead_lettered.labels(outcome.reason).inc()
-        level = logging.ERROR if outcome.loud else logging.WARNING
-        hint = " check the integration key in the routes file" if outcome.loud else ""
-        log.log(level, "event dead-lettered %s reason=%s status=%s message=%r%s",
-                _fields(event), outcome.reason, outcome.status, outcome.message, hint)
+        facts = _fields(event, "dead_lettered", reason=outcome.reason, status=outcome.status,
+                        detail=outcome.message)
+        if outcome.loud:
+            # 401/403/404: the routing key or URL is wrong; every event on it will fail.
+            log.error("PagerDuty refused the routing key: check the integration key in the "
+                      "routes file and the events URL; event kept in dead letters",
+                      extra=facts)
+        else:
+            log.warning("event moved to dead letters", extra=facts)
 
 
-def _fields(event: PendingEvent) -> str:
-    # Routing keys only by their last four characters.
-    return (f"id={event.id} route={event.route} routing_key={last4(event.routing_key)} "
-            f"action={event.action} dedup_key={event.dedup_key}")
+def _fields(event: PendingEvent, name: str, **facts: Any) -> dict[str, Any]:
+    """Structured log fields (bridge.logs copies `extra` into the JSON line)."""
+    return {
+        "event": name,
+        "event_id": event.id,
+        "route": event.route,
+        "routing_key": last4(event.routing_key),  # keys only by their last four
+        "action": event.action,
+        "dedup_key": event.dedup_key,
+        **facts,
+    }
