@@ -36,6 +36,7 @@ SERVICE_FIELDS = (
     "support_hours",
     "scheduled_actions",
     "teams",
+    "status",
 )
 POLICY_FIELDS = ("description", "num_loops", "on_call_handoff_notifications", "teams")
 # Collections searched by `query=`, and which fields it matches.

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sandbox.directory import Directory
 
 URGENCY_VALUES = ("high", "low", "severity_based")
+# PagerDuty computes warning/critical/maintenance itself; clients may only set these.
+SETTABLE_STATUSES = ("active", "disabled")
 ALERT_CREATION = ("create_incidents", "create_alerts_and_incidents")
 GROUPING_TYPES = (None, "time", "intelligent", "content_based")
 AUTO_PAUSE_TIMEOUTS = (None, 120, 180, 300, 600, 900)
@@ -77,6 +79,8 @@ def service_errors(
             errors.append(f"{_label(name)} must be a positive number of seconds or null")
     if body.get("alert_creation", ALERT_CREATION[1]) not in ALERT_CREATION:
         errors.append("Alert creation must be one of: " + ", ".join(ALERT_CREATION))
+    if body.get("status", "active") not in SETTABLE_STATUSES:
+        errors.append("Status must be active or disabled")
     errors += _grouping_errors(body.get("alert_grouping_parameters"))
     errors += _auto_pause_errors(body.get("auto_pause_notifications_parameters"))
     errors += _reference_list_errors(body.get("teams"), "teams", directory, "Team")

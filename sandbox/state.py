@@ -74,12 +74,15 @@ class SandboxState:
     # -- the Events API -------------------------------------------------------------------
 
     def apply_event(self, event: dict[str, Any], dedup_key: str) -> bool:
-        """Apply a valid event; False when its routing key is unknown (dropped, as PD does)."""
+        """Apply a valid event; False when it is dropped, as PagerDuty drops it: unknown
+        routing key, or a disabled service."""
         with self.lock:
             found = self.directory.integration_by_key(event["routing_key"])
             if found is None:
                 return False
             integration, service = found
+            if service.get("status") == "disabled":
+                return False  # PagerDuty opens nothing on a disabled service
             self._incidents.apply(event, dedup_key, service, integration["id"], self.clock())
             return True
 

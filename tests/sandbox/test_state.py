@@ -44,3 +44,16 @@ def test_events_record_status_body_and_time():
     assert state.events() == [
         {"status": 400, "body": {"a": 1}, "received_at": "2026-01-05T12:00:00Z"}
     ]
+
+
+def test_disabled_service_opens_no_incident():
+    state = SandboxState(ManualClock())
+    service = state.create_service("Off", status="disabled")
+    key = state.add_integration(service["id"])["integration_key"]
+    trigger = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {"summary": "s", "source": "x", "severity": "critical"},
+    }
+    assert state.apply_event(trigger, "d") is False
+    assert state.incidents() == []
