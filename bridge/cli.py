@@ -58,8 +58,52 @@ def add_asm_setup(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_asm_setup)
 
 
+def add_outbox(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "outbox", help="show events waiting for PagerDuty, per route",
+        description="Pending events per route: count, age of the oldest, attempts, last error.",
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_outbox)
+
+
+def add_dead_letters(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dead-letters", help="list or re-drive events PagerDuty refused",
+    )
+    actions = parser.add_subparsers(dest="dead_letters_action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list dead letters with PagerDuty's message")
+    add_config_arguments(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_dead_letters_list)
+    redrive = actions.add_parser(
+        "redrive", help="queue dead letters again, behind what is pending on their key",
+    )
+    add_config_arguments(redrive)
+    redrive.add_argument("ids", nargs="*", type=int, metavar="ID")
+    redrive.add_argument("--all", action="store_true", help="re-drive every dead letter")
+    redrive.set_defaults(handler=_dead_letters_redrive)
+
+
+def add_test_route(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "test-route", help="send a test trigger, then its resolve, through a route",
+        description="Sends one trigger and its resolve to the route's PagerDuty service "
+                    "with the bridge's own sender, and prints what PagerDuty answered. "
+                    "The incident opens and closes at once (default severity I: info, "
+                    "low urgency).",
+    )
+    parser.add_argument("route", metavar="ROUTE", help="route name in the routes file")
+    add_config_arguments(parser)
+    parser.add_argument("--events-url", help="PagerDuty Events API URL")
+    parser.add_argument("--severity", choices=("F", "E", "W", "I"), default="I",
+                        help="ASM severity of the test trigger (default I)")
+    parser.set_defaults(handler=_test_route)
+
+
 # Order is the order of `apica-pd --help`.
-COMMANDS = (add_serve, add_asm_setup)
+COMMANDS = (add_serve, add_asm_setup, add_outbox, add_dead_letters, add_test_route)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,3 +146,169 @@ def _asm_setup(args: argparse.Namespace) -> int:
                            reveal=args.reveal)
     sys.stdout.write(render_json(setups) if args.format == "json" else render_text(setups))
     return 0
+
+
+# -- delivery side: outbox, dead letters, test-route --------------------------------
+
+
+def _open_outbox(args: argparse.Namespace, command: str):  # -> Outbox | None
+    from bridge.errors import ConfigError
+    from bridge.outbox import Outbox, outbox_path
+
+    try:
+        path = outbox_path(config_from_args(args).data_dir)
+    except ConfigError as exc:
+        print(f"apica-pd {command}: {exc}", file=sys.stderr)
+        return None
+    if not path.exists():
+        # Inspecting must not create an empty store somewhere unexpected.
+        print(f"apica-pd {command}: no outbox at {path} (wrong --data-dir?)", file=sys.stderr)
+        return None
+    return Outbox(path)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    outbox = _open_outbox(args, "outbox")
+    if outbox is None:
+        return 2
+    with outbox:
+        backlog, stats = outbox.backlog(), outbox.stats()
+    now = time.time()
+    if args.json:
+        print(json.dumps({
+            "pending": stats.pending,
+            "oldest_pending_age_seconds": round(stats.oldest_pending_age_seconds, 3),
+            "dead_letters": stats.dead_letters,
+            "routes": [{"route": b.route, "pending": b.pending,
+                        "oldest_age_seconds": round(now - b.oldest_created_at, 3),
+                        "max_attempts": b.max_attempts, "last_error": b.last_error}
+                       for b in backlog],
+        }, indent=2))
+        return 0
+    print(f"pending {stats.pending}, oldest {_age(stats.oldest_pending_age_seconds)}, "
+          f"dead letters {stats.dead_letters}")
+    if backlog:
+        print(f"{'ROUTE':<24} {'PENDING':>8} {'OLDEST':>8} {'ATTEMPTS':>8}  LAST ERROR")
+        for b in backlog:
+            print(f"{b.route:<24} {b.pending:>8} {_age(now - b.oldest_created_at):>8} "
+                  f"{b.max_attempts:>8}  {b.last_error or '-'}")
+    return 0
+
+
+def _dead_letters_list(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from bridge.redact import last4
+
+    outbox = _open_outbox(args, "dead-letters")
+    if outbox is None:
+        return 2
+    with outbox:
+        letters = outbox.dead_letters()
+    rows = [{"id": d.id, "route": d.route, "routing_key": last4(d.routing_key),
+             "action": d.action, "dedup_key": d.dedup_key, "status": d.status,
+             "reason": d.reason, "message": d.message, "attempts": d.attempts,
+             "dead_at": datetime.fromtimestamp(d.dead_at, UTC).isoformat(timespec="seconds")}
+            for d in letters]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no dead letters")
+    for row in rows:
+        print(f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
+              f"{row['action']} {row['dedup_key']}")
+        print(f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}")
+    return 0
+
+
+def _dead_letters_redrive(args: argparse.Namespace) -> int:
+    if bool(args.ids) == bool(args.all):
+        print("apica-pd dead-letters redrive: give dead letter IDs or --all (not both)",
+              file=sys.stderr)
+        return 2
+    outbox = _open_outbox(args, "dead-letters")
+    if outbox is None:
+        return 2
+    with outbox:
+        done = outbox.redrive(None if args.all else args.ids)
+    print(f"re-drove {len(done)} dead letter(s)" + (f": {', '.join(map(str, done))}"
+                                                     if done else ""))
+    missing = sorted(set(args.ids) - set(done))
+    if missing:
+        print(f"not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _test_route(args: argparse.Namespace) -> int:
+    import uuid
+    from datetime import UTC, datetime
+
+    from bridge.asm import AsmAlert
+    from bridge.errors import ConfigError
+    from bridge.escalation import dedup_key, urgency_class
+    from bridge.events import build_event, check_event
+    from bridge.redact import last4
+    from bridge.routes import RoutesFileError, load_routes_file
+    from bridge.sender import Delivered, Sender
+
+    try:
+        config = config_from_args(args, events_url=args.events_url)
+        routes = load_routes_file(config.routes_file)
+    except (ConfigError, RoutesFileError) as exc:
+        print(f"apica-pd test-route: {exc}", file=sys.stderr)
+        return 2
+    route = routes.routes.get(args.route)
+    if route is None:
+        print(f"apica-pd test-route: no route {args.route!r} in {config.routes_file} "
+              f"(routes: {', '.join(sorted(routes.routes)) or 'none'})", file=sys.stderr)
+        return 2
+    run_id = uuid.uuid4().hex[:8]
+    alert = AsmAlert(
+        action="trigger", severity=args.severity, old_severity=None, check_id=None,
+        check_guid=None, check_name=f"apica-pd test-route {run_id}", check_type=None,
+        message="Test event from apica-pd test-route; it is resolved right away.",
+        timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), location=None,
+        groups=(), tags={}, result_guid=None,
+    )
+    urgency = urgency_class(route.severity_map[args.severity])
+    key = dedup_key(args.route, alert.check_key, urgency)
+    print(f"route {args.route} -> {route.service_name} ({route.service_id}), routing key "
+          f"{last4(route.routing_key.get_secret_value())}, {config.events_url}")
+    sender = Sender(config.events_url)
+    ok = True
+    try:
+        for action in ("trigger", "resolve"):
+            event = build_event(alert, args.route, route, action=action, dedup_key=key,
+                                asm_base_url=config.asm_base_url)
+            problems = check_event(event)
+            if problems:
+                print(f"{action:<8} not sent: {'; '.join(problems)}")
+                return 1
+            outcome = sender.send(event)
+            status = getattr(outcome, "status", None) or "-"
+            if isinstance(outcome, Delivered):
+                print(f"{action:<8} {key}  delivered ({status} {outcome.message})".rstrip())
+            else:
+                ok = False
+                print(f"{action:<8} {key}  FAILED ({status} {outcome.reason}: "
+                      f"{outcome.message or '-'})")
+                if action == "trigger":
+                    break  # no resolve for a trigger PagerDuty did not take
+    finally:
+        sender.close()
+    return 0 if ok else 1
