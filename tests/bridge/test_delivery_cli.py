@@ -1,0 +1,155 @@
+"""`apica-pd outbox`, `dead-letters list|redrive` and `test-route`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apica_pagerduty.cli import main
+from bridge.outbox import NewEvent, Outbox, outbox_path
+from bridge.routes import RoutesFile, write_routes_file
+from sandbox.server import PagerDutySandbox
+
+KEY = "Q" * 28 + "wxyz"
+
+
+@pytest.fixture(autouse=True)
+def _no_bridge_env(monkeypatch):
+    for name in ("APICA_PD_CONFIG", "APICA_PD_DATA_DIR", "APICA_PD_ROUTES_FILE",
+                 "APICA_PD_EVENTS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    path = tmp_path / "data"
+    with Outbox(outbox_path(path)) as box:
+        for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
+            event = NewEvent(KEY, "trigger", dedup, {"routing_key": KEY, "dedup_key": dedup})
+            box.enqueue(route=route, check_key="id:1", fingerprint=None,
+                        planner=lambda _o, e=event: ([e], frozenset()))
+        first, *_ = box.pending()
+        box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
+        box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
+                        message="Event object is invalid")
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_outbox_table(capsys, data_dir):
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
+    assert code == 0
+    assert out.startswith("pending 2, oldest ")
+    assert "dead letters 1" in out
+    (web,) = [line for line in out.splitlines() if line.startswith("web ")]
+    assert web.split()[1] == "2"
+    assert "503 server_error: down" in web
+
+
+def test_outbox_json(capsys, data_dir):
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert (report["pending"], report["dead_letters"]) == (2, 1)
+    (web,) = report["routes"]
+    assert web["oldest_age_seconds"] >= 0
+    del web["oldest_age_seconds"]
+    assert web == {"route": "web", "pending": 2, "max_attempts": 1,
+                   "last_error": "503 server_error: down"}
+
+
+def test_outbox_missing_store_is_an_error_not_created(capsys, tmp_path):
+    code, _, err = run(capsys, "outbox", "--data-dir", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "no outbox" in err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_dead_letters_list_shows_message_and_last4_only(capsys, data_dir):
+    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(data_dir))
+    assert code == 0
+    assert "Event object is invalid" in out
+    assert "...wxyz" in out
+    assert KEY not in out
+    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(data_dir), "--json")
+    (row,) = json.loads(out)
+    assert (row["route"], row["status"], row["routing_key"]) == ("api", 400, "...wxyz")
+
+
+def test_redrive_by_id_and_unknown_id(capsys, data_dir):
+    with Outbox(outbox_path(data_dir)) as box:
+        (letter,) = box.dead_letters()
+    code, out, err = run(capsys, "dead-letters", "redrive", str(letter.id), "999",
+                         "--data-dir", str(data_dir))
+    assert code == 1
+    assert f"re-drove 1 dead letter(s): {letter.id}" in out
+    assert "not found: 999" in err
+    with Outbox(outbox_path(data_dir)) as box:
+        assert box.dead_letters() == []
+        assert [e.dedup_key for e in box.pending()] == ["d1", "d2", "d3"]
+
+
+def test_redrive_all(capsys, data_dir):
+    code, out, _ = run(capsys, "dead-letters", "redrive", "--all", "--data-dir", str(data_dir))
+    assert code == 0
+    assert "re-drove 1" in out
+
+
+def test_redrive_needs_ids_or_all(capsys, data_dir):
+    code, _, err = run(capsys, "dead-letters", "redrive", "--data-dir", str(data_dir))
+    assert code == 2
+    assert "IDs or --all" in err
+
+
+@pytest.fixture
+def pd():
+    with PagerDutySandbox(events_per_minute=None) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def routes_file(tmp_path, pd):
+    service = pd.state.create_service(name="Web", urgency="severity_based")
+    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
+    routes = RoutesFile.model_validate({"version": 1, "stack": "test", "routes": {"web": {
+        "service_name": "Web", "service_id": service["id"], "integration_name": "Apica-Web",
+        "routing_key": key}}})
+    return write_routes_file(tmp_path / "routes.json", routes), key, service
+
+
+def test_test_route_triggers_and_resolves(capsys, pd, routes_file):
+    path, key, service = routes_file
+    code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
+                       "--events-url", pd.events_url)
+    assert code == 0
+    assert key not in out
+    assert f"...{key[-4:]}" in out
+    lines = out.splitlines()
+    assert lines[1].startswith("trigger ") and "delivered (202" in lines[1]
+    assert lines[2].startswith("resolve ") and "delivered (202" in lines[2]
+    (incident,) = pd.state.incidents(service_id=service["id"])
+    assert (incident["status"], incident["urgency"]) == ("resolved", "low")
+
+
+def test_test_route_reports_refusal(capsys, pd, routes_file):
+    path, _, _ = routes_file
+    pd.faults.fail(status=403, count=1, body={"status": "error", "message": "Forbidden"})
+    code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
+                       "--events-url", pd.events_url)
+    assert code == 1
+    assert "FAILED (403 forbidden: Forbidden)" in out
+    assert "resolve" not in out
+
+
+def test_test_route_unknown_route(capsys, pd, routes_file):
+    path, _, _ = routes_file
+    code, _, err = run(capsys, "test-route", "nope", "--routes", str(path),
+                       "--events-url", pd.events_url)
+    assert code == 2
+    assert "no route 'nope'" in err and "routes: web" in err
