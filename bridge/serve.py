@@ -64,28 +64,50 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
                 Hook("worker", worker.start, worker.stop),
             ],
         )
-        sock = bind(config.listen_host, config.listen_port)
-        host, port = sock.getsockname()[:2]
-        log.info(
-            "listening",
-            extra={"event": "listening", "host": host, "port": port,
-                   "url": f"http://{host}:{port}", "routes_file": str(config.routes_file),
-                   "data_dir": str(config.data_dir), "events_url": config.events_url},
-        )
-        previous = signal.signal(signal.SIGHUP, lambda *_: table.request_reload())
         try:
+            sock = bind(config.listen_host, config.listen_port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", config.listen_host, config.listen_port,
+                      exc.strerror, extra={"event": "start_failed"})
+            return 2
+        # uvicorn handles SIGINT/SIGTERM while it runs and re-raises them afterwards
+        # with the handlers it found: ours end `run` normally, so the outbox is closed.
+        previous = {
+            signal.SIGHUP: signal.signal(signal.SIGHUP, lambda *_: table.request_reload()),
+            signal.SIGINT: signal.signal(signal.SIGINT, _stop),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, _stop),
+        }
+        try:
+            host, port = sock.getsockname()[:2]
+            log.info(
+                "listening",
+                extra={"event": "listening", "host": host, "port": port,
+                       "url": f"http://{host}:{port}", "routes_file": str(config.routes_file),
+                       "data_dir": str(config.data_dir), "events_url": config.events_url},
+            )
             server = uvicorn.Server(uvicorn.Config(
                 app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
             ))
             server.run(sockets=[sock])
+        except _Stop:
+            pass
         finally:
-            signal.signal(signal.SIGHUP, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             sock.close()
     finally:
         sender.close()
         outbox.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
+
+
+class _Stop(BaseException):
+    """SIGINT/SIGTERM outside uvicorn's own handling (before start, after shutdown)."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -1,0 +1,205 @@
+"""`python -m bridge` as a real process against the PagerDuty sandbox; the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apica_pagerduty.cli import main
+from bridge.asm_setup import SAMPLE_VALUES, body_template, render
+from sandbox.server import PagerDutySandbox
+from tests.bridge.conftest import TOKEN, routes_document
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BridgeProcess:
+    """`python -m bridge` on port 0; its JSON log lines are collected from stderr."""
+
+    def __init__(self, routes_file: Path, data_dir: Path, events_url: str, **env: str) -> None:
+        self.lines: queue.Queue[dict] = queue.Queue()
+        self.seen: list[dict] = []
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("APICA_PD_")}
+        full_env.update({"APICA_PD_TOKENS": TOKEN, "APICA_PD_EVENTS_URL": events_url,
+                         "APICA_PD_RELOAD_INTERVAL": "0.1", "PYTHONPATH": str(ROOT), **env})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "--routes", str(routes_file), "--port", "0",
+             "--data-dir", str(data_dir)],
+            cwd=ROOT, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:  # type: ignore[union-attr]
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                self.lines.put({"raw": line})
+
+    def wait_for(self, event: str, timeout: float = 15.0) -> dict:
+        for record in self.seen:
+            if record.get("event") == event:
+                self.seen.remove(record)
+                return record
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                record = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            if record.get("event") == event:
+                return record
+            self.seen.append(record)
+        raise AssertionError(f"no {event!r} log line; saw {self.seen}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def pagerduty():
+    with PagerDutySandbox() as pd:
+        yield pd
+
+
+@pytest.fixture
+def sandbox_routes(tmp_path, pagerduty):
+    """A routes file whose keys are the sandbox's integration keys."""
+    doc = routes_document()
+    services = {}
+    for name, route in doc["routes"].items():
+        svc = pagerduty.state.create_service(name=route["service_name"],
+                                             urgency="severity_based")
+        key = pagerduty.state.add_integration(svc["id"], name=route["integration_name"])
+        route["routing_key"] = key["integration_key"]
+        route["service_id"] = svc["id"]
+        services[name] = svc["id"]
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(doc))
+    return path, doc, services
+
+
+def post(url: str, fields: dict, route: str = "checkout") -> httpx.Response:
+    values = dict(SAMPLE_VALUES, **fields)
+    body = render(body_template("resolve" if values["S"] == "I" else "trigger"), values)
+    return httpx.post(f"{url}/v1/asm/{route}", content=body.encode(), timeout=10,
+                      headers={"Content-Type": "application/json", "X-Apica-Token": TOKEN})
+
+
+def wait_until(condition, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_trigger_escalate_resolve_end_to_end(tmp_path, pagerduty, sandbox_routes):
+    routes_file, _, services = sandbox_routes
+    bridge = BridgeProcess(routes_file, tmp_path / "data", pagerduty.events_url)
+    try:
+        url = bridge.wait_for("listening")["url"]
+        assert httpx.get(url + "/readyz").json() == {"status": "ready"}
+
+        assert post(url, {"S": "W", "QM": 'slow: 2.5 s "p95"'}).status_code == 202
+        wait_until(lambda: len(pagerduty.state.incidents(services["checkout"])) == 1,
+                   what="low-urgency incident")
+        [low] = pagerduty.state.incidents(services["checkout"])
+        assert (low["urgency"], low["status"]) == ("low", "triggered")
+
+        assert post(url, {"S": "F", "OLD_SEV_CHAR": "W", "QM": "down"}).status_code == 202
+        wait_until(lambda: any(i["urgency"] == "high"
+                               for i in pagerduty.state.incidents(services["checkout"])),
+                   what="high-urgency incident after W -> F")
+
+        assert post(url, {"S": "I", "OLD_SEV_CHAR": "F", "QM": "ok"}).status_code == 202
+        wait_until(lambda: all(i["status"] == "resolved"
+                               for i in pagerduty.state.incidents(services["checkout"])),
+                   what="everything resolved")
+
+        wait_until(lambda: "apica_bridge_outbox_pending 0.0" in httpx.get(url + "/metrics").text,
+                   what="outbox drained")
+        metrics = httpx.get(url + "/metrics").text
+        assert 'apica_bridge_alerts_accepted_total{route="checkout"} 3.0' in metrics
+        assert 'apica_bridge_events_delivered_total{action="resolve"} 2.0' in metrics
+    finally:
+        assert bridge.stop() == 0
+    bridge.wait_for("stopped")
+
+
+@pytest.mark.slow
+def test_routes_reload_on_sighup_and_refusal_of_a_bad_file(tmp_path, pagerduty, sandbox_routes):
+    routes_file, doc, _ = sandbox_routes
+    bridge = BridgeProcess(routes_file, tmp_path / "data", pagerduty.events_url,
+                           APICA_PD_RELOAD_INTERVAL="3600")
+    try:
+        url = bridge.wait_for("listening")["url"]
+        del doc["routes"]["search"]
+        routes_file.write_text(json.dumps(doc))
+        bridge.proc.send_signal(signal.SIGHUP)
+        assert bridge.wait_for("routes_reloaded")["routes"] == ["checkout", "fallback"]
+        assert post(url, {}, route="search").status_code == 404
+
+        routes_file.write_text('{"version": 1}')
+        bridge.proc.send_signal(signal.SIGHUP)
+        refused = bridge.wait_for("routes_refused")
+        assert refused["msg"] == "new routes file refused, the previous routes stay in force"
+        assert post(url, {}).status_code == 202  # old routes still in force
+    finally:
+        assert bridge.stop() == 0
+
+
+@pytest.mark.slow
+def test_start_fails_clearly_on_an_invalid_routes_file(tmp_path):
+    bad = tmp_path / "routes.json"
+    bad.write_text("{}")
+    bridge = BridgeProcess(bad, tmp_path / "data", "http://127.0.0.1:9/v2/enqueue")
+    line = bridge.wait_for("start_failed")
+    assert line["msg"].startswith(f"cannot start: {bad}: version must be 1")
+    assert bridge.proc.wait(timeout=20) == 2
+
+
+def test_serve_refuses_a_public_address_without_credentials(tmp_path, routes_file, monkeypatch,
+                                                            capsys):
+    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
+        monkeypatch.delenv(name)
+    assert main(["serve", "--routes", str(routes_file), "--host", "0.0.0.0", "--port", "0",
+                 "--data-dir", str(tmp_path / "d")]) == 2
+
+
+def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
+    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("APICA_PD_TOKENS", TOKEN)
+    assert main(["asm-setup", "--routes", str(routes_file),
+                 "--public-url", "https://bridge.example.com", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    urls = [t["trigger"]["url"] for t in data["targets"]]
+    assert urls == [f"https://bridge.example.com/v1/asm/{n}"
+                    for n in ("checkout", "search", "fallback")]
+    assert TOKEN not in json.dumps(data)
+
+    assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
+    out = capsys.readouterr().out
+    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+
+
+def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
+    assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
+    assert "cannot read it: No such file or directory" in capsys.readouterr().err
