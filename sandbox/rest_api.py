@@ -220,9 +220,13 @@ class _RestApi:
             errors = rest_rules.service_errors(body, self.directory)
             if errors:
                 return invalid(errors)
-            fields = {k: body[k] for k in SERVICE_FIELDS if body.get(k) is not None}
-            if "teams" in fields:
-                fields["teams"] = self._refs("teams", fields["teams"])
+            # Present keys count even when null: a null timeout disables it in PagerDuty.
+            fields = {k: body[k] for k in SERVICE_FIELDS if k in body}
+            fields["teams"] = self._refs("teams", fields.get("teams") or [])
+            fields["scheduled_actions"] = fields.get("scheduled_actions") or []
+            for name in ("incident_urgency_rule", "status", "alert_creation"):
+                if fields.get(name) is None:
+                    fields.pop(name, None)  # null here means "the default"
             service = self.directory.create_service(
                 body["name"], escalation_policy_id=body["escalation_policy"]["id"], **fields
             )
