@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `apica-pd --help`.
-COMMAND_MODULES = ("infra.cli", "infra.routes_cli", "bridge.cli", "sandbox.cli")
+COMMAND_MODULES = ("infra.cli", "infra.diff_cli", "infra.routes_cli", "bridge.cli", "sandbox.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

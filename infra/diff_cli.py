@@ -1,0 +1,275 @@
+"""`apica-pd diff`: what a change to a stack file does, for people and for CI.
+
+    apica-pd diff OLD NEW                      two files
+    apica-pd diff FILE --base REV [--head REV] one file at git revisions
+                                               (head: the working tree by default)
+
+The edge around the pure `infra.diff` / `infra.diff_render`: it reads files and
+`git show REV:path`, validates both sides with the stack-file loader, and maps the
+outcome to an exit status. No credentials, no Pulumi CLI.
+
+Exit status: 0 no change or only allowed/safe changes; 1 invalid input (unreadable
+or invalid stack file, unknown revision, not a git repository); 2 usage error;
+3 `--check` found a destructive change that is not allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_BLOCKED = 3
+
+ALLOW_FIELD = "allow_destroy"
+
+
+class DiffInputError(Exception):
+    """Input that cannot be compared; `str()` says which file or revision and what to do."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: its label and its text (None: the file is absent)."""
+
+    label: str
+    text: str | None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `apica-pd diff`."""
+    diff = subparsers.add_parser(
+        "diff",
+        help="show what a stack-file change adds, removes, changes and destroys",
+        description="Compare two versions of a stack file (two paths, or one path at git "
+        "revisions) property by property. Destructive changes (removing a service or "
+        "integration, replacing one, renaming a route) are called out; with --check they "
+        "fail unless allowed. Exit status: 0 ok, 1 invalid input, 2 usage, 3 destructive "
+        "change not allowed (--check).",
+    )
+    diff.add_argument("files", nargs="+", metavar="FILE", help="OLD NEW, or one FILE with --base")
+    diff.add_argument(
+        "--base", metavar="REV", help="compare FILE at this git revision (e.g. origin/main) ..."
+    )
+    diff.add_argument(
+        "--head", metavar="REV", help="... with FILE at this revision (default: the working tree)"
+    )
+    output = diff.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print Markdown for a pull-request comment or job summary",
+    )
+    diff.add_argument(
+        "--check", action="store_true", help="exit 3 if a destructive change is not allowed"
+    )
+    diff.add_argument(
+        "--allow-destroy",
+        action="store_true",
+        help="allow every destructive change (default: only the keys listed "
+        f"in the new file's {ALLOW_FIELD})",
+    )
+    diff.set_defaults(handler=_handle, diff_parser=diff)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    if args.base is None and args.head is not None:
+        args.diff_parser.error("--head needs --base")
+    if args.base is None and len(args.files) != 2:
+        args.diff_parser.error("give two files (OLD NEW), or one FILE with --base REV")
+    if args.base is not None and len(args.files) != 1:
+        args.diff_parser.error("with --base, give exactly one FILE")
+    fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    try:
+        if args.base is None:
+            old, new = read_path(args.files[0]), read_path(args.files[1])
+            file_label = args.files[1]
+        else:
+            old = read_revision(args.files[0], args.base)
+            new = (
+                read_revision(args.files[0], args.head)
+                if args.head is not None
+                else read_worktree(args.files[0])
+            )
+            file_label = args.files[0]
+        text, code = run_diff(
+            old, new, file_label, fmt=fmt, check=args.check, allow_all=args.allow_destroy
+        )
+    except DiffInputError as exc:
+        print(f"apica-pd diff: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sys.stdout.write(text)
+    if code == EXIT_BLOCKED:
+        print(
+            "apica-pd diff: destructive change not allowed (exit 3); see above for how to allow it",
+            file=sys.stderr,
+        )
+    return code
+
+
+def run_diff(
+    old: Side, new: Side, file_label: str, *, fmt: str, check: bool, allow_all: bool
+) -> tuple[str, int]:
+    """Compare two sides; returns the rendered output and the exit status."""
+    from infra.diff import diff_stacks, gate
+    from infra.diff_render import Labels, render
+
+    old_data, _ = _load(old)
+    new_data, allow = _load(new)
+    diff = diff_stacks(old_data, new_data)
+    verdict = gate(diff, allow_all=allow_all, allow_keys=allow) if check else None
+    labels = Labels(file_label, old.label, new.label)
+    text = render(fmt, diff, labels, verdict)
+    return text, EXIT_BLOCKED if verdict is not None and not verdict.ok else EXIT_OK
+
+
+# -- reading the two sides ---------------------------------------------------------------
+
+
+def read_path(path: str) -> Side:
+    try:
+        return Side(path, Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DiffInputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DiffInputError(f"{path}: cannot read it ({_reason(exc)})") from None
+
+
+def read_worktree(path: str) -> Side:
+    """The working-tree file; absent means the change deletes the stack file."""
+    if not Path(path).exists():
+        _repo_of(path)  # still insist on a repository, as for --base
+        return Side("working tree (file absent)", None)
+    side = read_path(path)
+    return Side("working tree", side.text)
+
+
+def read_revision(path: str, rev: str) -> Side:
+    """`path` as committed at `rev`; absent there means the change adds the stack file."""
+    top, rel = _repo_of(path)
+    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if commit.returncode != 0:
+        raise DiffInputError(
+            f"unknown git revision {rev!r} in {top}: fetch it first (e.g. `git fetch origin "
+            "main`, or in GitHub Actions check out with fetch-depth: 0)"
+        )
+    shown = _git(top, "show", f"{rev}:{rel}")
+    if shown.returncode != 0:
+        exists = _git(top, "cat-file", "-e", f"{rev}:{rel}")
+        if exists.returncode != 0:
+            return Side(f"{rev} (file absent)", None)
+        raise DiffInputError(f"{rev}:{rel}: git show failed: {shown.stderr.strip()}")
+    try:
+        return Side(rev, shown.stdout.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DiffInputError(f"{rev}:{rel}: not UTF-8 text") from None
+
+
+def _repo_of(path: str) -> tuple[str, str]:
+    """(repository top level, path relative to it with / separators)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DiffInputError(f"{path}: folder {folder} does not exist")
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise DiffInputError(
+            f"{path}: not inside a git repository, so --base/--head cannot be read "
+            "(compare two files instead: apica-pd diff OLD NEW)"
+        )
+    root = top.stdout.decode().strip()
+    real = os.path.realpath(os.path.join(folder, os.path.basename(path)))
+    rel = os.path.relpath(real, os.path.realpath(root))
+    return root, Path(rel).as_posix()
+
+
+def _git(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", "-C", cwd, *args], capture_output=True, check=False, timeout=60
+        )
+    except FileNotFoundError:
+        raise DiffInputError("git is not installed or not on PATH") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+# -- validating a side ---------------------------------------------------------------------
+
+
+def _load(side: Side) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Resolved stack as plain data (empty when absent), and its allow_destroy keys."""
+    from infra.errors import StackFileInvalid
+    from infra.model import Stack
+    from infra.validate import parse_stack
+
+    if side.text is None:
+        return {}, ()
+    text, allow = side.text, ()
+    if ALLOW_FIELD not in Stack.model_fields:
+        # Until the stack-file model knows the field, read it here and hide it from
+        # the validator (which refuses unknown keys); line numbers stay as they were.
+        text, allow = split_allow_destroy(side.text, side.label)
+    try:
+        stack = parse_stack(text, side.label)
+    except StackFileInvalid as exc:
+        raise DiffInputError(f"{side.label} is not a valid stack file:\n{exc}") from None
+    if ALLOW_FIELD in Stack.model_fields:
+        allow = tuple(getattr(stack, ALLOW_FIELD) or ())
+    return stack.model_dump(mode="json"), tuple(allow)
+
+
+def split_allow_destroy(text: str, label: str) -> tuple[str, tuple[str, ...]]:
+    """Take a top-level `allow_destroy: [keys]` out of the text, blanking its lines."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return text, ()  # the validator reports the syntax error with its position
+    if not isinstance(root, yaml.MappingNode):
+        return text, ()
+    for key_node, value_node in root.value:
+        if key_node.value != ALLOW_FIELD:
+            continue
+        if not isinstance(value_node, yaml.SequenceNode) or not all(
+            isinstance(item, yaml.ScalarNode) for item in value_node.value
+        ):
+            mark = key_node.start_mark
+            raise DiffInputError(
+                f"{label}:{mark.line + 1}:{mark.column + 1}: {ALLOW_FIELD} must be a list of "
+                "service or escalation-policy keys, e.g. allow_destroy: [legacy-web]"
+            )
+        keys = tuple(str(item.value) for item in value_node.value)
+        lines = text.splitlines(keepends=True)
+        first, last = key_node.start_mark.line, value_node.end_mark.line
+        if value_node.end_mark.column == 0:
+            last -= 1  # a block sequence ends at the start of the next line
+        for index in range(first, min(last, len(lines) - 1) + 1):
+            lines[index] = "\n"
+        return "".join(lines), keys
+    return text, ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `apica-pd diff` alone (for tests and `python -m infra.diff_cli`)."""
+    parser = argparse.ArgumentParser(prog="apica-pd")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["diff", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,433 @@
+"""infra.diff: real stack files (written to tmp_path, loaded by the real loader) compared.
+
+Each case edits one copy of a base stack and pins which changes come out, which are
+destructive, and what they say.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.diff import Change, PropertyChange, StackDiff, diff_stacks, gate
+from infra.validate import load_stack
+
+BASE: dict[str, Any] = {
+    "escalation_policies": {
+        "web-oncall": {
+            "name": "Web On-call",
+            "rules": [{"delay": "30m", "targets": [{"schedule": "Web Primary"}]}],
+        },
+        "sre": {"existing": "SRE Escalation"},
+    },
+    "services": {
+        "checkout": {
+            "name": "Checkout API",
+            "escalation_policy": "web-oncall",
+            "integration": {"checks": {"ids": [101, 102]}},
+        },
+        "search": {
+            "name": "Search",
+            "escalation_policy": "sre",
+            "integration": {"checks": {"ids": [150]}},
+        },
+        "legacy": {"existing": "Legacy Web", "integration": {"checks": {"ids": [200]}}},
+    },
+    "catch_all": "search",
+}
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def _stack(tmp_path: Path, name: str, data: dict[str, Any] | None) -> dict[str, Any]:
+    if data is None:
+        return {}  # the stack file does not exist on this side
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_stack(path).model_dump(mode="json")
+
+
+def _diff(tmp_path: Path, edit: Edit) -> StackDiff:
+    new = copy.deepcopy(BASE)
+    edit(new)
+    return diff_stacks(_stack(tmp_path, "old", BASE), _stack(tmp_path, "new", new))
+
+
+def _summary(diff: StackDiff) -> list[tuple[str, str, str, bool]]:
+    return [(c.kind, c.subject, c.key, c.destructive) for c in diff.changes]
+
+
+def _svc(data: dict[str, Any], key: str) -> dict[str, Any]:
+    return data["services"][key]
+
+
+def _rename(mapping: dict[str, Any], old: str, new: str) -> None:
+    items = list(mapping.items())
+    mapping.clear()
+    mapping.update((new if k == old else k, v) for k, v in items)
+
+
+def _set(path: str, value: Any) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+
+    return edit
+
+
+def _delete(path: str) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = path.split("/")
+        node = data
+        for part in parents:
+            node = node[part]
+        del node[last]
+
+    return edit
+
+
+def _rename_service(data: dict[str, Any]) -> None:
+    _rename(data["services"], "checkout", "checkout-api")
+
+
+def _rename_policy(data: dict[str, Any]) -> None:
+    _rename(data["escalation_policies"], "web-oncall", "web")
+    _svc(data, "checkout")["escalation_policy"] = "web"
+
+
+def _drop_policy(data: dict[str, Any]) -> None:
+    del data["escalation_policies"]["web-oncall"]
+    _svc(data, "checkout")["escalation_policy"] = "sre"
+
+
+def _service_to_existing(data: dict[str, Any]) -> None:
+    data["services"]["checkout"] = {
+        "existing": "Checkout API",
+        "integration": {"checks": {"ids": [101, 102]}},
+    }
+
+
+def _policy_to_new(data: dict[str, Any]) -> None:
+    data["escalation_policies"]["sre"] = {
+        "name": "SRE Escalation",
+        "rules": [{"delay": "10m", "targets": [{"user": "sre@example.com"}]}],
+    }
+
+
+CASES: list[tuple[str, Edit, list[tuple[str, str, str, bool]]]] = [
+    ("no change", lambda data: None, []),
+    (
+        "add a service",
+        _set("services/status", {"name": "Status Page", "escalation_policy": "sre"}),
+        [("add", "service", "status", False)],
+    ),
+    (
+        "remove a service on an existing PagerDuty service",
+        _delete("services/legacy"),
+        [("remove", "service", "legacy", True)],
+    ),
+    (
+        "service properties in place",
+        _set("services/checkout/urgency", "high"),
+        [("change", "service", "checkout", False)],
+    ),
+    (
+        "display name in place (logical names come from keys)",
+        _set("services/checkout/name", "Checkout"),
+        # The integration name defaults to Apica-<name>: renamed in place too.
+        [("change", "service", "checkout", False), ("change", "integration", "checkout", False)],
+    ),
+    (
+        "route checks only",
+        _set("services/checkout/integration/checks", {"ids": [101, 103]}),
+        [("change", "route", "checkout", False)],
+    ),
+    (
+        "integration vendor replaces the integration",
+        _set("services/checkout/integration/vendor_id", "PAPICA2"),
+        [("replace", "integration", "checkout", True)],
+    ),
+    (
+        "stack-wide vendor replaces every integration",
+        _set("apica", {"vendor_id": "PAPICA2"}),
+        [
+            ("replace", "integration", "checkout", True),
+            ("replace", "integration", "search", True),
+            ("replace", "integration", "legacy", True),
+        ],
+    ),
+    (
+        "another existing service moves the integration",
+        _set("services/legacy/existing", "Legacy Web 2"),
+        [("replace", "integration", "legacy", True)],
+    ),
+    (
+        "new service switched to an existing one",
+        _service_to_existing,
+        [("replace", "service", "checkout", True)],
+    ),
+    (
+        "renamed route",
+        _rename_service,
+        [("rename-route", "service", "checkout-api", True)],
+    ),
+    (
+        "renamed catch-all route",
+        lambda data: (_rename(data["services"], "search", "find"), _set("catch_all", "find")(data)),
+        [("rename-route", "service", "find", True), ("change", "catch_all", "catch_all", False)],
+    ),
+    (
+        "policy in place",
+        _set("escalation_policies/web-oncall/loops", 2),
+        [("change", "escalation_policy", "web-oncall", False)],
+    ),
+    (
+        "policy removed, its service re-pointed",
+        _drop_policy,
+        [
+            ("remove", "escalation_policy", "web-oncall", True),
+            ("change", "service", "checkout", False),
+        ],
+    ),
+    (
+        "policy key renamed",
+        _rename_policy,
+        [
+            ("replace", "escalation_policy", "web", True),
+            ("change", "service", "checkout", False),
+        ],
+    ),
+    (
+        "existing policy now managed here",
+        _policy_to_new,
+        [("replace", "escalation_policy", "sre", False)],
+    ),
+    (
+        "catch-all removed",
+        _delete("catch_all"),
+        [("change", "catch_all", "catch_all", False)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "edit", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_changes(tmp_path: Path, what: str, edit: Edit, expected: list[Any]) -> None:
+    assert _summary(_diff(tmp_path, edit)) == expected, what
+
+
+def _only(diff: StackDiff) -> Change:
+    [change] = diff.changes
+    return change
+
+
+def test_removed_service_says_what_stops_paging(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _delete("services/legacy")))
+    assert change.logical_name == "service-legacy-apica"
+    assert change.reasons == (
+        "deletes the Apica integration 'Apica-Legacy-Web' (service-legacy-apica) from existing "
+        "service 'Legacy Web': its integration key dies and ASM alerts on /v1/asm/legacy "
+        "stop paging",
+    )
+
+
+def test_removed_managed_service_is_deleted_and_protected(tmp_path: Path) -> None:
+    diff = _diff(tmp_path, lambda d: (_delete("services/checkout")(d), _delete("catch_all")(d)))
+    change = diff.changes[0]
+    assert (change.kind, change.key, change.logical_name) == (
+        "remove",
+        "checkout",
+        "service-checkout",
+    )
+    assert change.reasons[0].startswith(
+        "deletes service 'Checkout API' (service-checkout) and its Apica integration "
+        "'Apica-Checkout-API': its integration key dies"
+    )
+    assert change.notes == (
+        "it is protected (protect: true): `pulumi up` refuses to delete it until a change "
+        "setting protect: false for it has been applied",
+    )
+
+
+def test_in_place_properties_are_pinned(tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _svc(data, "checkout").update(urgency="high", auto_resolve_timeout="off")
+
+    change = _only(_diff(tmp_path, edit))
+    assert change.properties == (
+        PropertyChange("urgency.urgency", "severity_based", "high"),
+        PropertyChange("auto_resolve_timeout", 14400, None),
+    )
+
+
+def test_rename_carries_old_key_and_both_reasons(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _rename_service))
+    assert (change.old_key, change.key, change.allow_keys) == (
+        "checkout",
+        "checkout-api",
+        ("checkout", "checkout-api"),
+    )
+    assert change.properties == (PropertyChange("key", "checkout", "checkout-api"),)
+    assert change.reasons == (
+        "route renamed 'checkout' -> 'checkout-api': the ASM target URL changes from "
+        "/v1/asm/checkout to /v1/asm/checkout-api",
+        "Pulumi deletes service-checkout and creates service-checkout-api: a new PagerDuty "
+        "service with a new integration key",
+    )
+
+
+def test_rename_is_recognised_by_checks_when_the_name_changes_too(tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _rename_service(data)
+        _svc(data, "checkout-api")["name"] = "Checkout"
+
+    change = _only(_diff(tmp_path, edit))
+    assert (change.kind, change.old_key) == ("rename-route", "checkout")
+    assert PropertyChange("name", "Checkout API", "Checkout") in change.properties
+
+
+def test_vendor_replacement_names_the_properties(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _set("services/checkout/integration/vendor_id", "PAPICA2")))
+    assert change.logical_name == "service-checkout-apica"
+    assert change.properties == (PropertyChange("vendor_id", None, "PAPICA2"),)
+    assert change.reasons == (
+        "its vendor changes: pulumi-pagerduty re-creates the integration with a new "
+        "integration key; the old one stops working",
+    )
+
+
+def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _set("services/legacy/existing", "Legacy Web 2")))
+    assert change.properties[0] == PropertyChange("service.name", "Legacy Web", "Legacy Web 2")
+    assert change.reasons[0].startswith("the integration moves to existing service")
+
+
+@pytest.mark.parametrize(
+    ("catch_all", "note"),
+    [
+        (
+            "search",
+            "check id 102 is no longer routed to any service: an alert for it sent to "
+            "/v1/asm goes to the catch-all route 'search'",
+        ),
+        (
+            None,
+            "check id 102 is no longer routed to any service: an alert for it sent to "
+            "/v1/asm is refused by the bridge (no catch-all route)",
+        ),
+    ],
+)
+def test_unrouted_checks_are_noted(tmp_path: Path, catch_all: str | None, note: str) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _svc(data, "checkout")["integration"]["checks"] = {"ids": [101]}
+        if catch_all is None:
+            del data["catch_all"]
+
+    route = next(c for c in _diff(tmp_path, edit).changes if c.subject == "route")
+    assert route.properties == (PropertyChange("check_ids", [101, 102], [101]),)
+    assert route.notes[0] == note
+
+
+def test_check_moved_to_another_route_is_not_unrouted(tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _svc(data, "checkout")["integration"]["checks"] = {"ids": [101]}
+        _svc(data, "search")["integration"]["checks"] = {"ids": [150, 102]}
+
+    diff = _diff(tmp_path, edit)
+    assert [c.notes for c in diff.changes] == [
+        ("routes file only: takes effect on the bridge after `apica-pd routes pull`",)
+    ] * 2
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kinds"),
+    [
+        (None, BASE, {"add", "change"}),  # a new stack file: additions (and its catch-all)
+        (BASE, None, {"remove", "change"}),  # a deleted stack file: removals
+    ],
+    ids=["stack file added", "stack file deleted"],
+)
+def test_whole_stack_file_added_or_deleted(
+    tmp_path: Path, old: dict[str, Any] | None, new: dict[str, Any] | None, kinds: set[str]
+) -> None:
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    assert {c.kind for c in diff.changes} == kinds
+    assert len(diff.changes) == 6  # 2 policies, 3 services, the catch-all
+    # Deleting the file destroys the managed policy and all three routes.
+    assert len(diff.destructive) == (0 if old is None else 4)
+
+
+def test_added_service_lists_set_properties_only(tmp_path: Path) -> None:
+    change = _only(
+        _diff(
+            tmp_path,
+            _set(
+                "services/status",
+                {"name": "Status Page", "escalation_policy": "sre", "protect": False},
+            ),
+        )
+    )
+    paths = [p.path for p in change.properties]
+    assert paths == [
+        "name",
+        "escalation_policy",
+        "urgency.type",
+        "urgency.urgency",
+        "auto_resolve_timeout",
+        "acknowledgement_timeout",
+        "protect",
+        "integration.name",
+        "severity_map",
+    ]
+    assert change.notes == ("new route: set up an ASM webhook target for /v1/asm/status",)
+
+
+# -- the safety gate ---------------------------------------------------------------------
+
+
+def _mixed(tmp_path: Path) -> StackDiff:
+    def edit(data: dict[str, Any]) -> None:
+        del data["services"]["legacy"]
+        _rename_service(data)
+        _svc(data, "search")["urgency"] = "low"
+
+    return _diff(tmp_path, edit)
+
+
+GATES = [
+    # (allow_all, allow_keys, blocked keys, allowed keys, unused)
+    (False, (), ["checkout-api", "legacy"], [], []),
+    (True, (), [], ["checkout-api", "legacy"], []),
+    (False, ("legacy",), ["checkout-api"], ["legacy"], []),
+    (False, ("checkout", "legacy"), [], ["checkout-api", "legacy"], []),  # old key of a rename
+    (False, ("checkout-api", "legacy"), [], ["checkout-api", "legacy"], []),  # or the new key
+    (False, ("legacy", "search", "gone"), ["checkout-api"], ["legacy"], ["search", "gone"]),
+]
+
+
+@pytest.mark.parametrize(("allow_all", "keys", "blocked", "allowed", "unused"), GATES)
+def test_gate(
+    tmp_path: Path,
+    allow_all: bool,
+    keys: tuple[str, ...],
+    blocked: list[str],
+    allowed: list[str],
+    unused: list[str],
+) -> None:
+    verdict = gate(_mixed(tmp_path), allow_all=allow_all, allow_keys=keys)
+    assert [c.key for c in verdict.blocked] == blocked
+    assert [c.key for c in verdict.allowed] == allowed
+    assert list(verdict.unused) == unused
+    assert verdict.ok is (not blocked)
+
+
+def test_gate_passes_a_diff_without_destruction(tmp_path: Path) -> None:
+    verdict = gate(_diff(tmp_path, _set("services/checkout/urgency", "low")))
+    assert (verdict.ok, verdict.blocked, verdict.allowed) == (True, (), ())
