@@ -2,7 +2,8 @@
 
 One alert per incident, keyed by (routing key, dedup key) while open, as PagerDuty
 does: a second trigger with the same key adds a log entry to the open incident
-(its urgency stays what it was at open); a resolve closes it; after that the same
+(its urgency stays what it was at open; only a service's scheduled action at
+support-hours start raises low to high); a resolve closes it; after that the same
 key opens a new incident. Resolving or acknowledging an unknown or closed key is
 accepted and changes nothing. Not thread-safe: `SandboxState` holds the lock.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from sandbox.clock import iso
 from sandbox.ids import new_object_id
-from sandbox.urgency import incident_urgency
+from sandbox.urgency import incident_urgency, support_hours_started_between
 
 _ALERT_FIELDS = ("summary", "severity", "source", "component", "group", "class", "custom_details")
 
@@ -57,6 +58,20 @@ class IncidentBook:
             incident["alerts"][0]["status"] = "resolved"
             incident["log_entries"].append(_log("resolve", now))
             del self._open[index]
+
+    def run_scheduled_actions(self, services: dict[str, dict[str, Any]], now: datetime) -> None:
+        """Raise open low-urgency incidents to high where the service's scheduled action
+        `urgency_change` at `support_hours_start` has come since they opened."""
+        for incident in self._open.values():
+            service = services.get(incident["service_id"])
+            if incident["urgency"] != "low" or service is None or not service.get("support_hours"):
+                continue
+            if not any(_raises_at_start(a) for a in service.get("scheduled_actions") or ()):
+                continue
+            since = datetime.fromisoformat(incident["created_at"].replace("Z", "+00:00"))
+            if support_hours_started_between(service["support_hours"], since, now):
+                incident["urgency"] = "high"
+                incident["log_entries"].append(_log("urgency_change", now))
 
     def all(self) -> list[dict[str, Any]]:
         """Deep copies, so callers on other threads never see a half-applied event."""
@@ -109,6 +124,15 @@ class IncidentBook:
         }
         self._incidents.append(incident)
         return incident
+
+
+def _raises_at_start(action: dict[str, Any]) -> bool:
+    at = action.get("at") or {}
+    return (
+        action.get("type") == "urgency_change"
+        and action.get("to_urgency") == "high"
+        and at.get("name") == "support_hours_start"
+    )
 
 
 def _log(kind: str, now: datetime, payload: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -83,7 +83,9 @@ class SandboxState:
             integration, service = found
             if service.get("status") == "disabled":
                 return False  # PagerDuty opens nothing on a disabled service
-            self._incidents.apply(event, dedup_key, service, integration["id"], self.clock())
+            now = self.clock()
+            self._incidents.run_scheduled_actions(self._services_by_id(), now)
+            self._incidents.apply(event, dedup_key, service, integration["id"], now)
             return True
 
     def record_event(self, status: int, body: Any) -> None:
@@ -98,6 +100,8 @@ class SandboxState:
     ) -> list[dict[str, Any]]:
         """Incidents, oldest first, optionally only one service's or one status's."""
         with self.lock:
+            # Scheduled urgency changes happen on PagerDuty's clock; here, when looked at.
+            self._incidents.run_scheduled_actions(self._services_by_id(), self.clock())
             found = self._incidents.all()
         return [
             i
@@ -110,6 +114,9 @@ class SandboxState:
         """Every event POSTed to /v2/enqueue, in order: `{"status", "body", "received_at"}`."""
         with self.lock:
             return copy.deepcopy(self._events)
+
+    def _services_by_id(self) -> dict[str, dict[str, Any]]:
+        return {s["id"]: s for s in self.directory.list("services")}
 
     def reset_activity(self) -> None:
         """Forget incidents and events, keep the account's objects."""

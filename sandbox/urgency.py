@@ -13,7 +13,7 @@ Support hours: ``{"type": "fixed_time_per_day", "time_zone": "America/Lima",
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,27 @@ def in_support_hours(support_hours: dict[str, Any], now: datetime) -> bool:
     start = time.fromisoformat(support_hours["start_time"])
     end = time.fromisoformat(support_hours["end_time"])
     return start <= local.time().replace(tzinfo=None) < end
+
+
+def support_hours_started_between(
+    support_hours: dict[str, Any], since: datetime, until: datetime
+) -> bool:
+    """True when support hours began at some moment in (since, until]."""
+    zone = ZoneInfo(support_hours.get("time_zone") or "UTC")
+    days = set(support_hours.get("days_of_week") or ())
+    start = time.fromisoformat(support_hours["start_time"])
+    day = since.astimezone(zone).date()
+    last = until.astimezone(zone).date()
+    # A year of days at most: incidents older than that are not this sandbox's business.
+    for _ in range(366):
+        if day > last:
+            return False
+        if day.isoweekday() in days:
+            began = datetime.combine(day, start, tzinfo=zone)
+            if since < began <= until:
+                return True
+        day += timedelta(days=1)
+    return False
 
 
 def _resolve(urgency: str, severity: str) -> str:

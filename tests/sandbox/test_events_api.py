@@ -306,3 +306,38 @@ def test_latency_fault_delays_the_answer(pd, http, key):
     assert time.monotonic() - started >= 0.2
     pd.faults.clear()
     assert pd.faults.delay == 0.0
+
+
+def test_scheduled_action_raises_low_urgency_at_support_hours_start(pd, http, clock):
+    svc = pd.state.create_service(
+        name="Night shift",
+        incident_urgency_rule={
+            "type": "use_support_hours",
+            "during_support_hours": {"type": "constant", "urgency": "high"},
+            "outside_support_hours": {"type": "constant", "urgency": "low"},
+        },
+        support_hours={
+            "type": "fixed_time_per_day",
+            "time_zone": "UTC",
+            "days_of_week": [1, 2, 3, 4, 5],
+            "start_time": "09:00:00",
+            "end_time": "17:00:00",
+        },
+        scheduled_actions=[
+            {
+                "type": "urgency_change",
+                "to_urgency": "high",
+                "at": {"type": "named_time", "name": "support_hours_start"},
+            }
+        ],
+    )
+    key = pd.state.add_integration(svc["id"])["integration_key"]
+    clock.advance(6 * 3600)  # Monday 18:00 UTC: outside support hours
+    post(http, pd, trigger(key))
+    assert pd.state.incidents()[0]["urgency"] == "low"
+    clock.advance(15 * 3600 - 1)  # Tuesday 08:59:59
+    assert pd.state.incidents()[0]["urgency"] == "low"
+    clock.advance(1)  # Tuesday 09:00:00
+    [incident] = pd.state.incidents()
+    assert incident["urgency"] == "high"
+    assert incident["log_entries"][-1]["type"] == "urgency_change_log_entry"

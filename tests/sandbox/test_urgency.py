@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.urgency import constant_rule, in_support_hours, incident_urgency
+from sandbox.urgency import (
+    constant_rule,
+    in_support_hours,
+    incident_urgency,
+    support_hours_started_between,
+)
 
 HOURS = {
     "type": "fixed_time_per_day",
@@ -60,3 +65,16 @@ def test_constant_rule_rejects_unknown_urgencies():
     assert constant_rule("low") == {"type": "constant", "urgency": "low"}
     with pytest.raises(ValueError, match="urgency must be one of high, low, severity_based"):
         constant_rule("medium")
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "started"),
+    [
+        (at(4, 23), at(5, 0), True),  # Sunday night UTC -> Monday 09:00 Tokyo, exactly
+        (at(5, 0), at(5, 5), False),  # opened at the start itself: not after it
+        (at(9, 9), at(11, 23), False),  # Friday evening to Sunday: no weekday start
+        (at(9, 9), at(12, 0), True),  # ... to Monday 09:00 Tokyo
+    ],
+)
+def test_support_hours_start_between(since, until, started):
+    assert support_hours_started_between(HOURS, since, until) is started
