@@ -46,6 +46,7 @@ class PagerDutySandbox:
         self.limiter = RateLimiter(events_per_minute, clock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
 
     @property
     def url(self) -> str:
@@ -66,8 +67,12 @@ class PagerDutySandbox:
         if self._server is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
         self.port = sock.getsockname()[1]
         self.state.directory.rebase(f"http://{self.host}:{self.port}")
         app = build_app(self.state, self.faults, self.limiter, token=self.token)
@@ -90,8 +95,9 @@ class PagerDutySandbox:
             return
         server.should_exit = True
         thread.join(timeout=START_TIMEOUT)
-        self._socket.close()
-        self._server = self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+        self._server, self._thread, self._socket = None, None, None
 
     def __enter__(self) -> PagerDutySandbox:
         return self.start()
