@@ -179,12 +179,12 @@ def describe(change: Change, prop: PropertyChange) -> str:
         removed = [item for item in old if item not in new]
         parts = []
         if added:
-            parts.append("added " + _plain(added))
+            parts.append("added " + _value(prop.path, added))
         if removed:
-            parts.append("removed " + _plain(removed))
+            parts.append("removed " + _value(prop.path, removed))
         if parts:
             return f"{label}: {'; '.join(parts)}"
-        return f"{label}: reordered to {_plain(new)}"
+        return f"{label}: reordered to {_value(prop.path, new)}"
     return f"{label}: {_value(prop.path, old)} -> {_value(prop.path, new)}"
 
 

@@ -86,7 +86,7 @@ DESCRIBE = [
         "urgency.support_hours.days_of_week",
         [1, 2, 3],
         [1, 2, 3, 4, 5],
-        "support hours: days: added 4, 5",
+        "support hours: days: added thu, fri",
     ),
     (
         "urgency.support_hours.start_time",
