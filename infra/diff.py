@@ -413,7 +413,16 @@ def _service_in_place(
         reasons = []
         if moved:
             reasons.append(f"the integration moves to existing service {name!r}")
-        if vendor_changed:
+        if vendor_changed and None in (
+            before["integration"]["vendor_id"],
+            after["integration"]["vendor_id"],
+        ):
+            # Offline we cannot know the looked-up id: assume the worst, say so.
+            reasons.append(
+                "its vendor changes between a look-up by name and a fixed id "
+                "(unless both are the same id)"
+            )
+        elif vendor_changed:
             reasons.append("its vendor changes")
         changes.append(
             Change(

@@ -298,9 +298,24 @@ def test_vendor_replacement_names_the_properties(tmp_path: Path) -> None:
     assert change.logical_name == "service-checkout-apica"
     assert change.properties == (PropertyChange("vendor_id", None, "PAPICA2"),)
     assert change.reasons == (
-        "its vendor changes: pulumi-pagerduty re-creates the integration with a new "
-        "integration key; the old one stops working",
+        "its vendor changes between a look-up by name and a fixed id (unless both are the "
+        "same id): pulumi-pagerduty re-creates the integration with a new integration key; "
+        "the old one stops working",
     )
+
+
+def test_vendor_id_to_another_id(tmp_path: Path) -> None:
+    old = copy.deepcopy(BASE)
+    old["apica"] = {"vendor_id": "PAPICA1"}
+    new = copy.deepcopy(old)
+    new["apica"] = {"vendor_id": "PAPICA2"}
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    assert [c.reasons for c in diff.changes] == [
+        (
+            "its vendor changes: pulumi-pagerduty re-creates the integration with a new "
+            "integration key; the old one stops working",
+        )
+    ] * 3
 
 
 def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
