@@ -86,6 +86,21 @@ _EVENT_COLUMNS = (
     "id, route, routing_key, check_key, action, dedup_key, body, created_at, attempts, "
     "next_attempt_at, last_error"
 )
+# Skip-scan over the (routing_key, id) index: one index probe per routing key, so
+# the worker's scan costs O(keys * log n) however long the backlog is (a GROUP BY
+# would read the whole index on every wake-up).
+_LANE_HEADS = """
+WITH RECURSIVE lane(key) AS (
+    SELECT MIN(routing_key) FROM events
+    UNION ALL
+    SELECT (SELECT MIN(routing_key) FROM events WHERE routing_key > lane.key)
+    FROM lane WHERE lane.key IS NOT NULL
+)
+SELECT id, routing_key, next_attempt_at FROM events WHERE id IN (
+    SELECT (SELECT id FROM events WHERE routing_key = lane.key ORDER BY id LIMIT 1)
+    FROM lane WHERE lane.key IS NOT NULL
+) ORDER BY id
+"""
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,15 @@ class PendingEvent:
     attempts: int
     next_attempt_at: float
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class LaneHead:
+    """Just enough to schedule a lane; the body is read only when it is sent."""
+
+    id: int
+    routing_key: str
+    next_attempt_at: float
 
 
 @dataclass(frozen=True)
@@ -285,13 +309,9 @@ class Outbox:
 
     # -- worker ----------------------------------------------------------------
 
-    def lane_heads(self) -> list[PendingEvent]:
+    def lane_heads(self) -> list[LaneHead]:
         """The oldest pending event of each routing key: the only one that may be sent."""
-        rows = self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN "
-            "(SELECT MIN(id) FROM events GROUP BY routing_key) ORDER BY id"
-        )
-        return [_pending(r) for r in rows]
+        return [LaneHead(*row) for row in self._read(_LANE_HEADS)]
 
     def get(self, event_id: int) -> PendingEvent | None:
         rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))

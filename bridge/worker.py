@@ -146,10 +146,13 @@ class Worker:
             if wait > 0:
                 wake_at = min(wake_at, now + wait)
                 continue
+            event = self.outbox.get(head.id)
+            if event is None:  # gone meanwhile (another process re-drove or purged)
+                continue
             with self._busy_lock:
                 self._busy.add(key)
             try:
-                futures.append(self._pool.submit(self._deliver, head))
+                futures.append(self._pool.submit(self._deliver, event))
             except RuntimeError:  # pool shut down: stopping
                 with self._busy_lock:
                     self._busy.discard(key)
