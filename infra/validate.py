@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
 from bridge.routes import DEFAULT_SEVERITY_MAP, Link
@@ -113,8 +113,6 @@ def validate_document(doc: YamlDocument) -> Stack:
 
 # --- pass 1: pydantic errors -> problems at file positions --------------------------
 
-_UNION_TAGS = {"new", "existing", "constant", "support_hours", "none", "time"}
-_UNION_TAGS |= {"intelligent", "content_based"}
 _KEY_WHAT = {
     "services": "service key {key!r} is not a valid route name",
     "escalation_policies": "escalation policy key {key!r} is not a valid name",
@@ -151,22 +149,27 @@ def _translate(exc: ValidationError, doc: YamlDocument, flagged: set[PathKey]) -
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathKey, bool]:
-    """The data path of a pydantic location (union tags dropped) and whether it names a key."""
+    """The data path of a pydantic location and whether it names a key.
+
+    Locations also name the member of a tagged union that pydantic tried ("new",
+    "existing", "time", ...); the raw model's types tell those apart from keys, which
+    matters when a key is spelt like a tag (`existing:`).
+    """
     path: list[str | int] = []
     node = data
+    tp: Any = RawStack
     for part in loc:
         if part == "[key]":
             return tuple(path), True
+        member = _union_member(tp, part)
+        if member is not None:
+            tp = member
+            continue
+        tp = _step(tp, part) if tp is not None else None
         in_map = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_map or in_list:
-            path.append(part)
-            node = node[part]  # type: ignore[index]
-        elif isinstance(part, str) and part in _UNION_TAGS:
-            continue  # which member of a union pydantic tried, not a key in the file
-        else:
-            path.append(part)  # a missing key: keep it so the message can name it
-            node = None
+        path.append(part)  # a missing key stays in, so the message can name it
+        node = node[part] if in_map or in_list else None  # type: ignore[index]
     return tuple(path), False
 
 
@@ -336,11 +339,18 @@ def _step(tp: Any, part: int | str) -> Any:
         return args[0]
     if origin is dict:
         return args[1]
-    if origin in (typing.Union, types.UnionType):
-        for member in args:
-            for meta in getattr(member, "__metadata__", ()):
-                if getattr(meta, "tag", None) == part:
-                    return member
+    return _union_member(tp, part)
+
+
+def _union_member(tp: Any, part: int | str) -> Any:
+    """The member of a tagged union that `part` names, or None."""
+    tp = _strip(tp)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(tp):
+        for meta in getattr(member, "__metadata__", ()):
+            if isinstance(meta, Tag) and meta.tag == part:
+                return member
     return None
 
 
@@ -412,7 +422,7 @@ class _Checks:
         if close:
             message += f"; did you mean {close[0]!r}?"
         elif known:
-            message += f"; declared in escalation_policies: {', '.join(known)}"
+            message += f"; declared in escalation_policies: {_listing(known)}"
         else:
             message += "; escalation_policies declares none"
         self._add(path, message)
@@ -422,8 +432,12 @@ class _Checks:
         if not isinstance(name, str) or name in self.services:
             return
         message = f"catch_all: {name!r} is not a service key"
-        close = difflib.get_close_matches(name, [str(k) for k in self.services], n=1)
-        message += f"; did you mean {close[0]!r}?" if close else "; name one of services"
+        known = [str(k) for k in self.services]
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        elif known:
+            message += f"; services are: {_listing(known)}"
         self._add(("catch_all",), message)
 
     def _unique_names(self, section: str, entries: dict[Any, Any], what: str) -> None:
@@ -517,6 +531,11 @@ class _Checks:
                 f"{_render(path)}: the default integration name would be {len(derived)} "
                 f"characters (at most {MAX_NAME_LENGTH}): set integration.name",
             )
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _typo_of(field: str, entry: dict[Any, Any]) -> bool:
