@@ -13,6 +13,7 @@ Field names are matched loosely (case, `-`/space/`_`, a few aliases such as
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -78,6 +79,7 @@ JSON_TYPES = ("application/json", "text/json")
 # `"format": "asm-raw"` in a body (asm-setup prints it) says: values are raw ASM text.
 RAW_FORMAT = "asm-raw"
 _STRUCTURED = ("tags", "groups", "format")
+_KEEP_LITERAL = frozenset({"message", "check_name"})
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -175,6 +177,7 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
     )
 
 
+@functools.lru_cache(maxsize=512)
 def canonical_field(key: str) -> str | None:
     """The canonical field a body key stands for, or None when it is not one of ours."""
     return _CANONICAL.get(re.sub(r"[\s\-]+", "_", key.strip().lower()))
@@ -252,7 +255,8 @@ def _json_fields(text: str) -> tuple[dict[str, object], bool]:
     if not isinstance(data, dict):
         raise BadWebhook("not_an_object", "body must be a JSON object of ASM fields")
     fields = _canonical_fields(data.items())
-    if fields.get("format") == RAW_FORMAT:
+    # Without a backslash, JSON escapes cannot occur: the literal reading is the same.
+    if fields.get("format") == RAW_FORMAT and "\\" in text:
         # Our own template: ASM substituted raw text, so a backslash in a value is a
         # backslash ("C:\temp" must not become a tab), even where it looks like an escape.
         try:
@@ -267,7 +271,7 @@ def _json_fields(text: str) -> tuple[dict[str, object], bool]:
 
 def _recovered_fields(text: str, where: str) -> dict[str, object]:
     try:
-        pairs = recover_flat_object(text, canonical_field, _plausible)
+        pairs = recover_flat_object(text, canonical_field, _plausible, free_text=_FREE_TEXT)
     except Ambiguous as amb:
         raise BadWebhook(
             "ambiguous_json",
@@ -327,13 +331,17 @@ def _canonical_fields(pairs: object) -> dict[str, object]:
 
 
 def _text(name: str, value: object) -> str | None:
-    """A field's value as stripped text; None when empty or left unsubstituted."""
+    """A field's value as stripped text; None when empty or left unsubstituted.
+
+    A message or check name that looks like `%NAME%` is kept: it may be real text,
+    and showing it does no harm, while a stray placeholder in an id would mislead.
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise BadWebhook("bad_field", f"field {name!r} must be text or a number")
     text = str(value).strip()
-    if not text or _is_placeholder(text):
+    if not text or (name not in _KEEP_LITERAL and _is_placeholder(text)):
         return None
     return text
 

@@ -8,7 +8,8 @@ but when its keys are known it can often be read back: a string value ends at a
 Rules, chosen so a hostile message can never change another field silently:
 
 - only keys that `known(key)` maps to a field count as structure, each at most once;
-- `accept(field, value)` may veto a value (a severity cannot hold a quote);
+- `accept(field, value)` may veto a value; a field not in `free_text` cannot hold
+  a quote (its value ends at the next one), which keeps the search small;
 - string contents are taken literally (a backslash is a backslash): the body was
   evidently not produced by a JSON encoder, so its escapes mean nothing;
 - a bare value must be a JSON number, true, false or null, or empty (= null, from
@@ -22,12 +23,13 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 _KEY = re.compile(r'"([^"\\\r\n]{1,64})"\s*:\s*')
 _BARE = re.compile(r"[^,}\"]*")
 _WS = re.compile(r"\s*")
+_END = re.compile(r"\s*(?:,|\}\s*\Z)")
 # Each reading step costs one unit; hostile bodies full of quotes stop here.
 DEFAULT_BUDGET = 200_000
 
@@ -52,10 +54,14 @@ def recover_flat_object(
     known: Callable[[str], str | None],
     accept: Callable[[str, object], bool] = lambda field, value: True,
     *,
+    free_text: Container[str] | None = None,
     budget: int = DEFAULT_BUDGET,
 ) -> list[tuple[str, object]]:
-    """The unique best reading of `text` as (key, value) pairs, in order."""
-    return _Reader(text.strip(), known, accept, budget).read()
+    """The unique best reading of `text` as (key, value) pairs, in order.
+
+    `free_text`: fields whose values may contain `"`; None means every field.
+    """
+    return _Reader(text.strip(), known, accept, free_text, budget).read()
 
 
 class _Reader:
@@ -64,11 +70,13 @@ class _Reader:
         text: str,
         known: Callable[[str], str | None],
         accept: Callable[[str, object], bool],
+        free_text: Container[str] | None,
         budget: int,
     ) -> None:
         self.s = text
         self.known = known
         self.accept = accept
+        self.free_text = free_text
         self.budget = budget
         self.quotes = [i for i, ch in enumerate(text) if ch == '"']
         self.memo: dict[tuple[int, frozenset[str]], _Best | None] = {}
@@ -110,7 +118,8 @@ class _Reader:
             return None
         pair_key, start, now_seen = match.group(1), match.end(), seen | {name}
         best: _Best | None = None
-        for value, end in self._values(start):
+        quotable = self.free_text is None or name in self.free_text
+        for value, end in self._values(start, quotable):
             if not self.accept(name, value):
                 continue
             rest = self._after_value(end, now_seen)
@@ -123,7 +132,7 @@ class _Reader:
                 best = _Best(best.count, best.pairs, True)
         return best
 
-    def _values(self, start: int):  # -> Iterator[tuple[object, int]]
+    def _values(self, start: int, quotable: bool) -> Iterator[tuple[object, int]]:
         """Candidate (value, end position) pairs for the value starting at `start`."""
         s = self.s
         if start < len(s) and s[start] == '"':
@@ -132,7 +141,11 @@ class _Reader:
                 self.budget -= 1
                 if self.budget < 0:
                     raise Unrecoverable("too many quotes to recover it safely")
-                yield s[start + 1 : q], q + 1
+                # Cheap test first: a value can only end where `,` or the final `}` follows.
+                if _END.match(s, q + 1):
+                    yield s[start + 1 : q], q + 1
+                if not quotable:
+                    return  # its value ends at the first quote, or nowhere
             return
         bare = _BARE.match(s, start)
         text = bare.group(0).strip()  # type: ignore[union-attr]

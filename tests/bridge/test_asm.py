@@ -242,3 +242,8 @@ def test_raw_format_falls_back_to_json_when_a_value_is_structured():
     text = '{"format": "asm-raw", "severity": "E", "check_name": "x", "groups": ["a", "b"]}'
     alert = parse_webhook(text.encode(), JSON)
     assert (alert.check_name, alert.groups) == ("x", ("a", "b"))
+
+
+def test_placeholder_looking_message_and_name_are_kept():
+    alert = parse_webhook(body(message="%QM%", check_name="%CHECK_NAME%"), JSON)
+    assert (alert.message, alert.check_name) == ("%QM%", "%CHECK_NAME%")

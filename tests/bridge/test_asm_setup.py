@@ -18,6 +18,7 @@ from bridge.asm_setup import (
     target_setups,
 )
 from bridge.auth import Credentials
+from bridge.errors import BadWebhook
 from tests.bridge.conftest import TOKEN
 
 URL = "https://bridge.example.com/"
@@ -132,3 +133,18 @@ def test_any_message_round_trips(message):
     alert = parse_webhook(body.encode(), "application/json")
     assert alert.message == qm.strip()
     assert (alert.severity, alert.check_id) == ("E", 101)
+
+
+@given(st.text(alphabet=st.sampled_from('ab"\\\n, :{}%'), max_size=60),
+       st.text(alphabet=st.sampled_from('xy"\\, :'), max_size=20))
+def test_raw_quotes_never_change_another_field(message, name):
+    """Even with %M% (raw double quotes), a body is read right or refused, never misread."""
+    body = render(body_template("trigger"), dict(SAMPLE_VALUES, QM=message, CHECK_NAME=name))
+    try:
+        alert = parse_webhook(body.encode(), "application/json")
+    except BadWebhook as exc:
+        assert exc.reason in ("ambiguous_json", "broken_json")
+        return
+    assert (alert.severity, alert.check_id, alert.action) == ("E", 101, "trigger")
+    assert alert.message == message.strip()
+    assert alert.check_name == (name.strip() or "ASM check 101")
