@@ -141,6 +141,8 @@ def _value(path: str, value: Any) -> str:
         return 'looked up by name ("Apica")'
     if leaf == "urgency.support_hours.days_of_week" and isinstance(value, list):
         return ", ".join(_WEEKDAYS[day - 1] for day in value if 1 <= day <= 7)
+    if leaf == "check_tags" and isinstance(value, list):
+        return ", ".join(f'"{tag}"' for tag in value) if value else "(none)"
     if leaf.endswith("assignment"):
         return {"assign_to_everyone": "notify all", "round_robin": "round robin"}.get(value, value)
     if leaf.endswith("start_time") or leaf.endswith("end_time"):
@@ -170,11 +172,7 @@ def describe(change: Change, prop: PropertyChange) -> str:
     if change.kind == "add":
         return f"{label}: {_value(prop.path, prop.new)}"
     old, new = prop.old, prop.new
-    if (
-        isinstance(old, list)
-        and isinstance(new, list)
-        and not any(isinstance(item, Mapping) for item in (*old, *new))
-    ):
+    if isinstance(old, list) and isinstance(new, list):
         added = [item for item in new if item not in old]
         removed = [item for item in old if item not in new]
         parts = []
