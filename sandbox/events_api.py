@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox.event_rules import validate_event
+from sandbox.event_rules import MAX_EVENT_BYTES, validate_event
 from sandbox.faults import THROTTLE_BODY, Faults
 from sandbox.ids import new_dedup_key
 from sandbox.ratelimit import RateLimiter
@@ -29,18 +29,18 @@ def events_routes(state: SandboxState, faults: Faults, limiter: RateLimiter) -> 
     """The Events API's route, bound to its collaborators."""
 
     async def enqueue(request: Request) -> JSONResponse:
-        raw = await request.body()
+        raw = await _read_capped(request)
         event = _decode(raw)
         if faults.delay:
             await asyncio.sleep(faults.delay)
         fault = faults.take()
         if fault is not None:
             return _answer(state, event, fault.status, fault.body, fault.headers)
-        errors = (
-            validate_event(event, len(raw))
-            if event is not _UNDECODABLE
-            else ["Event object is not valid JSON"]
-        )
+        if event is _UNDECODABLE and len(raw) <= MAX_EVENT_BYTES:
+            errors = ["Event object is not valid JSON"]
+        else:
+            # An over-size body was cut short, so it is judged by its size alone.
+            errors = validate_event(event, len(raw))
         if errors:
             body = {"status": "invalid event", "message": INVALID_MESSAGE, "errors": errors}
             return _answer(state, event, 400, body)
@@ -56,6 +56,17 @@ def events_routes(state: SandboxState, faults: Faults, limiter: RateLimiter) -> 
 
 
 _UNDECODABLE: Any = object()
+
+
+async def _read_capped(request: Request) -> bytes:
+    """The body, but never more than one byte past the limit (enough to refuse it)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_EVENT_BYTES:
+            break
+    return b"".join(chunks)[: MAX_EVENT_BYTES + 1]
 
 
 def _decode(raw: bytes) -> Any:
