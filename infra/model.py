@@ -99,7 +99,7 @@ def _describe_type(value: Any) -> str:
 def parse_duration(value: Any) -> int:
     """`'30m'` -> 1800. Raises ValueError naming the accepted forms."""
     if isinstance(value, bool) or not isinstance(value, str):
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(
                 f"must be a duration with a unit such as '{value}m' or '{value}s' "
                 f"(a bare number has no unit)"
