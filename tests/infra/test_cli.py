@@ -1,0 +1,105 @@
+"""`apica-pd validate` and `apica-pd schema`: output, exit codes, no traceback for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from apica_pagerduty.cli import main
+
+from .conftest import MINIMAL_STACK, STACKS
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `apica-pd <args>` in-process: (exit code, stdout, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def test_validate_good_files(run: Run) -> None:
+    code, out, err = run("validate", *(str(STACKS / n) for n in ("example.yaml", "dev.yaml")))
+    assert (code, err) == (0, "")
+    assert out == (
+        f"{STACKS / 'example.yaml'}: ok (4 services, 3 escalation policies)\n"
+        f"{STACKS / 'dev.yaml'}: ok (2 services, 1 escalation policy)\n"
+    )
+
+
+def test_validate_reports_every_problem_and_exits_1(
+    run: Run, write_stack: Callable[..., Path]
+) -> None:
+    bad = write_stack(
+        MINIMAL_STACK.replace("name: Web", "nmae: Web") + "catch_all: api\n", "bad.yaml"
+    )
+    code, out, err = run("validate", str(bad))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"{bad}:9:5: services.web: unknown key 'nmae'; did you mean 'name'?\n"
+        f"{bad}:11:12: catch_all: 'api' is not a service key; services are: web\n"
+    )
+
+
+def test_validate_mixes_good_and_bad(run: Run, write_stack: Callable[..., Path]) -> None:
+    good = write_stack(MINIMAL_STACK, "good.yaml")
+    empty = write_stack("", "empty.yaml")
+    code, out, err = run("validate", str(good), str(empty))
+    assert code == 1
+    assert out == f"{good}: ok (1 service, 1 escalation policy)\n"
+    assert err == (
+        f"{empty}:1:1: the file is empty: a stack needs at least `services:`\n"
+        "1 of 2 files are invalid\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda d: d / "missing.yaml", "no such file", id="missing"),
+        pytest.param(lambda d: d, "is a directory, not a stack file", id="directory"),
+        pytest.param(
+            lambda d: (os.mkfifo(d / "fifo"), d / "fifo")[1],
+            "is not a regular file (a FIFO, socket or device?)",
+            id="fifo",
+        ),
+        pytest.param(
+            lambda d: (d / "bin.yaml", (d / "bin.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\0\0"))[0],
+            "1:1: is not UTF-8 text (binary data or another encoding?)",
+            id="binary",
+        ),
+    ],
+)
+def test_validate_never_shows_a_traceback(
+    run: Run, tmp_path: Path, make: Callable[[Path], Path], message: str
+) -> None:
+    path = make(tmp_path)
+    code, out, err = run("validate", str(path))
+    assert (code, out) == (1, "")
+    separator = ":" if message[0].isdigit() else ": "
+    assert err == f"{path}{separator}{message}\n"
+    assert "Traceback" not in err
+
+
+def test_validate_needs_a_file(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run("validate")
+    assert caught.value.code == 2
+    assert "the following arguments are required: FILE" in capsys.readouterr().err
+
+
+def test_schema_prints_the_committed_schema(run: Run) -> None:
+    code, out, err = run("schema")
+    assert (code, err) == (0, "")
+    assert out == (STACKS / "schema.json").read_text(encoding="utf-8")
+    assert json.loads(out)["title"] == "apica-pagerduty stack file"
