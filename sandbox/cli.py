@@ -1,6 +1,7 @@
 """`apica-pd sandbox ...`: run the PagerDuty sandbox, look at its incidents.
 
     apica-pd sandbox serve [--host 127.0.0.1] [--port 0] [--token T] [--events-per-minute N]
+                           [--seed FILE]
     apica-pd sandbox incidents --url URL [--json] [--status S]
 
 `serve` prints its URL as the first line of standard output (scripts read it),
@@ -14,6 +15,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -34,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=120,
         help="Events API limit per routing key; 0 turns the limit off (default 120)",
     )
+    serve.add_argument(
+        "--seed", metavar="FILE", help="JSON seed: users, schedules, teams, ... (docs/sandbox.md)"
+    )
     serve.set_defaults(handler=run_serve)
 
     incidents = commands.add_parser("incidents", help="show a running sandbox's incidents")
@@ -45,11 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     from bridge.redact import last4
+    from sandbox.seed import apply_seed
     from sandbox.server import PagerDutySandbox
 
     stop = stop or threading.Event()
     limit = args.events_per_minute or None
     sandbox = PagerDutySandbox(args.host, args.port, token=args.token, events_per_minute=limit)
+    if args.seed:
+        try:
+            apply_seed(sandbox.state, json.loads(Path(args.seed).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"sandbox: cannot seed from {args.seed}: {exc}", file=sys.stderr)
+            return 1
     try:
         sandbox.start()
     except (OSError, RuntimeError) as exc:

@@ -1,5 +1,6 @@
-"""`/sandbox/*`: a read-only view of what happened, and fault control for other processes.
+"""`/sandbox/*`: a view of what happened, fault control and seeding for other processes.
 
+POST /sandbox/seed                              users, schedules, ... (see sandbox.seed)
 GET  /sandbox/incidents[?service_id=&status=]   incidents as JSON
 GET  /sandbox/events                            every enqueue request, routing keys shortened
 GET  /sandbox/faults                            active faults
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.faults import Faults
+from sandbox.seed import SeedError, apply_seed
 from sandbox.state import SandboxState
 from sandbox.view import short_key
 
@@ -41,7 +43,15 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
             return JSONResponse({"error": f"bad fault command: {exc}"}, status_code=400)
         return JSONResponse(faults.describe())
 
+    async def seed(request: Request) -> JSONResponse:
+        try:
+            created = apply_seed(state, json.loads(await request.body()))
+        except (ValueError, SeedError) as exc:
+            return JSONResponse({"error": f"bad seed: {exc}"}, status_code=400)
+        return JSONResponse(created, status_code=201)
+
     return [
+        Route("/sandbox/seed", seed, methods=["POST"]),
         Route("/sandbox/incidents", incidents, methods=["GET"]),
         Route("/sandbox/events", events, methods=["GET"]),
         Route("/sandbox/faults", get_faults, methods=["GET"]),

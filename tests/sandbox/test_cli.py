@@ -15,9 +15,12 @@ from tests.sandbox.conftest import trigger
 
 
 @pytest.fixture
-def served():
+def served(tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"users": [{"email": "ann@example.com", "name": "Ann"}]}))
+    command = ["sandbox", "serve", "--token", "cli-token-1234", "--seed", str(seed)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "apica_pagerduty", "sandbox", "serve", "--token", "cli-token-1234"],
+        [sys.executable, "-m", "apica_pagerduty", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -36,8 +39,9 @@ def test_serve_prints_its_url_first_and_stops_on_sigterm(served):
     token_line = served.stdout.readline()
     assert token_line == "REST API token ...1234 (from --token)\n"
     assert "cli-token-1234" not in token_line
-    ok = requests.get(url + "/services", headers={"Authorization": "Token token=cli-token-1234"})
-    assert ok.status_code == 200
+    auth = {"Authorization": "Token token=cli-token-1234"}
+    users = requests.get(url + "/users", headers=auth, timeout=5)
+    assert [u["email"] for u in users.json()["users"]] == ["ann@example.com"]
     served.send_signal(signal.SIGTERM)
     assert served.wait(timeout=10) == 0
 
@@ -56,3 +60,10 @@ def test_incidents_from_an_unreachable_sandbox_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("sandbox: cannot read incidents from http://127.0.0.1:9:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_with_a_bad_seed_file_exits_1(tmp_path, capsys):
+    seed = tmp_path / "seed.json"
+    seed.write_text('{"robots": []}')
+    assert main(["sandbox", "serve", "--seed", str(seed)]) == 1
+    assert capsys.readouterr().err.startswith(f"sandbox: cannot seed from {seed}: unknown kinds")

@@ -47,3 +47,16 @@ def test_bad_fault_commands_get_400(pd, http, command):
     response = http.post(pd.url + "/sandbox/faults", json=command, timeout=5)
     assert response.status_code == 400
     assert response.json()["error"].startswith("bad fault command:")
+
+
+def test_seed_over_http(pd, http):
+    seed = {"users": [{"email": "ann@example.com", "name": "Ann"}], "teams": [{"name": "Ops"}]}
+    answer = http.post(pd.url + "/sandbox/seed", json=seed, timeout=5)
+    assert answer.status_code == 201
+    assert answer.json()["users"][0]["email"] == "ann@example.com"
+    assert [t["name"] for t in pd.state.directory.list("teams")] == ["Ops"]
+    refused = http.post(pd.url + "/sandbox/seed", json={"users": [{}]}, timeout=5)
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "bad seed: users[0] needs a name"},
+    )
