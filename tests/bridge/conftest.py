@@ -157,3 +157,41 @@ def wait_until() -> Callable[..., None]:
             time.sleep(0.01)
 
     return wait
+
+
+@dataclass
+class StoringBridge:
+    """The real app with the real outbox and intake (no worker): events stay pending."""
+
+    url: str
+    outbox: object
+    metrics: BridgeMetrics
+
+    def post(self, path: str, body: bytes | str, content_type: str = "application/json"):
+        import httpx
+
+        return httpx.post(self.url + path, content=body, timeout=10,
+                          headers={"Content-Type": content_type, "X-Apica-Token": TOKEN})
+
+
+@pytest.fixture
+def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
+    """A bridge on loopback whose accepted alerts land in a real outbox in tmp_path."""
+    import functools
+
+    from bridge.app import create_app
+    from bridge.auth import Authenticator, Credentials
+    from bridge.intake import accept_alert
+    from bridge.outbox import Outbox
+    from bridge.route_table import RouteTable
+
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        app = create_app(
+            routes=table, metrics=metrics, store_ready=outbox.writable,
+            accept=functools.partial(accept_alert, outbox, asm_base_url="https://asm.example"),
+            auth=Authenticator(Credentials(tokens=(TOKEN,))),
+        )
+        with LoopbackServer(app) as server:
+            yield StoringBridge(server.url, outbox, metrics)

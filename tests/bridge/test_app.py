@@ -261,3 +261,22 @@ def test_metrics_endpoint_exposes_the_registry(bridge):
 
 def test_get_on_webhook_is_405(bridge):
     assert httpx.get(bridge.url + "/v1/asm/checkout").status_code == 405
+
+
+def test_with_the_real_outbox_202_means_stored(storing_bridge):
+    from bridge.asm_setup import SAMPLE_VALUES, body_template, render
+
+    body = render(body_template("trigger"), dict(SAMPLE_VALUES, QM="C:\\temp\n2nd line"))
+    response = storing_bridge.post("/v1/asm", body)
+    assert response.status_code == 202
+    assert response.json()["route"] == "checkout"  # check id 101 is claimed by checkout
+    [event] = storing_bridge.outbox.pending()
+    assert (event.route, event.check_key, event.action) == ("checkout", "id:101", "trigger")
+    payload = event.body["payload"]
+    assert payload["custom_details"]["message"] == "C:\\temp\n2nd line"
+    assert payload["summary"] == "Checkout page: C:\\temp 2nd line"
+    assert event.body["links"][0]["href"] == "https://asm.example/Check/Details/101"
+
+    again = storing_bridge.post("/v1/asm", body)  # ASM sent the same webhook twice
+    assert again.json()["duplicate"] is True
+    assert len(storing_bridge.outbox.pending()) == 1
