@@ -1,0 +1,196 @@
+"""Pulumi mocks that apply the program's resources to a PagerDuty REST API.
+
+Used to run the unchanged program against the local sandbox (demo, end-to-end
+tests): every `pagerduty:` resource the program registers is created through the
+REST API v2 and the mock returns the API's ids and integration keys, and every
+look-up (`get_vendor`, `get_user`, ...) is answered from the same API.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_TIMEOUT = 10
+
+
+class RestApplyError(Exception):
+    """The REST API refused something the program declared."""
+
+
+def snake_case_inputs(value: Any) -> Any:
+    """Mock inputs arrive camelCase with ints as floats; the REST API wants snake_case ints."""
+    if isinstance(value, dict):
+        return {_CAMEL.sub("_", k).lower(): snake_case_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_case_inputs(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _timeout_seconds(value: str | None) -> int | None:
+    # The provider takes timeouts as strings where "null" disables them.
+    return None if value in (None, "null") else int(value)
+
+
+class PagerDutyRestMocks(Mocks):
+    """Create resources in, and answer look-ups from, a PagerDuty REST API."""
+
+    def __init__(self, api_url: str, token: str, session: requests.Session | None = None) -> None:
+        self._api = api_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Token token={token}",
+                "Accept": "application/vnd.pagerduty+json;version=2",
+            }
+        )
+
+    # -- resources -----------------------------------------------------------------
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        create = {
+            "pagerduty:index/escalationPolicy:EscalationPolicy": self._escalation_policy,
+            "pagerduty:index/service:Service": self._service,
+            "pagerduty:index/serviceIntegration:ServiceIntegration": self._integration,
+        }.get(args.typ)
+        if create is None:
+            # Component resources and anything the API does not hold: echo the inputs.
+            return f"{args.name}-id", inputs
+        resource_id, outputs = create(snake_case_inputs(inputs))
+        return resource_id, {**inputs, **outputs}
+
+    def _escalation_policy(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        body = {
+            "type": "escalation_policy",
+            "name": props["name"],
+            "description": props.get("description"),
+            "num_loops": props.get("num_loops", 0),
+            "escalation_rules": [
+                {
+                    "escalation_delay_in_minutes": rule["escalation_delay_in_minutes"],
+                    "targets": rule["targets"],
+                    **(
+                        {
+                            "escalation_rule_assignment_strategy": rule[
+                                "escalation_rule_assignment_strategy"
+                            ]
+                        }
+                        if rule.get("escalation_rule_assignment_strategy")
+                        else {}
+                    ),
+                }
+                for rule in props.get("rules", [])
+            ],
+        }
+        if props.get("teams"):
+            body["teams"] = [{"id": props["teams"], "type": "team_reference"}]
+        created = self._post("/escalation_policies", "escalation_policy", body)
+        return created["id"], {"htmlUrl": created.get("html_url", "")}
+
+    def _service(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "type": "service",
+            "name": props["name"],
+            "description": props.get("description"),
+            "escalation_policy": {
+                "id": props["escalation_policy"],
+                "type": "escalation_policy_reference",
+            },
+            "auto_resolve_timeout": _timeout_seconds(props.get("auto_resolve_timeout")),
+            "acknowledgement_timeout": _timeout_seconds(props.get("acknowledgement_timeout")),
+        }
+        for field in (
+            "incident_urgency_rule",
+            "scheduled_actions",
+            "alert_grouping_parameters",
+            "auto_pause_notifications_parameters",
+            "alert_creation",
+        ):
+            if props.get(field) is not None:
+                body[field] = props[field]
+        if props.get("support_hours"):
+            hours = dict(props["support_hours"])
+            hours["days_of_week"] = hours.pop("days_of_weeks", [])
+            body["support_hours"] = hours
+        if body.get("scheduled_actions"):
+            # The provider's list `ats` is the REST API's single `at`.
+            body["scheduled_actions"] = [
+                {"type": action["type"], "to_urgency": action["to_urgency"], "at": action["ats"][0]}
+                for action in body["scheduled_actions"]
+            ]
+        created = self._post("/services", "service", body)
+        return created["id"], {"htmlUrl": created.get("html_url", "")}
+
+    def _integration(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "type": props.get("type") or "events_api_v2_inbound_integration",
+            "name": props["name"],
+        }
+        if props.get("vendor"):
+            body["vendor"] = {"id": props["vendor"], "type": "vendor_reference"}
+        created = self._post(f"/services/{props['service']}/integrations", "integration", body)
+        return created["id"], {
+            "integrationKey": created["integration_key"],
+            "htmlUrl": created.get("html_url", ""),
+        }
+
+    # -- look-ups ------------------------------------------------------------------
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        lookups = {
+            "pagerduty:index/getVendor:getVendor": ("/vendors", "vendors", "name"),
+            "pagerduty:index/getUser:getUser": ("/users", "users", "email"),
+            "pagerduty:index/getSchedule:getSchedule": ("/schedules", "schedules", "name"),
+            "pagerduty:index/getEscalationPolicy:getEscalationPolicy": (
+                "/escalation_policies",
+                "escalation_policies",
+                "name",
+            ),
+            "pagerduty:index/getService:getService": ("/services", "services", "name"),
+            "pagerduty:index/getTeam:getTeam": ("/teams", "teams", "name"),
+        }
+        if args.token not in lookups:
+            raise RestApplyError(f"no sandbox answer for look-up {args.token}")
+        path, collection, field = lookups[args.token]
+        wanted = str(args.args.get(field, ""))
+        found = self._get(path, collection, wanted)
+        exact = [item for item in found if str(item.get(field, "")).lower() == wanted.lower()]
+        if exact:
+            return self._lookup_result(exact[0]), []
+        if found and args.token.endswith("getVendor"):
+            # The real provider silently takes the first partial match for vendors.
+            return self._lookup_result(found[0]), []
+        kind = collection.rstrip("s").replace("_", " ")
+        raise RestApplyError(f"Unable to locate any {kind} with the {field}: {wanted}")
+
+    @staticmethod
+    def _lookup_result(item: dict[str, Any]) -> dict[str, Any]:
+        keep = ("id", "name", "email", "type", "description", "time_zone")
+        return {key: item[key] for key in keep if key in item}
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _post(self, path: str, wrapper: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._session.post(self._api + path, json={wrapper: body}, timeout=_TIMEOUT)
+        if response.status_code not in (200, 201):
+            raise RestApplyError(
+                f"POST {path} answered {response.status_code}: {response.text[:500]}"
+            )
+        return response.json()[wrapper]
+
+    def _get(self, path: str, collection: str, query: str) -> list[dict[str, Any]]:
+        response = self._session.get(
+            self._api + path, params={"query": query, "limit": 100}, timeout=_TIMEOUT
+        )
+        if response.status_code != 200:
+            raise RestApplyError(
+                f"GET {path} answered {response.status_code}: {response.text[:500]}"
+            )
+        return response.json()[collection]
