@@ -103,3 +103,17 @@ def test_schema_prints_the_committed_schema(run: Run) -> None:
     assert (code, err) == (0, "")
     assert out == (STACKS / "schema.json").read_text(encoding="utf-8")
     assert json.loads(out)["title"] == "apica-pagerduty stack file"
+
+
+def test_a_bug_of_ours_is_one_line_not_a_traceback(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infra.validate
+
+    def broken(path: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(infra.validate, "check_file", broken)
+    code, out, err = run("validate", "stacks/example.yaml")
+    assert (code, out) == (1, "")
+    assert err == "stacks/example.yaml: internal error (RuntimeError); please report it\n"
