@@ -31,7 +31,7 @@ from starlette.routing import Route as HttpRoute
 from bridge.asm import AsmAlert, parse_webhook
 from bridge.auth import Authenticator
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, WebhookRefused
-from bridge.matching import match_route
+from bridge.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
 from bridge.redact import last4
 from bridge.routes import Route, RoutesFile
@@ -168,6 +168,7 @@ class _WebhookHandler:
                 name, why = found.route_name, found.why
             else:
                 name, why = named, "url"
+                self._warn_if_claimed_elsewhere(table, named, alert, context)
             route = table.routes[name]
             context.update(route=name, matched_by=why, routing_key=last4(
                 route.routing_key.get_secret_value()))
@@ -200,6 +201,17 @@ class _WebhookHandler:
              "events": result.event_count, "duplicate": result.duplicate},
             status_code=202,
         )
+
+    def _warn_if_claimed_elsewhere(
+        self, table: RoutesFile, named: str, alert: AsmAlert, context: dict[str, object]
+    ) -> None:
+        """The URL wins, but a check another route claims by id or GUID is a set-up slip."""
+        claimed = find_route(table, alert)
+        if claimed and claimed.route_name != named and claimed.why in ("check_id", "check_guid"):
+            self.log.warning(
+                "check posted to route %s is claimed by route %s", named, claimed.route_name,
+                extra={"event": "route_mismatch", **context, "claimed_by": claimed.route_name},
+            )
 
     def _unauthorized(self, context: dict[str, object]) -> Response:
         self.metrics.refused.labels(reason="unauthorized").inc()

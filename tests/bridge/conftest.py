@@ -60,6 +60,21 @@ def routes_document(catch_all: str | None = "fallback") -> dict:
     }
 
 
+@pytest.fixture(autouse=True)
+def _restore_bridge_logging():
+    """`serve` points the bridge loggers at stderr (no propagation): undo it after each test,
+    or later tests' `caplog` would see nothing."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("bridge", "uvicorn.error")]
+    saved = [(lg.handlers[:], lg.propagate, lg.level) for lg in loggers]
+    yield
+    for lg, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+        lg.setLevel(level)
+
+
 @pytest.fixture
 def routes_doc() -> dict:
     return routes_document()

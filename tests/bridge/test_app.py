@@ -280,3 +280,11 @@ def test_with_the_real_outbox_202_means_stored(storing_bridge):
     again = storing_bridge.post("/v1/asm", body)  # ASM sent the same webhook twice
     assert again.json()["duplicate"] is True
     assert len(storing_bridge.outbox.pending()) == 1
+
+
+def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
+    with caplog.at_level("WARNING", logger="bridge.http"):
+        response = bridge.post("/v1/asm/checkout", alert_body(check_id="201"))
+    assert response.json()["route"] == "checkout"
+    [record] = [r for r in caplog.records if getattr(r, "event", "") == "route_mismatch"]
+    assert record.getMessage() == "check posted to route checkout is claimed by route search"
