@@ -122,7 +122,7 @@ _NAME_HINT = "use 1-63 lowercase letters, digits, '-' or '_', starting with a le
 
 def _translate(exc: ValidationError, doc: YamlDocument, flagged: set[PathKey]) -> list[Problem]:
     errors = exc.errors(include_url=False)
-    located = [(error, *_data_path(error["loc"], doc.data)) for error in errors]
+    located = [(error, *_data_path(error["loc"])) for error in errors]
     # Unknown keys per mapping: a "missing 'name'" next to an unknown 'nme' is one mistake.
     unknown: dict[PathKey, list[str]] = {}
     for error, path, _ in located:
@@ -148,7 +148,7 @@ def _translate(exc: ValidationError, doc: YamlDocument, flagged: set[PathKey]) -
     return problems
 
 
-def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathKey, bool]:
+def _data_path(loc: tuple[int | str, ...]) -> tuple[PathKey, bool]:
     """The data path of a pydantic location and whether it names a key.
 
     Locations also name the member of a tagged union that pydantic tried ("new",
@@ -156,7 +156,6 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathKey, bool]:
     matters when a key is spelt like a tag (`existing:`).
     """
     path: list[str | int] = []
-    node = data
     tp: Any = RawStack
     for part in loc:
         if part == "[key]":
@@ -166,10 +165,7 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[PathKey, bool]:
             tp = member
             continue
         tp = _step(tp, part) if tp is not None else None
-        in_map = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        path.append(part)  # a missing key stays in, so the message can name it
-        node = node[part] if in_map or in_list else None  # type: ignore[index]
+        path.append(part)  # a missing key stays in too, so the message can name it
     return tuple(path), False
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import infra.validate
 from apica_pagerduty.cli import main
 
 from .conftest import MINIMAL_STACK, STACKS
@@ -108,8 +109,6 @@ def test_schema_prints_the_committed_schema(run: Run) -> None:
 def test_a_bug_of_ours_is_one_line_not_a_traceback(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import infra.validate
-
     def broken(path: str) -> None:
         raise RuntimeError("boom")
 
