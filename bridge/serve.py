@@ -79,10 +79,11 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         }
         try:
             host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
             log.info(
                 "listening",
                 extra={"event": "listening", "host": host, "port": port,
-                       "url": f"http://{host}:{port}", "routes_file": str(config.routes_file),
+                       "url": f"http://{shown}:{port}", "routes_file": str(config.routes_file),
                        "data_dir": str(config.data_dir), "events_url": config.events_url},
             )
             server = uvicorn.Server(uvicorn.Config(
