@@ -205,17 +205,27 @@ class _GroupCommit:
         self._db = db
         self._lock = lock
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._state = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="outbox-writer", daemon=True)
         self._thread.start()
 
     def run(self, unit: Callable[[sqlite3.Connection], T]) -> T:
         """Run `unit(db)` in a transaction; returns once that transaction is committed."""
         future: Future[T] = Future()
-        self._queue.put((unit, future))
+        with self._state:
+            if self._closed:
+                # A late caller (a send finishing after shutdown) must fail, not wait forever.
+                raise sqlite3.ProgrammingError("the outbox is closed")
+            self._queue.put((unit, future))
         return future.result()
 
     def stop(self) -> None:
-        self._queue.put(_STOP)
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)  # after everything queued so far: that still commits
         self._thread.join()
 
     def _loop(self) -> None:
@@ -298,6 +308,7 @@ class Outbox:
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
+        """Commit what is queued, then close; later calls raise `sqlite3.ProgrammingError`."""
         self._writer.stop()
         with self._lock:
             self._db.close()

@@ -183,3 +183,38 @@ def test_survives_reopen(tmp_path, clock):
         assert [e.dedup_key for e in box.pending()] == ["d1"]
         assert box.open_keys("web", "id:1") == {"low"}
         assert box.writable()
+
+
+def test_concurrent_writers_batch_and_a_failing_unit_fails_alone(outbox):
+    """Many threads at once (group commit): every good alert stored, each bad one refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def accept(i: int) -> str:
+        def planner(_open):
+            if i % 7 == 0:
+                raise ValueError(f"bad {i}")
+            return [_event(dedup=f"d{i}")], frozenset()
+
+        try:
+            outbox.enqueue(route="web", check_key=f"id:{i}", fingerprint=f"fp{i}",
+                           planner=planner)
+        except ValueError:
+            return "refused"
+        return "stored"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(accept, range(200)))
+    bad = {i for i in range(200) if i % 7 == 0}
+    assert outcomes == ["refused" if i in bad else "stored" for i in range(200)]
+    stored = {e.dedup_key for e in outbox.pending()}
+    assert stored == {f"d{i}" for i in range(200) if i not in bad}
+
+
+def test_close_is_final(tmp_path):
+    box = Outbox(outbox_path(tmp_path))
+    box.close()
+    box.close()  # idempotent
+    with pytest.raises(sqlite3.ProgrammingError):
+        box.stats()
+    with pytest.raises(sqlite3.ProgrammingError):
+        box.mark_delivered(1)
