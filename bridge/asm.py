@@ -190,8 +190,11 @@ def parse_tags(value: object) -> dict[str, tuple[str, ...]]:
     if isinstance(value, Mapping):
         tags: dict[str, tuple[str, ...]] = {}
         for key, vals in value.items():
-            items = vals if isinstance(vals, list | tuple) else str(vals).split(",")
-            tags[str(key).strip()] = tuple(str(v).strip() for v in items if str(v).strip())
+            items = vals if isinstance(vals, list | tuple) else str(_scalar("tags", vals))
+            if isinstance(items, str):
+                items = items.split(",")
+            texts = (str(_scalar("tags", v)).strip() for v in items)
+            tags[str(key).strip()] = tuple(t for t in texts if t)
         return tags
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'tags' must be text like 'Key: V1, V2; Key 2: V3'")
@@ -213,7 +216,8 @@ def parse_groups(value: object) -> tuple[str, ...]:
     if value is None or _is_placeholder(value):
         return ()
     if isinstance(value, list | tuple):
-        return tuple(str(v).strip() for v in value if str(v).strip())
+        texts = (str(_scalar("groups", v)).strip() for v in value)
+        return tuple(t for t in texts if t)
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'groups' must be text or a list")
     if len(value) > FIELD_LIMITS["groups"]:
@@ -244,6 +248,8 @@ def normalize_timestamp(value: str | None) -> str | None:
 def _json_fields(text: str) -> tuple[dict[str, object], bool]:
     try:
         data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except RecursionError:
+        raise BadWebhook("broken_json", "body is nested too deeply to be ASM fields") from None
     except (json.JSONDecodeError, _DuplicateKey) as exc:
         # A duplicate key is how a raw message would smuggle in a field: read it as
         # broken text, where each field may appear once.
@@ -344,6 +350,14 @@ def _text(name: str, value: object) -> str | None:
     if not text or (name not in _KEEP_LITERAL and _is_placeholder(text)):
         return None
     return text
+
+
+def _scalar(name: str, value: object) -> object:
+    """A list item or tag value: text or a number, nothing nested."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        shown = repr(value)[:40]
+        raise BadWebhook("bad_field", f"field {name!r} must hold text or numbers, not {shown}")
+    return value
 
 
 def _is_placeholder(value: object) -> bool:

@@ -37,6 +37,7 @@ _PAYLOAD_KEYS = {
     "custom_details",
 }
 _ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def build_event(
@@ -81,7 +82,8 @@ def build_event(
 def summary(alert: AsmAlert) -> str:
     """"<check name>: <message>", one line, cut to PagerDuty's 1,024 characters."""
     text = f"{alert.check_name}: {alert.message}" if alert.message else alert.check_name
-    text = " ".join(text.split())  # newlines and tabs make an unreadable incident title
+    # Newlines, tabs and other control characters make an unreadable incident title.
+    text = " ".join(_CONTROL.sub(" ", text).split())
     if len(text) > SUMMARY_LIMIT:
         text = text[: SUMMARY_LIMIT - 1] + "…"
     return text

@@ -247,3 +247,26 @@ def test_raw_format_falls_back_to_json_when_a_value_is_structured():
 def test_placeholder_looking_message_and_name_are_kept():
     alert = parse_webhook(body(message="%QM%", check_name="%CHECK_NAME%"), JSON)
     assert (alert.message, alert.check_name) == ("%QM%", "%CHECK_NAME%")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "message"),
+    [
+        (b"[" * 60000, "broken_json", "body is nested too deeply to be ASM fields"),
+        (b'{"severity": "E", "check_name": "x", "tags": {"a": {"b": 1}}}', "bad_field",
+         "field 'tags' must hold text or numbers"),
+        (b'{"severity": "E", "check_name": "x", "groups": ["a", ["b"]]}', "bad_field",
+         "field 'groups' must hold text or numbers"),
+        (b'{"severity": 1e999, "check_name": "x"}', "bad_severity", "field 'severity' is 'inf'"),
+        (b'{"severity": "E", "check_id": NaN}', "bad_field", "field 'check_id' is 'nan'"),
+    ],
+)
+def test_hostile_json_shapes_are_refused(raw, reason, message):
+    with pytest.raises(BadWebhook) as caught:
+        parse_webhook(raw, JSON)
+    assert (caught.value.reason, message in str(caught.value)) == (reason, True)
+
+
+def test_too_many_form_fields_are_refused():
+    with pytest.raises(BadWebhook, match="form body cannot be read: Max number of fields"):
+        parse_webhook(b"a=" + b"&" * 5000, FORM)

@@ -170,3 +170,8 @@ def test_resolve_needs_a_dedup_key():
 
 def test_not_an_object():
     assert check_event([]) == ["event must be a JSON object"]  # type: ignore[arg-type]
+
+
+def test_summary_drops_control_characters():
+    assert summary(make_alert(check_name="Shop\x00", message="a\x1b[31mred\x7f")) == \
+        "Shop : a [31mred"
