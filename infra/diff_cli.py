@@ -19,7 +19,6 @@ import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,15 +260,3 @@ def split_allow_destroy(text: str, label: str) -> tuple[str, tuple[str, ...]]:
             lines[index] = "\n"
         return "".join(lines), keys
     return text, ()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `apica-pd diff` alone (for tests and `python -m infra.diff_cli`)."""
-    parser = argparse.ArgumentParser(prog="apica-pd")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["diff", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.handler(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,16 +378,3 @@ def render(fmt: str, diff: StackDiff, labels: Labels, gate: GateResult | None = 
     """`fmt` is text, markdown or json."""
     renderers = {"text": render_text, "markdown": render_markdown, "json": render_json}
     return renderers[fmt](diff, labels, gate)
-
-
-__all__: Sequence[str] = (
-    "Labels",
-    "describe",
-    "gate_lines",
-    "marker",
-    "render",
-    "render_json",
-    "render_markdown",
-    "render_text",
-    "to_data",
-)
