@@ -156,36 +156,20 @@ class _WebhookHandler:
         context: dict[str, object] = {"route": named, "client": _client(request)}
         if not self.auth.allows(request.headers):
             return self._unauthorized(context)
-        alert: AsmAlert | None = None
         try:
-            if named is not None and named not in table.routes:
-                raise UnknownRoute(named)
-            body = await _read_body(request, self.body_limit)
-            alert = parse_webhook(body, request.headers.get("content-type", ""))
-            context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
-            if named is None:
-                found = match_route(table, alert)
-                name, why = found.route_name, found.why
-            else:
-                name, why = named, "url"
-                self._warn_if_claimed_elsewhere(table, named, alert, context)
-            route = table.routes[name]
-            context.update(route=name, matched_by=why, routing_key=last4(
-                route.routing_key.get_secret_value()))
-            result = await run_in_threadpool(self.accept, name, route, alert)
+            name, route, alert = await self._read_alert(request, table, named, context)
         except WebhookRefused as exc:
             return self._refuse(exc.status, exc.reason, str(exc), context)
+        except Exception:  # a bug of ours: say so, never call it the sender's fault
+            return self._fail(500, "internal_error", "the bridge failed to read the alert",
+                              context)
+        try:
+            result = await run_in_threadpool(self.accept, name, route, alert)
         except InvalidEvent as exc:
             return self._refuse(422, exc.reason, str(exc), context)
         except Exception:
-            self.metrics.refused.labels(reason="store_error").inc()
-            self.log.exception(
-                "webhook not stored", extra={"event": "webhook_store_failed", **context}
-            )
-            return JSONResponse(
-                {"error": "store_error", "message": "the alert could not be stored; try again"},
-                status_code=503,
-            )
+            return self._fail(503, "store_error", "the alert could not be stored; try again",
+                              context)
         if result.duplicate:
             self.metrics.duplicates.labels(route=name).inc()
         else:
@@ -201,6 +185,33 @@ class _WebhookHandler:
              "events": result.event_count, "duplicate": result.duplicate},
             status_code=202,
         )
+
+    async def _read_alert(
+        self, request: Request, table: RoutesFile, named: str | None, context: dict[str, object]
+    ) -> tuple[str, Route, AsmAlert]:
+        if named is not None and named not in table.routes:
+            raise UnknownRoute(named)
+        body = await _read_body(request, self.body_limit)
+        alert = parse_webhook(body, request.headers.get("content-type", ""))
+        context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
+        if named is None:
+            found = match_route(table, alert)
+            name, why = found.route_name, found.why
+        else:
+            name, why = named, "url"
+            self._warn_if_claimed_elsewhere(table, named, alert, context)
+        route = table.routes[name]
+        context.update(route=name, matched_by=why,
+                       routing_key=last4(route.routing_key.get_secret_value()))
+        return name, route, alert
+
+    def _fail(
+        self, status: int, reason: str, message: str, context: dict[str, object]
+    ) -> Response:
+        self.metrics.refused.labels(reason=reason).inc()
+        self.log.exception(message, extra={"event": "webhook_failed", "reason": reason,
+                                           **context})
+        return JSONResponse({"error": reason, "message": message}, status_code=status)
 
     def _warn_if_claimed_elsewhere(
         self, table: RoutesFile, named: str, alert: AsmAlert, context: dict[str, object]

@@ -288,3 +288,15 @@ def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
     assert response.json()["route"] == "checkout"
     [record] = [r for r in caplog.records if getattr(r, "event", "") == "route_mismatch"]
     assert record.getMessage() == "check posted to route checkout is claimed by route search"
+
+
+def test_a_bug_while_reading_is_500_not_blamed_on_the_store(bridge, monkeypatch):
+    def broken(body, content_type):
+        raise KeyError("bug")
+
+    monkeypatch.setattr("bridge.app.parse_webhook", broken)
+    response = bridge.post(body=alert_body())
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error",
+                               "message": "the bridge failed to read the alert"}
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason="internal_error") == 1
