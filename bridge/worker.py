@@ -112,7 +112,8 @@ class Worker:
         """Dispatch every due lane head once and wait for the sends; returns how many."""
         futures, _ = self._dispatch()
         for future in futures:
-            future.result()
+            if not future.cancelled():
+                future.result()
         return len(futures)
 
     def _run(self) -> None:
@@ -152,11 +153,13 @@ class Worker:
             with self._busy_lock:
                 self._busy.add(key)
             try:
-                futures.append(self._pool.submit(self._deliver, event))
+                future = self._pool.submit(self._deliver, event)
             except RuntimeError:  # pool shut down: stopping
-                with self._busy_lock:
-                    self._busy.discard(key)
+                self._release(key)
                 break
+            # A send cancelled by stop() never runs its `finally`: free its lane here.
+            future.add_done_callback(lambda f, k=key: f.cancelled() and self._release(k))
+            futures.append(future)
         return futures, wake_at
 
     def _deliver(self, event: PendingEvent) -> None:
@@ -176,9 +179,12 @@ class Worker:
             except Exception:
                 log.exception("could not reschedule", extra=_fields(event, "delivery_error"))
         finally:
-            with self._busy_lock:
-                self._busy.discard(event.routing_key)
+            self._release(event.routing_key)
             self.wake()
+
+    def _release(self, key: str) -> None:
+        with self._busy_lock:
+            self._busy.discard(key)
 
     def _record(self, event: PendingEvent, outcome: Outcome) -> None:
         if isinstance(outcome, Delivered):

@@ -470,3 +470,26 @@ def test_duplicates_within_window_are_delivered_once(pd, pd_route, live):
     worker.start()
     _wait_until(lambda: not box.pending())
     assert posted(pd) == [("trigger", "apica-asm:web:id:42:high")]
+
+
+def test_stop_with_sends_queued_frees_every_lane(outbox, sender, metrics, clock):
+    """More due lanes than send threads: stop() cancels the queued sends, nothing leaks."""
+    gate = threading.Event()
+    keys = [chr(ord("c") + i) * 32 for i in range(4)]
+    for key in keys:
+        sender.gate[key] = gate
+        store(outbox, key, f"{key[0]}1")
+    worker = Worker(outbox, sender, metrics=metrics, clock=clock, validate=lambda body: [],
+                    rate_limiter=RateLimiter(per_minute=6000, burst=100, clock=clock),
+                    max_in_flight=1)
+    worker._dispatch()  # one send running (held by the gate), three queued
+    stopped: list[bool] = []
+    stopper = threading.Thread(target=lambda: stopped.append(worker.stop(timeout=5)))
+    stopper.start()
+    _wait_until(lambda: len(worker._busy) == 1)  # the queued three were cancelled and freed
+    gate.set()
+    stopper.join()
+    assert stopped == [True]
+    assert len(sender.sent) == 1
+    # What was not sent is still pending, to be sent after a restart.
+    assert len(outbox.pending()) == 3
