@@ -584,7 +584,7 @@ def _leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
     if isinstance(value, Mapping) and prefix not in _WHOLE:
         for key, item in value.items():
             yield from _leaves(item, f"{prefix}.{key}" if prefix else str(key))
-    elif _is_record_list(value):
+    elif _is_record_list(value) and not _is_flat(value):
         for index, item in enumerate(value, 1):
             yield from _leaves(item, f"{prefix}[{index}]")
     elif prefix == "protect" or not (value is None or value is False or value in ([], (), "")):
@@ -608,6 +608,11 @@ def _flatten(old: Any, new: Any, prefix: str = "") -> list[PropertyChange]:
             for change in _flatten(a, b, f"{prefix}[{index}]")
         ]
     return [PropertyChange(prefix, old, new)]
+
+
+def _is_flat(records: Iterable[Mapping[str, Any]]) -> bool:
+    """Records of plain values (targets, links) read best as one line each."""
+    return all(not isinstance(v, Mapping | list | tuple) for r in records for v in r.values())
 
 
 def _is_record_list(value: Any) -> bool:

@@ -446,3 +446,23 @@ def test_gate(
 def test_gate_passes_a_diff_without_destruction(tmp_path: Path) -> None:
     verdict = gate(_diff(tmp_path, _set("services/checkout/urgency", "low")))
     assert (verdict.ok, verdict.blocked, verdict.allowed) == (True, (), ())
+
+
+def test_added_policy_lists_each_rules_targets_as_one_value(tmp_path: Path) -> None:
+    policy = {
+        "name": "Night",
+        "rules": [{"delay": "5m", "targets": [{"user": "a@example.com"}, {"schedule": "N"}]}],
+    }
+    change = _only(_diff(tmp_path, _set("escalation_policies/night", policy)))
+    assert change.properties == (
+        PropertyChange("name", None, "Night"),
+        PropertyChange("num_loops", None, 0),
+        PropertyChange("protect", None, True),
+        PropertyChange("rules[1].delay_minutes", None, 5),
+        PropertyChange("rules[1].assignment", None, "assign_to_everyone"),
+        PropertyChange(
+            "rules[1].targets",
+            None,
+            [{"type": "user", "ref": "a@example.com"}, {"type": "schedule", "ref": "N"}],
+        ),
+    )
