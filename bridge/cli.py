@@ -39,9 +39,12 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
                     "APICA_PD_BASIC_AUTH or APICA_PD_CREDENTIALS_FILE, never from flags.",
     )
     add_config_arguments(parser)
-    parser.add_argument("--host", dest="listen_host", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", dest="listen_port", type=int, help="listen port (default 8080)")
-    parser.add_argument("--events-url", help="PagerDuty Events API URL")
+    parser.add_argument("--host", dest="listen_host", metavar="HOST",
+                        help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", dest="listen_port", metavar="PORT", type=int,
+                        help="listen port (default 8080; 0 picks a free one)")
+    parser.add_argument("--events-url", metavar="URL",
+                        help="PagerDuty Events API URL (default: US events.pagerduty.com)")
     parser.set_defaults(handler=_serve)
 
 

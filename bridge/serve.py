@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
@@ -47,7 +48,12 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
         return 2
 
-    outbox = Outbox(outbox_path(config.data_dir))
+    try:
+        outbox = Outbox(outbox_path(config.data_dir))
+    except (OSError, sqlite3.Error) as exc:
+        log.error("cannot start: outbox in %s: %s", config.data_dir, exc,
+                  extra={"event": "start_failed"})
+        return 2
     sender = Sender(config.events_url)
     try:
         metrics.watch_outbox(outbox.stats)

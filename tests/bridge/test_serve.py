@@ -203,3 +203,15 @@ def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
 def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
     assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
     assert "cannot read it: No such file or directory" in capsys.readouterr().err
+
+
+def test_serve_reports_an_unusable_data_dir(tmp_path, routes_file, monkeypatch, capsys):
+    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
+        monkeypatch.delenv(name)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["serve", "--routes", str(routes_file), "--port", "0",
+                 "--data-dir", str(blocker / "data")]) == 2
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (line["event"], line["msg"].startswith(f"cannot start: outbox in {blocker}")) == (
+        "start_failed", True)
