@@ -422,3 +422,163 @@ def test_pre_commit_hook_entry_parses_with_the_cli() -> None:
         pytest.skip("`apica-pd validate` is not registered yet")
     args = parser.parse_args([*entry[1:], "stacks/dev.yaml", "stacks/prod.yaml"])
     assert args.command == "validate"
+
+
+# -- the workflows' own shell logic, run for real -----------------------------------------
+
+
+def _step_script(name: str, step_name: str) -> str:
+    [script] = [s["run"] for _, s in _steps(_load(name)) if s.get("name") == step_name]
+    assert "${{" not in script, "scripts read inputs from env, never inline expressions"
+    return script
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def _commit(repo: Path, files: dict[str, str | None], message: str) -> str:
+    for rel, text in files.items():
+        path = repo / rel
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+def _run_step(repo: Path, script: str, env: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    if shutil.which("jq") is None:
+        _tool_missing("jq", "install jq (GitHub's runners have it; Debian: apt-get install jq)")
+    output, summary = repo.parent / "github_output", repo.parent / "github_summary"
+    output.write_text("")
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            **env,
+        },
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return proc.returncode, outputs, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def stacks_repo(tmp_path: Path) -> tuple[Path, str]:
+    """Stack files a, b, c; b and c are deployed (Pulumi.<stack>.yaml); d has config only."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "--quiet", "--initial-branch=main")
+    first = _commit(
+        repo,
+        {
+            "stacks/a.yaml": "a\n",
+            "stacks/b.yaml": "b\n",
+            "stacks/c.yaml": "c\n",
+            "stacks/schema.json": "{}\n",
+            "Pulumi.yaml": "name: p\n",
+            "Pulumi.b.yaml": "config: {}\n",
+            "Pulumi.c.yaml": "config: {}\n",
+            "Pulumi.d.yaml": "config: {}\n",
+            "infra/__main__.py": "\n",
+        },
+        "first",
+    )
+    return repo, first
+
+
+def test_pull_request_lists_stack_files_and_deployed_stacks(stacks_repo: tuple[Path, str]) -> None:
+    repo, _ = stacks_repo
+    script = _step_script("pull-request.yml", "List stack files and deployed stacks")
+    code, outputs, log = _run_step(repo, script, {})
+    assert code == 0, log
+    assert outputs == {"all": '["a","b","c"]', "deployed": '["b","c"]'}
+
+
+def test_pull_request_without_stack_files_fails(tmp_path: Path) -> None:
+    script = _step_script("pull-request.yml", "List stack files and deployed stacks")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    code, _, log = _run_step(repo, script, {})
+    assert (code, log) == (1, "::error::no stack files found under stacks/\n")
+
+
+def test_drift_lists_deployed_stacks(stacks_repo: tuple[Path, str]) -> None:
+    repo, _ = stacks_repo
+    code, outputs, log = _run_step(repo, _step_script("drift.yml", "List deployed stacks"), {})
+    assert code == 0, log
+    assert outputs == {"deployed": '["b","c"]'}
+
+
+CHANGED = [
+    # (files changed by the push, event, dispatch input, expected stacks or error)
+    ({"stacks/b.yaml": "b2\n"}, "push", "", '["b"]'),
+    ({"stacks/a.yaml": "a2\n"}, "push", "", "[]"),  # not deployed: nothing to apply
+    ({"Pulumi.c.yaml": "config: {x: 1}\n"}, "push", "", '["c"]'),
+    ({"stacks/b.yaml": "b2\n", "stacks/c.yaml": "c2\n"}, "push", "", '["b","c"]'),
+    ({"infra/__main__.py": "# changed\n"}, "push", "", '["b","c"]'),  # the program: all
+    ({}, "workflow_dispatch", "", '["b","c"]'),
+    ({}, "workflow_dispatch", "c", '["c"]'),
+    (
+        {},
+        "workflow_dispatch",
+        "a",
+        "::error::no deployed stack 'a': it needs stacks/a.yaml and Pulumi.a.yaml",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "event", "stack", "expected"), CHANGED)
+def test_push_main_applies_changed_stacks(
+    stacks_repo: tuple[Path, str], files: dict[str, str], event: str, stack: str, expected: str
+) -> None:
+    repo, before = stacks_repo
+    sha = _commit(repo, files, "change")
+    env = {
+        "BEFORE": before if event == "push" else "",
+        "GITHUB_SHA": sha,
+        "GITHUB_EVENT_NAME": event,
+        "INPUT_STACK": stack,
+    }
+    code, outputs, log = _run_step(repo, _step_script("push-main.yml", "Stacks to apply"), env)
+    if expected.startswith("::error::"):
+        assert (code, log) == (1, expected + "\n")
+    else:
+        assert (code, outputs) == (0, {"stacks": expected}), log
+
+
+@pytest.mark.parametrize("before", ["0" * 40, "", "1234567"])
+def test_push_main_applies_everything_without_a_usable_before(
+    stacks_repo: tuple[Path, str], before: str
+) -> None:
+    repo, _ = stacks_repo
+    sha = _commit(repo, {"stacks/b.yaml": "b2\n"}, "change")
+    env = {"BEFORE": before, "GITHUB_SHA": sha, "GITHUB_EVENT_NAME": "push", "INPUT_STACK": ""}
+    code, outputs, log = _run_step(repo, _step_script("push-main.yml", "Stacks to apply"), env)
+    assert (code, outputs) == (0, {"stacks": '["b","c"]'}), log
