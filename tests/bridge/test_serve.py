@@ -180,6 +180,9 @@ def test_serve_refuses_a_public_address_without_credentials(tmp_path, routes_fil
         monkeypatch.delenv(name)
     assert main(["serve", "--routes", str(routes_file), "--host", "0.0.0.0", "--port", "0",
                  "--data-dir", str(tmp_path / "d")]) == 2
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"].startswith("cannot start: no credentials configured and the bridge "
+                                  "listens on 0.0.0.0")
 
 
 def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
