@@ -467,6 +467,7 @@ def _commit(repo: Path, files: dict[str, str | None], message: str) -> str:
 
 
 def _run_step(repo: Path, script: str, env: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    # Outputs go next to `repo`, which every caller creates inside its own tmp_path.
     if shutil.which("jq") is None:
         _tool_missing("jq", "install jq (GitHub's runners have it; Debian: apt-get install jq)")
     output, summary = repo.parent / "github_output", repo.parent / "github_summary"
@@ -582,3 +583,72 @@ def test_push_main_applies_everything_without_a_usable_before(
     env = {"BEFORE": before, "GITHUB_SHA": sha, "GITHUB_EVENT_NAME": "push", "INPUT_STACK": ""}
     code, outputs, log = _run_step(repo, _step_script("push-main.yml", "Stacks to apply"), env)
     assert (code, outputs) == (0, {"stacks": '["b","c"]'}), log
+
+
+_FAKE_GH = """#!/usr/bin/env bash
+# Stand-in for the GitHub CLI: records each call, answers look-ups from the environment.
+printf '%s\\n' "$*" >> "$FAKE_GH_LOG"
+case "$1 $2" in
+  "api --paginate") printf '%s' "$FAKE_GH_COMMENT_ID" ;;
+  "issue list") printf '%s' "$FAKE_GH_ISSUE" ;;
+esac
+"""
+
+
+def _fake_gh(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gh = bin_dir / "gh"
+    gh.write_text(_FAKE_GH, encoding="utf-8")
+    gh.chmod(0o755)
+    log = tmp_path / "gh.log"
+    log.write_text("")
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    return {"PATH": path, "FAKE_GH_LOG": str(log), "GITHUB_REPOSITORY": "org/stacks"}, log
+
+
+@pytest.mark.parametrize(
+    ("existing", "call"),
+    [
+        ("", "api --method POST repos/org/stacks/issues/7/comments -F body=@{diff}"),
+        ("991", "api --method PATCH repos/org/stacks/issues/comments/991 -F body=@{diff}"),
+    ],
+)
+def test_diff_comment_is_created_once_then_updated(
+    tmp_path: Path, existing: str, call: str
+) -> None:
+    env, log = _fake_gh(tmp_path)
+    diff = tmp_path / "diff.md"
+    diff.write_text("<!-- apica-pd diff: stacks/prod.yaml -->\n### PagerDuty changes\n")
+    env.update(RUNNER_TEMP=str(tmp_path), PR_NUMBER="7", FAKE_GH_COMMENT_ID=existing)
+    script = _step_script("pull-request.yml", "Comment the diff on the pull request")
+    (tmp_path / "work").mkdir()
+    code, _, output = _run_step(tmp_path / "work", script, env)
+    assert code == 0, output
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith("api --paginate repos/org/stacks/issues/7/comments --jq ")
+    assert 'startswith("<!-- apica-pd diff: stacks/prod.yaml -->")' in calls[0]
+    assert calls[1:] == [call.format(diff=diff)]
+
+
+@pytest.mark.parametrize(
+    ("open_issue", "verb"),
+    [
+        ("", "issue create --repo org/stacks --title Drift: PagerDuty stack prod --body "),
+        ("12", "issue comment 12 --repo org/stacks --body "),
+    ],
+)
+def test_drift_opens_one_issue_per_stack(tmp_path: Path, open_issue: str, verb: str) -> None:
+    env, log = _fake_gh(tmp_path)
+    env.update(STACK="prod", RUN_URL="https://github.example/run/1", FAKE_GH_ISSUE=open_issue)
+    (tmp_path / "work").mkdir()
+    script = _step_script("drift.yml", "Report drift loudly")
+    code, _, output = _run_step(tmp_path / "work", script, env)
+    assert code == 0, output
+    assert output.startswith(
+        "::error::Drift: PagerDuty stack prod: see https://github.example/run/1\n"
+    )
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith("issue list --repo org/stacks --state open --search ")
+    assert calls[1].startswith(verb)
+    assert "stack `prod` found differences" in log.read_text()
