@@ -14,6 +14,7 @@ the runner can be called many times in one process.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 import re
@@ -118,11 +119,14 @@ class OfflinePlan:
     lookups: tuple[Lookup, ...]
     outputs: tuple[StackOutput, ...]
 
-    def children(self, parent_urn: str | None) -> list[Registration]:
-        return sorted(
-            (r for r in self.registrations if r.parent_urn == parent_urn),
-            key=_registration_order,
-        )
+    def children(self) -> dict[str | None, list[Registration]]:
+        """Registrations by parent URN (None: top level), each list in display order."""
+        tree: dict[str | None, list[Registration]] = {}
+        for registration in self.registrations:
+            tree.setdefault(registration.parent_urn, []).append(registration)
+        for siblings in tree.values():
+            siblings.sort(key=_registration_order)
+        return tree
 
 
 class RecordingMonitor(MockMonitor):
@@ -198,7 +202,14 @@ def run_under_mocks(
             # Awaiting surfaces errors raised in applies, as `pulumi up` would.
             exported[name] = (await output.is_secret(), await output.future())
 
-    _sync_await(run_pulumi_func(main))
+    # The SDK allocates heavily per registration, so the cyclic GC runs often; without
+    # this, every full collection re-scans the stack model and plan we already hold
+    # (measured: about 10% of a 1,000-service plan). New objects are collected as usual.
+    gc.freeze()
+    try:
+        _sync_await(run_pulumi_func(main))
+    finally:
+        gc.unfreeze()
     return _collect(monitor, stack_name, exported)
 
 
@@ -335,8 +346,10 @@ def render_tree(plan: OfflinePlan) -> str:
         f"{len(plan.lookups)} look-ups (ids below are placeholders)"
     ]
 
+    children = plan.children()
+
     def walk(parent: str | None, depth: int) -> None:
-        for reg in plan.children(parent):
+        for reg in children.get(parent, ()):
             pad = "  " * depth
             flags = "  [protect]" if reg.protect else ""
             lines.append(f"{pad}+ {reg.type}  {reg.name}{flags}")

@@ -262,45 +262,60 @@ def deploy(plan: StackPlan, stack_name: str | None = None) -> DeployedStack:
         vendor_id = unit.integration.vendor_id or lookups.apica_vendor_id()
         services[unit.key] = ApicaService(unit, policy_id, vendor_id)
 
-    bridge_routes = _bridge_routes(plan, stack_name, services)
+    # One gather per kind of value instead of nested dicts of Outputs: the SDK's cost
+    # per Output is what dominates large stacks.
+    keys = [unit.key for unit in plan.services]
+    names = {unit.key: unit.route.service_name for unit in plan.services}
+    where = pulumi.Output.all(
+        *[out for key in keys for out in (services[key].service_id, services[key].service_url)]
+    ).apply(lambda values: _by_key(keys, values, 2))
+    secrets = pulumi.Output.all(*[services[key].integration_key for key in keys]).apply(
+        lambda values: _by_key(keys, values, 1)
+    )
+    bridge_routes = pulumi.Output.secret(
+        pulumi.Output.all(where, secrets).apply(
+            lambda both: _bridge_routes(plan, stack_name, both[0], both[1])
+        )
+    )
     pulumi.export(
         "services",
-        {
-            unit.key: {
-                "id": services[unit.key].service_id,
-                "url": services[unit.key].service_url,
-                "name": unit.route.service_name,
+        where.apply(
+            lambda found: {
+                key: {"id": sid, "url": url, "name": names[key]}
+                for key, (sid, url) in found.items()
             }
-            for unit in plan.services
-        },
+        ),
     )
-    pulumi.export("integration_keys", {key: svc.integration_key for key, svc in services.items()})
+    pulumi.export(
+        "integration_keys",
+        pulumi.Output.secret(secrets.apply(lambda found: {k: v[0] for k, v in found.items()})),
+    )
     pulumi.export("bridge_routes", bridge_routes)
     return DeployedStack(services, policy_ids, bridge_routes)
 
 
+def _by_key(keys: list[str], values: list[Any], width: int) -> dict[str, tuple[Any, ...]]:
+    return {key: tuple(values[width * i : width * i + width]) for i, key in enumerate(keys)}
+
+
 def _bridge_routes(
-    plan: StackPlan, stack_name: str, services: Mapping[str, ApicaService]
-) -> pulumi.Output[str]:
-    keys = list(services)
-    flat: list[pulumi.Output[Any]] = []
-    for key in keys:
-        svc = services[key]
-        flat += [svc.service_id, svc.service_url, svc.integration_key]
-
-    def build(values: list[Any]) -> str:
-        resolved = {
-            key: ResolvedRoute(*values[3 * index : 3 * index + 3]) for index, key in enumerate(keys)
-        }
-        text = routes_json(routes_document(plan, stack_name, resolved))
-        try:
-            parse_routes(text, ROUTES_SOURCE)
-        except RoutesFileError as exc:
-            # The bridge would refuse this file: fail `pulumi up` instead of shipping it.
-            raise ProgramError(f"the routes file the bridge needs is invalid: {exc}") from None
-        return text
-
-    return pulumi.Output.secret(pulumi.Output.all(*flat).apply(build))
+    plan: StackPlan,
+    stack_name: str,
+    where: Mapping[str, tuple[str, str | None]],
+    secrets: Mapping[str, tuple[str]],
+) -> str:
+    """The routes file text, validated by the bridge's own model."""
+    resolved = {
+        key: ResolvedRoute(service_id, url, secrets[key][0])
+        for key, (service_id, url) in where.items()
+    }
+    text = routes_json(routes_document(plan, stack_name, resolved))
+    try:
+        parse_routes(text, ROUTES_SOURCE)
+    except RoutesFileError as exc:
+        # The bridge would refuse this file: fail `pulumi up` instead of shipping it.
+        raise ProgramError(f"the routes file the bridge needs is invalid: {exc}") from None
+    return text
 
 
 def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
