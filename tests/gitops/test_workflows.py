@@ -652,3 +652,58 @@ def test_drift_opens_one_issue_per_stack(tmp_path: Path, open_issue: str, verb: 
     assert calls[0].startswith("issue list --repo org/stacks --state open --search ")
     assert calls[1].startswith(verb)
     assert "stack `prod` found differences" in log.read_text()
+
+
+_STACK = """\
+escalation_policies:
+  web: {name: Web, rules: [{delay: 30m, targets: [{schedule: Web Primary}]}]}
+services:
+  checkout: {name: Checkout, escalation_policy: web, integration: {checks: {ids: [1]}}}
+  legacy: {name: Legacy, escalation_policy: web, protect: false}
+"""
+
+
+@pytest.mark.parametrize(
+    ("head", "step_code", "diff_code", "summary"),
+    [
+        (_STACK.replace("30m", "15m"), 0, "0", "Safety gate: passed (nothing destructive)."),
+        (_STACK.split("  legacy:")[0], 0, "3", "> [!CAUTION]"),
+        (
+            _STACK.split("  legacy:")[0] + "allow_destroy: [legacy]\n",
+            0,
+            "0",
+            "1 destructive change allowed",
+        ),
+        (_STACK.replace("escalation_policy: web,", "escalation_policy: wbe,"), 1, "1", ""),
+    ],
+    ids=["safe", "destructive", "allowed", "invalid"],
+)
+def test_pull_request_diff_step_records_the_gate(
+    tmp_path: Path, head: str, step_code: int, diff_code: str, summary: str
+) -> None:
+    # `apica-pd` as the workflow finds it on PATH: this checkout's CLI.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apica-pd").write_text(
+        f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m apica_pagerduty "$@"\n'
+    )
+    (bin_dir / "apica-pd").chmod(0o755)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "--quiet", "--initial-branch=main")
+    _commit(repo, {"stacks/prod.yaml": _STACK}, "base")
+    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    (repo / "stacks" / "prod.yaml").write_text(head, encoding="utf-8")
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "STACK_FILE": "stacks/prod.yaml",
+        "BASE_REF": "main",
+        "RUNNER_TEMP": str(tmp_path),
+    }
+    script = _step_script("pull-request.yml", "Diff against ${{ github.base_ref }}")
+    code, outputs, log = _run_step(repo, script, env)
+    assert (code, outputs) == (step_code, {"exit-code": diff_code}), log
+    written = (tmp_path / "github_summary").read_text() if step_code == 0 else ""
+    assert summary in written
+    if step_code == 0:
+        assert written.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
