@@ -59,7 +59,7 @@ from infra.model import (
     Target,
     Urgency,
 )
-from infra.yaml_source import PathKey, YamlDocument, load_yaml, parse_yaml
+from infra.yaml_source import PathKey, YamlDocument, gc_paused, load_yaml, parse_yaml
 
 __all__ = ["FileResult", "check_file", "load_stack", "parse_stack", "validate_files"]
 
@@ -101,14 +101,15 @@ def validate_document(doc: YamlDocument) -> Stack:
     problems: list[Problem] = []
     flagged: set[PathKey] = set()
     raw: RawStack | None = None
-    try:
-        raw = RawStack.model_validate(doc.data)
-    except ValidationError as exc:
-        problems.extend(_translate(exc, doc, flagged))
-    problems.extend(_Checks(doc, flagged).run())
-    if problems or raw is None:
-        raise StackFileInvalid(doc.file, problems)
-    return resolve(raw)
+    with gc_paused():  # see yaml_source.gc_paused: the same many acyclic objects
+        try:
+            raw = RawStack.model_validate(doc.data)
+        except ValidationError as exc:
+            problems.extend(_translate(exc, doc, flagged))
+        problems.extend(_Checks(doc, flagged).run())
+        if problems or raw is None:
+            raise StackFileInvalid(doc.file, problems)
+        return resolve(raw)
 
 
 # --- pass 1: pydantic errors -> problems at file positions --------------------------

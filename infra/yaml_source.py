@@ -19,10 +19,12 @@ Deliberate differences from `yaml.safe_load`:
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -230,7 +232,8 @@ def parse_yaml(raw: bytes | str, name: str) -> YamlDocument:
         raise StackFileInvalid(name, problems[:MAX_PROBLEMS])
     builder = _Builder(name)
     try:
-        builder.run(text)
+        with gc_paused():
+            builder.run(text)
     except _LimitExceeded as exc:
         builder.problems.append(_at(name, exc.mark, exc.message))
     except yaml.reader.ReaderError as exc:
@@ -258,6 +261,24 @@ def parse_yaml(raw: bytes | str, name: str) -> YamlDocument:
             ],
         )
     return YamlDocument(name, builder.root, SourceMap(builder.spans))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic data.
+
+    Building a big file allocates hundreds of thousands of long-lived objects; the
+    collector then rescans them again and again (a 5,000-service file took 30% longer
+    and grew faster than linearly). Nothing built here forms cycles, and collection
+    resumes at exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- steps ------------------------------------------------------------------------
