@@ -26,10 +26,16 @@ class Accepted:
     duplicate: bool
 
 
+_ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(AsmAlert))
+
+
 def fingerprint(route_name: str, alert: AsmAlert) -> str:
     """Identity of an exact duplicate webhook: same route, same parsed alert."""
-    canonical = json.dumps(dataclasses.asdict(alert), sort_keys=True, default=str)
-    return hashlib.sha256(f"{route_name}\0{canonical}".encode()).hexdigest()
+    # Field values in declaration order (not dataclasses.asdict: it deep-copies, and
+    # this runs for every webhook).
+    values = [route_name, *(getattr(alert, name) for name in _ALERT_FIELDS)]
+    canonical = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def accept_alert(
