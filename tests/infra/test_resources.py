@@ -439,3 +439,27 @@ def test_exact_graph_of_the_example_stack() -> None:
         "service-status-page-apica": "PAPICA1",
         "service-legacy-web-apica": "PAPICA2",
     }
+
+
+def test_entry_defaults_to_the_stack_named_file() -> None:
+    pulumi.runtime.set_all_config({})
+    plan = run_under_mocks(
+        lambda: runpy.run_path(str(MAIN), run_name="__main__"), stack_name="example"
+    )
+    assert len(plan.registrations) == 13
+    assert {o.name for o in plan.outputs} == {"services", "integration_keys", "bridge_routes"}
+
+
+def test_entry_uses_the_configured_stack_file(tmp_path: Path) -> None:
+    stack_file = tmp_path / "one.yaml"
+    stack_file.write_text(
+        "escalation_policies:\n  ops: {existing: Ops}\n"
+        "services:\n  web: {name: Web, escalation_policy: ops}\n",
+        encoding="utf-8",
+    )
+    pulumi.runtime.set_all_config({"apica-pagerduty:stackFile": str(stack_file)})
+    try:
+        plan = run_under_mocks(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert {r.name for r in plan.registrations} == {"web", "service-web", "service-web-apica"}
