@@ -707,3 +707,24 @@ def test_pull_request_diff_step_records_the_gate(
     assert summary in written
     if step_code == 0:
         assert written.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
+
+
+def _doc_command_lines() -> list[list[str]]:
+    text = (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8")
+    found = []
+    for line in text.splitlines():
+        line = line.strip().removeprefix("$ ")
+        if line.startswith("apica-pd ") and "..." not in line:
+            found.append(shlex.split(line, comments=True)[1:])
+    return found
+
+
+def test_docs_show_commands_that_parse() -> None:
+    commands = _doc_command_lines()
+    assert len(commands) >= 5, "the GitOps guide shows the diff commands"
+    parser = build_parser()
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/gitops.md: `apica-pd {' '.join(argv)}` does not parse")
