@@ -11,7 +11,10 @@ from typing import Any
 
 from infra.model import RawStack
 
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Draft 7: the YAML language server (VS Code's YAML extension and others) validates with
+# draft 7 and warns that 2020-12 "is not yet fully supported". pydantic's output only
+# uses draft-7 keywords; its "$defs" are reached by plain JSON-pointer "$ref"s.
+JSON_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
 def stack_schema() -> dict[str, Any]:

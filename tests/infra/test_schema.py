@@ -40,12 +40,12 @@ def test_committed_stacks_satisfy_the_schema(name: str) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     # Our loader reads YAML 1.2 (`off` is a string) like the editors the schema is for.
     data = load_yaml(STACKS / name).data
-    jsonschema.Draft202012Validator(stack_schema()).validate(data)
+    jsonschema.Draft7Validator(stack_schema()).validate(data)
 
 
 def test_schema_refuses_an_unknown_key() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    validator = jsonschema.Draft202012Validator(stack_schema())
+    validator = jsonschema.Draft7Validator(stack_schema())
     document = {"services": {"web": {"name": "Web", "colour": 1}}}
     assert not validator.is_valid(document)
     assert validator.is_valid({"services": {"web": {"name": "Web"}}})
