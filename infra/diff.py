@@ -444,6 +444,8 @@ def _service_in_place(
                     " and ".join(reasons) + ": pulumi-pagerduty re-creates the integration "
                     "with a new integration key; the old one stops working",
                 ),
+                # The integration of a managed service carries the service's protect flag.
+                notes=_protect_note(before, "replace"),
             )
         )
     elif integration_props:
@@ -549,10 +551,11 @@ def _route(service: Mapping[str, Any]) -> dict[str, Any]:
     return {k: service["integration"][k] for k in _ROUTE_KEYS}
 
 
-def _protect_note(item: Mapping[str, Any]) -> tuple[str, ...]:
+def _protect_note(item: Mapping[str, Any], verb: str = "delete") -> tuple[str, ...]:
+    """Pulumi refuses to delete or replace a protected resource (as the state has it)."""
     if item["kind"] == "new" and item.get("protect"):
         return (
-            "it is protected (protect: true): `pulumi up` refuses to delete it until a "
+            f"it is protected (protect: true): `pulumi up` refuses to {verb} it until a "
             "change setting protect: false for it has been applied",
         )
     return ()

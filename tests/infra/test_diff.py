@@ -302,6 +302,10 @@ def test_vendor_replacement_names_the_properties(tmp_path: Path) -> None:
         "same id): pulumi-pagerduty re-creates the integration with a new integration key; "
         "the old one stops working",
     )
+    assert change.notes == (
+        "it is protected (protect: true): `pulumi up` refuses to replace it until a change "
+        "setting protect: false for it has been applied",
+    )
 
 
 def test_vendor_id_to_another_id(tmp_path: Path) -> None:
@@ -322,6 +326,7 @@ def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
     change = _only(_diff(tmp_path, _set("services/legacy/existing", "Legacy Web 2")))
     assert change.properties[0] == PropertyChange("service.name", "Legacy Web", "Legacy Web 2")
     assert change.reasons[0].startswith("the integration moves to existing service")
+    assert change.notes == ()  # an existing service's integration is never protected
 
 
 @pytest.mark.parametrize(
