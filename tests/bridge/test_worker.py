@@ -7,12 +7,15 @@ end to end against the PagerDuty sandbox on loopback.
 from __future__ import annotations
 
 import random
+import tempfile
 import threading
 import time
 from collections import defaultdict
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from bridge.asm import AsmAlert
@@ -493,3 +496,55 @@ def test_stop_with_sends_queued_frees_every_lane(outbox, sender, metrics, clock)
     assert len(sender.sent) == 1
     # What was not sent is still pending, to be sent after a restart.
     assert len(outbox.pending()) == 3
+
+
+OUTCOMES = st.sampled_from([
+    Delivered(202),
+    RetryLater(None, "server_error", 503),
+    RetryLater(2.0, "rate_limited", 429),
+    RetryLater(None, "timeout"),
+    Dead("invalid_event", "bad", 400),
+])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lanes=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=3),
+    answers=st.lists(OUTCOMES, max_size=40),
+)
+def test_any_answers_keep_order_and_lose_nothing(lanes, answers):
+    """Whatever PagerDuty answers, each event ends delivered or dead, lanes in order."""
+    clock = FakeClock()
+    sender = ScriptedSender()
+    keys = [chr(ord("a") + i) * 32 for i in range(len(lanes))]
+    script = iter(answers)
+
+    def send(event: dict):
+        sender.sent.append(event)
+        return next(script, Delivered(202))
+
+    sender.send = send  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as tmp, Outbox(outbox_path(tmp), clock=clock) as box:
+        expected = {}
+        for key, count in zip(keys, lanes, strict=True):
+            expected[key] = [f"{key[0]}{i}" for i in range(count)]
+            store(box, key, *expected[key])
+        worker = Worker(box, sender, clock=clock, validate=lambda body: [],
+                        metrics=BridgeMetrics(CollectorRegistry()),
+                        rate_limiter=RateLimiter(per_minute=6000, burst=100, clock=clock),
+                        backoff=Backoff(base=1.0, cap=4.0), rng=random.Random(1))
+        for _ in range(500):
+            if not box.pending():
+                break
+            worker.step()
+            clock.now += 1.0
+        worker.stop(timeout=5)
+        assert box.pending() == []
+        dead = {d.dedup_key for d in box.dead_letters()}
+    for key in keys:
+        attempts = [e["dedup_key"] for e in sender.sent if e["routing_key"] == key]
+        # Each event is tried until it ends, and never after a later one was tried.
+        firsts = [d for i, d in enumerate(attempts) if d not in attempts[:i]]
+        assert firsts == expected[key]
+        assert attempts == sorted(attempts, key=expected[key].index)
+    assert dead <= {d for ds in expected.values() for d in ds}
