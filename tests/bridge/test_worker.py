@@ -359,17 +359,20 @@ def test_pagerduty_down_then_back_loses_nothing_and_keeps_order(pd, pd_route, li
 def test_429_is_retried(pd, pd_route, live, metrics, retry_after):
     _, route = pd_route
     box, worker = live
-    pd.faults.rate_limit(count=2, retry_after=retry_after)
+    throttled = 1 if retry_after else 2
+    pd.faults.rate_limit(count=throttled, retry_after=retry_after)
     accept(box, route, "E")
     worker.start()
     _wait_until(lambda: not box.pending())
     events = pd.state.events()
-    assert [e["status"] for e in events] == [429, 429, 202]
-    assert sample(metrics, "apica_bridge_delivery_retries_total", reason="rate_limited") == 2
+    assert [e["status"] for e in events] == [429] * throttled + [202]
+    assert sample(metrics, "apica_bridge_delivery_retries_total",
+                  reason="rate_limited") == throttled
     if retry_after is not None:
-        first, last = (datetime.fromisoformat(e["received_at"]) for e in (events[0], events[2]))
-        # Two waits of Retry-After: 1 s each (the backoff alone would be under 0.2 s).
-        assert (last - first).total_seconds() >= 1.9
+        first, last = (datetime.fromisoformat(e["received_at"]) for e in events)
+        # Whole-second stamps: a wait of >= 1 s always moves to a later second. (The
+        # exact wait is pinned with a fake clock in test_retry_after_is_honoured.)
+        assert last > first
 
 
 def test_400_goes_to_dead_letters_with_pagerduty_message(pd, pd_route, live, metrics):
