@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -153,3 +154,35 @@ def test_test_route_unknown_route(capsys, pd, routes_file):
                        "--events-url", pd.events_url)
     assert code == 2
     assert "no route 'nope'" in err and "routes: web" in err
+
+
+def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes_file):
+    """The CLI is another connection (another process in real life); the worker polls."""
+    from bridge.ratelimit import RateLimiter
+    from bridge.sender import Sender
+    from bridge.worker import Worker
+
+    _, key, _ = routes_file
+    data = tmp_path / "running"
+    body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
+            "payload": {"summary": "s", "source": "x", "severity": "info"}}
+    with Outbox(outbox_path(data)) as box:
+        box.enqueue(route="web", check_key="id:9", fingerprint=None, planner=lambda _o: (
+            [NewEvent(key, "trigger", "redrive-me", body)], frozenset()))
+        pd.faults.fail(status=400, count=1)
+        sender = Sender(pd.events_url)
+        worker = Worker(box, sender, idle_poll=0.05, rate_limiter=RateLimiter(burst=100))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not box.dead_letters() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            code, out, _ = run(capsys, "dead-letters", "redrive", "--all",
+                               "--data-dir", str(data))
+            assert (code, out.strip()) == (0, "re-drove 1 dead letter(s): 1")
+            while box.pending() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            worker.stop(timeout=5)
+            sender.close()
+    assert [e["status"] for e in pd.state.events()] == [400, 202]
