@@ -490,6 +490,7 @@ class Sent:
     action: Action
     sent_at: float
     status: int  # relay's HTTP answer; 0 = no connection (relay down)
+    answered_at: float = float("nan")  # when the relay's answer arrived
 
 
 @dataclass
@@ -511,7 +512,8 @@ def match_deliveries(sent: Sequence[Sent], records: Sequence[Record]) -> dict[in
     trigger: the first 202 trigger for the check after it was sent; escalate: the
     first 202 critical trigger after it was sent; resolve: the moment, after at
     least one 202 resolve sent after it, when every dedup key the check ever
-    triggered is closed again (and stays closed to the end of the run).
+    triggered is closed again (and stays closed to the end of the run); a resolve
+    of a check that never triggered anything counts as done when sent.
     """
     by_check: dict[int, list[Record]] = {}
     key_check: dict[str, int] = {}
@@ -554,6 +556,10 @@ def _delivered_at(s: Sent, recs: Sequence[Record]) -> float | None:
             if action == "trigger" or severity == "critical":
                 return rec.at
         return None
+    if not any(rec.body.get("event_action") == "trigger" for rec in recs):
+        # Nothing of the check ever reached PagerDuty (its trigger was lost, which
+        # counts against the trigger): the resolve has nothing left to close.
+        return s.sent_at
     open_keys: set[str] = set()
     resolved_after = False
     closed_at: float | None = None
@@ -866,7 +872,7 @@ def _send_all(
             status = 0
             session.close()
             session = requests.Session()
-        out.append(Sent(action, sent_at, status))
+        out.append(Sent(action, sent_at, status, time.time()))
     session.close()
 
 
@@ -890,6 +896,14 @@ def _latencies(res: ScenarioResult, relay: str, kind: Kind) -> list[float]:
         (t - outcome.sent[i].sent_at) * 1000.0
         for i, t in outcome.deliveries.items()
         if t is not None and outcome.sent[i].action.kind == kind
+    ]
+
+
+def _accept_ms(res: ScenarioResult, relay: str) -> list[float]:
+    return [
+        (x.answered_at - x.sent_at) * 1000.0
+        for x in res.outcomes[relay].sent
+        if 200 <= x.status < 300
     ]
 
 
@@ -951,10 +965,24 @@ ROWS: tuple[Row, ...] = (
         "lower",
         lambda r, x: percentile(_latencies(r, x, "resolve"), 99),
     ),
+    Row(
+        "accept latency p50 (answer to the sender)",
+        "healthy",
+        "ms",
+        "lower",
+        lambda r, x: percentile(_accept_ms(r, x), 50),
+    ),
+    Row(
+        "accept latency p99 (answer to the sender)",
+        "healthy",
+        "ms",
+        "lower",
+        lambda r, x: percentile(_accept_ms(r, x), 99),
+    ),
     Row("delivered / accepted, healthy", "healthy", "%", "higher", _delivered_pct),
     Row("delivered / accepted, 5xx window", "fault", "%", "higher", _delivered_pct),
     Row(
-        "incidents left open, 5xx window",
+        "incidents open after an accepted resolve, 5xx",
         "fault",
         "",
         "lower",
@@ -971,7 +999,11 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("delivered / accepted, kill -9", "kill", "%", "higher", _delivered_pct),
     Row(
-        "incidents left open, kill -9", "kill", "", "lower", lambda r, x: float(r.open_incidents[x])
+        "incidents open after an accepted resolve, kill -9",
+        "kill",
+        "",
+        "lower",
+        lambda r, x: float(r.open_incidents[x]),
     ),
     Row(
         "webhooks refused while down, kill -9",
@@ -1212,9 +1244,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def raw_figures(results: Sequence[ScenarioResult], relays: Sequence[str]) -> list[dict[str, Any]]:
-    """Every row's value per run and relay, for whoever wants more than medians."""
-    out = []
+    """Every row's value per run and relay, and what was not delivered (for diagnosis)."""
+    out: list[dict[str, Any]] = []
     for res in results:
+        for relay in relays:
+            outcome = res.outcomes[relay]
+            lost = [
+                {
+                    "check": outcome.sent[i].action.check,
+                    "kind": outcome.sent[i].action.kind,
+                    "sent_at": outcome.sent[i].sent_at,
+                }
+                for i, t in sorted(outcome.deliveries.items())
+                if t is None
+            ]
+            out.append({"scenario": res.scenario, "relay": relay, "not_delivered": lost})
         for row in ROWS:
             if row.scenario != res.scenario:
                 continue

@@ -82,6 +82,12 @@ def test_matching_a_key_closed_before_the_resolve_counts_as_closed() -> None:
     assert bench.match_deliveries(sent, records) == {0: 12.2}
 
 
+def test_matching_a_resolve_with_nothing_to_close_is_done_when_sent() -> None:
+    # The trigger was refused at the door (relay down): only its loss counts.
+    sent = [_sent(10.0, "trigger", status=0), _sent(12.0, "resolve")]
+    assert bench.match_deliveries(sent, [_rec(12.1, "resolve", 1, "low")]) == {1: 12.0}
+
+
 def test_alertmanager_config_routes_each_service_to_its_key() -> None:
     keys = ["a" * 32, "b" * 32]
     config = yaml.safe_load(bench.render_am_config("http://127.0.0.1:9/v2/enqueue", keys, "1s"))
@@ -133,7 +139,7 @@ def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
     for row in bench.ROWS:
         assert row.label in table
     figures = json.loads(raw.read_text())
-    healthy = {f["metric"]: f for f in figures if f["scenario"] == "healthy"}
+    healthy = {f["metric"]: f for f in figures if f["scenario"] == "healthy" and "metric" in f}
     # Correctness, not speed: with PagerDuty healthy both relays deliver everything.
     for relay in ("bridge", "alertmanager"):
         assert healthy["delivered / accepted, healthy"][relay] == 100.0
