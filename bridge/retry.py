@@ -87,7 +87,7 @@ class Backoff:
 
     base: float = 1.0
     factor: float = 2.0
-    cap: float = 300.0
+    cap: float = 60.0  # paging latency after an outage: at most a minute behind
 
     def ceiling(self, attempt: int) -> float:
         # Cap the exponent too, so attempt 10,000 does not overflow a float.
