@@ -19,8 +19,7 @@ $(BIN)/.installed: pyproject.toml package-lock.json
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/apica-pd validate stacks/example.yaml
-	$(BIN)/apica-pd plan stacks/example.yaml
+	$(BIN)/apica-pd demo
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 
 # Order is the order of `apica-pd --help`.
-COMMAND_MODULES = ("infra.cli", "infra.diff_cli", "infra.routes_cli", "bridge.cli", "sandbox.cli")
+COMMAND_MODULES = (
+    "infra.cli",
+    "infra.diff_cli",
+    "infra.routes_cli",
+    "bridge.cli",
+    "sandbox.cli",
+    "apica_pagerduty.demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -144,30 +144,27 @@ class PagerDutyRestMocks(Mocks):
     # -- look-ups ------------------------------------------------------------------
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        lookups = {
-            "pagerduty:index/getVendor:getVendor": ("/vendors", "vendors", "name"),
-            "pagerduty:index/getUser:getUser": ("/users", "users", "email"),
-            "pagerduty:index/getSchedule:getSchedule": ("/schedules", "schedules", "name"),
+        lookups = {  # token -> (collection, what to call it, field to match)
+            "pagerduty:index/getVendor:getVendor": ("vendors", "vendor", "name"),
+            "pagerduty:index/getUser:getUser": ("users", "user", "email"),
+            "pagerduty:index/getSchedule:getSchedule": ("schedules", "schedule", "name"),
             "pagerduty:index/getEscalationPolicy:getEscalationPolicy": (
-                "/escalation_policies",
-                "escalation_policies",
-                "name",
+                "escalation_policies", "escalation policy", "name",
             ),
-            "pagerduty:index/getService:getService": ("/services", "services", "name"),
-            "pagerduty:index/getTeam:getTeam": ("/teams", "teams", "name"),
+            "pagerduty:index/getService:getService": ("services", "service", "name"),
+            "pagerduty:index/getTeam:getTeam": ("teams", "team", "name"),
         }
         if args.token not in lookups:
             raise RestApplyError(f"no sandbox answer for look-up {args.token}")
-        path, collection, field = lookups[args.token]
+        collection, kind, field = lookups[args.token]
         wanted = str(args.args.get(field, ""))
-        found = self._get(path, collection, wanted)
+        found = self._get(f"/{collection}", collection, wanted)
         exact = [item for item in found if str(item.get(field, "")).lower() == wanted.lower()]
         if exact:
             return self._lookup_result(exact[0]), []
         if found and args.token.endswith("getVendor"):
             # The real provider silently takes the first partial match for vendors.
             return self._lookup_result(found[0]), []
-        kind = collection.rstrip("s").replace("_", " ")
         raise RestApplyError(f"Unable to locate any {kind} with the {field}: {wanted}")
 
     @staticmethod

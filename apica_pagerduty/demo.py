@@ -1,0 +1,309 @@
+"""`apica-pd demo`: the whole pipeline on one machine, no PagerDuty account, no Pulumi CLI.
+
+sandbox (local PagerDuty) -> the real program applies stacks/example.yaml to it ->
+routes hand-off -> the real bridge (its own process, SQLite outbox in a temp dir) ->
+ASM webhooks rendered from the printed target set-up -> incidents checked against
+what the stack file and the alerts imply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+DEFAULT_STACK = Path(__file__).resolve().parent.parent / "stacks" / "example.yaml"
+BRIDGE_START_TIMEOUT = 30.0
+DELIVERY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Expected:
+    service: str
+    urgency: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Story:
+    """One check's life as ASM reports it, and the incidents it must leave behind."""
+
+    title: str
+    check_id: int
+    check_name: str
+    route: str | None  # None: post to /v1/asm and let the bridge route by check id
+    severities: tuple[str, ...]  # ASM new severities in order; "I" = back to normal
+    expected: tuple[Expected, ...]  # in the order the incidents open
+
+
+# Written for stacks/example.yaml: its services, check ids, urgency rules and catch-all.
+STORIES = (
+    Story("a fatal check pages at high urgency", 150, "Search API", "search", ("F",),
+          (Expected("Search", "high", "triggered"),)),
+    Story("a warning that escalates to error is re-raised at high urgency", 151,
+          "Search suggestions", "search", ("W", "E"),
+          (Expected("Search", "low", "resolved"), Expected("Search", "high", "triggered"))),
+    Story("a check that recovers resolves its incident", 200, "Legacy login", "legacy-web",
+          ("E", "I"), (Expected("Legacy Web", "high", "resolved"),)),
+    Story("a check no service claims goes to the catch-all route", 4242, "Careers page", None,
+          ("F",), (Expected("Status Page", "low", "triggered"),)),
+)
+
+
+class DemoFailed(Exception):
+    """A step of the demo did not do what it should; the message says which."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole pipeline locally against a PagerDuty sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--keep", metavar="DIR", type=Path,
+                        help="keep the routes file, outbox and logs in DIR")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        incidents = run_demo(work_dir=args.keep)
+    except DemoFailed as exc:
+        print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nDemo passed: {len(incidents)} incidents as the stack file and alerts imply.")
+    return 0
+
+
+def run_demo(work_dir: Path | None = None, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
+    """Run every step; returns the sandbox's incidents, raises DemoFailed on any difference."""
+    from infra.errors import StackError
+    from infra.routes_handoff import install_routes
+    from infra.sandbox_apply import account_seed, apply_stack
+    from infra.validate import load_stack
+    from sandbox.seed import apply_seed
+    from sandbox.server import PagerDutySandbox
+    from sandbox.view import render_incidents
+
+    def step(text: str) -> None:
+        print(f"==> {text}", file=out, flush=True)
+
+    with _work_dir(work_dir) as work, PagerDutySandbox() as sandbox:
+        step(f"PagerDuty sandbox listening on {sandbox.url}")
+        try:
+            stack = load_stack(DEFAULT_STACK)
+        except StackError as exc:
+            raise DemoFailed(f"the embedded stack file is invalid:\n{exc}") from None
+        apply_seed(sandbox.state, account_seed(stack))
+
+        step(f"applying {DEFAULT_STACK.name} with the real Pulumi program (mock runtime -> "
+             "sandbox REST API)")
+        routes_text = apply_stack(stack, "example", sandbox.api_url, sandbox.token)
+        services = sandbox.state.services()
+        print(f"    {len(services)} services in the sandbox: "
+              + ", ".join(sorted(s["name"] for s in services)), file=out)
+
+        step("handing the integration keys to the bridge (routes install)")
+        routes, routes_path = install_routes(routes_text, work / "routes.json", "bridge_routes")
+        print(f"    {routes_path} (mode 0600), routes: {', '.join(sorted(routes.routes))}",
+              file=out)
+
+        token = secrets.token_urlsafe(24)
+        step("starting the bridge (separate process, SQLite outbox in the work dir)")
+        with _bridge_process(work, routes_path, sandbox.events_url, token) as bridge_url:
+            print(f"    bridge listening on {bridge_url}", file=out)
+            step("posting ASM webhooks exactly as ASM renders the printed target set-up")
+            _play_stories(routes, bridge_url, token, out)
+            step("waiting for the bridge to deliver everything")
+            incidents = _wait_for_incidents(sandbox, sum(len(s.expected) for s in STORIES))
+            _wait_for_settled(sandbox, incidents)
+            incidents = sandbox.state.incidents()
+
+        step("incidents in the sandbox")
+        print(render_incidents(incidents), file=out)
+        problems = check_incidents(incidents)
+        if problems:
+            raise DemoFailed("\n  " + "\n  ".join(problems))
+        return incidents
+
+
+def check_incidents(incidents: list[dict[str, Any]]) -> list[str]:
+    """Differences between the sandbox's incidents and what STORIES imply."""
+    problems = []
+    for story in STORIES:
+        found = sorted(
+            (i for i in incidents if _check_id_of(i) == story.check_id),
+            key=lambda i: i["incident_number"],
+        )
+        got = [Expected(i["service_name"], i["urgency"], i["status"]) for i in found]
+        if got != list(story.expected):
+            problems.append(
+                f"{story.title} (check {story.check_id}): expected "
+                f"{_describe(story.expected)}, got {_describe(got) or 'no incident'}"
+            )
+    claimed = {story.check_id for story in STORIES}
+    strays = [i for i in incidents if _check_id_of(i) not in claimed]
+    if strays:
+        problems.append(f"{len(strays)} incidents no alert asked for")
+    return problems
+
+
+def _describe(items: Any) -> str:
+    return ", ".join(f"{e.service}/{e.urgency}/{e.status}" for e in items)
+
+
+def _check_id_of(incident: dict[str, Any]) -> int | None:
+    for alert in incident.get("alerts", ()):
+        check_id = (alert.get("custom_details") or {}).get("check_id")
+        if check_id is not None:
+            return int(check_id)
+    return None
+
+
+def _play_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None:
+    from bridge.asm_setup import render, target_setups
+    from bridge.auth import Credentials
+    from bridge.config import DEFAULT_TOKEN_HEADER
+
+    setups = {
+        setup.route_name: setup
+        for setup in target_setups(routes, bridge_url, Credentials(tokens=(token,)),
+                                   DEFAULT_TOKEN_HEADER, reveal=True)
+    }
+    any_setup = next(iter(setups.values()))
+    session = requests.Session()
+    for story in STORIES:
+        print(f"    {story.title}: check {story.check_id} "
+              + " -> ".join(story.severities), file=out)
+        old = "I"
+        for severity in story.severities:
+            setup = setups[story.route] if story.route else any_setup
+            request = setup.resolve if severity == "I" else setup.trigger
+            url = request.url if story.route else f"{bridge_url}/v1/asm"
+            body = render(request.body, _asm_values(story, old, severity))
+            response = session.post(url, data=body.encode(), headers={
+                "Content-Type": request.content_type, **request.headers,
+            }, timeout=10)
+            if response.status_code != 202:
+                raise DemoFailed(f"bridge answered {response.status_code} to check "
+                                 f"{story.check_id} {severity}: {response.text[:300]}")
+            old = severity
+
+
+def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
+    """Placeholder values as ASM would fill them in, message with the characters ASM breaks."""
+    return {
+        "S": new,
+        "OLD_SEV_CHAR": old,
+        "CHECK_ID": str(story.check_id),
+        "CHECK_GUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"asm-check-{story.check_id}")),
+        "CHECK_TYPE": "URL",
+        "UTC-T": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "RESULT_GUID": str(uuid.uuid4()),
+        "LOCATION": "Stockholm, Sweden",
+        "GROUPS": "Demo, Production",
+        "CHECK_TAGS": "Env: Demo",
+        "CHECK_NAME": story.check_name,
+        "QM": ("Back to normal" if new == "I"
+               else "HTTP 503 from https://shop.example.com/ (step 'Sign in', C:\\agent\\run)"),
+    }
+
+
+def _wait_for_incidents(sandbox: Any, count: int) -> list[dict[str, Any]]:
+    incidents = _poll(lambda: sandbox.state.incidents(), lambda found: len(found) >= count)
+    if len(incidents) < count:
+        raise DemoFailed(f"only {len(incidents)} of {count} incidents arrived within "
+                         f"{DELIVERY_TIMEOUT:.0f}s; see the bridge log")
+    return incidents
+
+
+def _wait_for_settled(sandbox: Any, incidents: list[dict[str, Any]]) -> None:
+    # Resolves travel behind their triggers: wait until the bridge's queue is empty.
+    expected_resolved = sum(
+        1 for story in STORIES for e in story.expected if e.status == "resolved"
+    )
+    _poll(
+        lambda: sandbox.state.incidents(status="resolved"),
+        lambda found: len(found) >= expected_resolved,
+    )
+
+
+def _poll(read: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+@contextmanager
+def _work_dir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="apica-pd-demo-") as tmp:
+        yield Path(tmp)
+
+
+@contextmanager
+def _bridge_process(work: Path, routes: Path, events_url: str, token: str) -> Iterator[str]:
+    env = {
+        **os.environ,
+        "APICA_PD_ROUTES_FILE": str(routes),
+        "APICA_PD_DATA_DIR": str(work / "outbox"),
+        "APICA_PD_EVENTS_URL": events_url,
+        "APICA_PD_LISTEN_HOST": "127.0.0.1",
+        "APICA_PD_LISTEN_PORT": "0",
+        "APICA_PD_TOKENS": token,
+    }
+    log_path = work / "bridge.log"
+    with log_path.open("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bridge"], env=env, stdout=log, stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            yield _wait_listening(process, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_listening(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    deadline = time.monotonic() + BRIDGE_START_TIMEOUT
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == "listening":
+                url = record["url"]
+                if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    return url
+        if process.poll() is not None:
+            raise DemoFailed(f"the bridge exited with {process.returncode}:\n"
+                             + log_path.read_text()[-2000:])
+        time.sleep(0.05)
+    raise DemoFailed(f"the bridge did not start within {BRIDGE_START_TIMEOUT:.0f}s")

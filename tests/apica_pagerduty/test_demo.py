@@ -1,0 +1,84 @@
+"""The README's main command as an end-to-end test: sandbox, program, hand-off, bridge."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from apica_pagerduty.demo import STORIES, check_incidents, run_demo
+from bridge.routes import load_routes_file
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, str]:
+    work = tmp_path_factory.mktemp("demo")
+    out = io.StringIO()
+    incidents = run_demo(work_dir=work, out=out)
+    return incidents, work, out.getvalue()
+
+
+def test_every_story_leaves_the_incidents_it_implies(demo_run):
+    incidents, _, _ = demo_run
+    assert check_incidents(incidents) == []
+    summary = sorted((i["service_name"], i["urgency"], i["status"]) for i in incidents)
+    assert summary == [
+        ("Legacy Web", "high", "resolved"),
+        ("Search", "high", "triggered"),
+        ("Search", "high", "triggered"),
+        ("Search", "low", "resolved"),
+        ("Status Page", "low", "triggered"),
+    ]
+
+
+def test_incidents_carry_asm_details_and_links(demo_run):
+    incidents, _, _ = demo_run
+    fatal = next(i for i in incidents if i["incident_key"] == "apica-asm:search:id:150:high")
+    alert = fatal["alerts"][0]
+    assert alert["severity"] == "critical"
+    assert alert["custom_details"]["check_name"] == "Search API"
+    # The message's quote-like and backslash characters survived ASM's raw substitution.
+    assert "(step 'Sign in', C:\\agent\\run)" in alert["summary"]
+    assert any(link["href"].endswith("/Check/Details/150") for link in alert["links"])
+
+
+def test_routes_file_is_private_and_keys_never_logged(demo_run):
+    _, work, output = demo_run
+    routes_path = work / "routes.json"
+    assert stat.S_IMODE(os.stat(routes_path).st_mode) == 0o600
+    keys = [r.routing_key.get_secret_value() for r in load_routes_file(routes_path).routes.values()]
+    assert len(keys) == 4
+    log = (work / "bridge.log").read_text()
+    assert "listening" in log
+    for key in keys:
+        assert key not in log
+        assert key not in output
+
+
+def test_progress_is_shown_step_by_step(demo_run):
+    _, _, output = demo_run
+    steps = [line for line in output.splitlines() if line.startswith("==> ")]
+    assert [s.split()[1] for s in steps] == [
+        "PagerDuty", "applying", "handing", "starting", "posting", "waiting", "incidents",
+    ]
+
+
+def test_a_difference_is_reported_per_story():
+    fatal = STORIES[0]
+    incidents = [{
+        "incident_number": 1, "service_name": "Search", "urgency": "low", "status": "triggered",
+        "alerts": [{"custom_details": {"check_id": fatal.check_id}}],
+    }]
+    problems = check_incidents(incidents)
+    assert problems[0] == (
+        "a fatal check pages at high urgency (check 150): expected Search/high/triggered, "
+        "got Search/low/triggered"
+    )
+    assert problems[1] == (
+        "a warning that escalates to error is re-raised at high urgency (check 151): "
+        "expected Search/low/resolved, Search/high/triggered, got no incident"
+    )
+    assert len(problems) == len(STORIES)

@@ -1,0 +1,91 @@
+"""The unchanged program applied to the sandbox's REST API under the mock runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.routes import parse_routes
+from infra.sandbox_apply import SEED_POLICY_FOR_EXISTING_SERVICES, account_seed, apply_stack
+from infra.sandbox_mocks import RestApplyError
+from infra.validate import load_stack
+from sandbox.seed import apply_seed
+from sandbox.server import PagerDutySandbox
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "stacks" / "example.yaml"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return load_stack(EXAMPLE)
+
+
+@pytest.fixture
+def sandbox():
+    with PagerDutySandbox() as pd:
+        yield pd
+
+
+def test_seed_holds_what_the_stack_refers_to(stack):
+    seed = account_seed(stack)
+    assert seed == {
+        "users": [
+            {"email": "alice@example.com", "name": "Alice"},
+            {"email": "bob@example.com", "name": "Bob"},
+            {"email": "carol@example.com", "name": "Carol"},
+        ],
+        "schedules": [{"name": "Platform Primary"}, {"name": "Payments Primary"}],
+        "teams": [{"name": "Platform"}, {"name": "Payments"}],
+        "vendors": [{"name": "Apica", "id": "PAPICA1"}, {"name": "Apica", "id": "PAPICA2"}],
+        "escalation_policies": [
+            {"name": "SRE Escalation"}, {"name": SEED_POLICY_FOR_EXISTING_SERVICES},
+        ],
+        "services": [{
+            "name": "Legacy Web", "urgency": "severity_based",
+            "escalation_policy": SEED_POLICY_FOR_EXISTING_SERVICES,
+        }],
+    }
+
+
+def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, sandbox):
+    apply_seed(sandbox.state, account_seed(stack))
+    routes = parse_routes(apply_stack(stack, "example", sandbox.api_url, sandbox.token), "out")
+
+    services = {s["name"]: s for s in sandbox.state.services()}
+    assert sorted(services) == ["Checkout API", "Legacy Web", "Search", "Status Page"]
+    checkout = services["Checkout API"]
+    assert checkout["incident_urgency_rule"] == {
+        "type": "use_support_hours",
+        "during_support_hours": {"type": "constant", "urgency": "high"},
+        "outside_support_hours": {"type": "constant", "urgency": "low"},
+    }
+    assert checkout["support_hours"]["time_zone"] == "Europe/Berlin"
+    assert checkout["support_hours"]["days_of_week"] == [1, 2, 3, 4, 5]
+    assert checkout["auto_resolve_timeout"] is None
+    status_page = services["Status Page"]
+    assert status_page["incident_urgency_rule"] == {"type": "constant", "urgency": "low"}
+
+    assert sorted(routes.routes) == ["checkout", "legacy-web", "search", "status-page"]
+    for name, route in routes.routes.items():
+        integration, service = sandbox.state.directory.integration_by_key(
+            route.routing_key.get_secret_value()
+        )
+        assert (service["name"], service["id"]) == (route.service_name, route.service_id), name
+        assert integration["name"] == route.integration_name
+    legacy = routes.routes["legacy-web"].routing_key.get_secret_value()
+    assert sandbox.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
+    assert routes.catch_all == "status-page"
+
+
+def test_missing_existing_policy_names_what_to_create(stack, sandbox):
+    seed = account_seed(stack)
+    seed["escalation_policies"] = [
+        p for p in seed["escalation_policies"] if p["name"] != "SRE Escalation"
+    ]
+    apply_seed(sandbox.state, seed)
+    with pytest.raises(RestApplyError) as caught:
+        apply_stack(stack, "example", sandbox.api_url, sandbox.token)
+    assert str(caught.value) == (
+        "Unable to locate any escalation policy with the name: SRE Escalation"
+    )

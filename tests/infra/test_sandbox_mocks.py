@@ -1,0 +1,81 @@
+"""PagerDutyRestMocks: registrations become REST calls, look-ups REST queries."""
+
+from __future__ import annotations
+
+import pytest
+from pulumi.runtime import MockCallArgs, MockResourceArgs
+
+from infra.sandbox_mocks import PagerDutyRestMocks, RestApplyError, snake_case_inputs
+from sandbox.server import PagerDutySandbox
+
+
+@pytest.fixture
+def sandbox():
+    with PagerDutySandbox() as pd:
+        yield pd
+
+
+@pytest.fixture
+def mocks(sandbox):
+    return PagerDutyRestMocks(sandbox.api_url, sandbox.token)
+
+
+def call(token: str, **args: str) -> MockCallArgs:
+    return MockCallArgs(token=token, args=args, provider="")
+
+
+def resource(typ: str, logical_name: str, **inputs: object) -> MockResourceArgs:
+    return MockResourceArgs(
+        typ=typ, name=logical_name, inputs=inputs, provider="", resource_id=""
+    )
+
+
+def test_inputs_become_snake_case_with_whole_numbers():
+    assert snake_case_inputs({"numLoops": 2.0, "rules": [{"escalationDelayInMinutes": 30.0}]}) == {
+        "num_loops": 2, "rules": [{"escalation_delay_in_minutes": 30}],
+    }
+    assert snake_case_inputs({"ratio": 0.5}) == {"ratio": 0.5}
+
+
+def test_vendor_look_up_prefers_exact_name_then_takes_a_partial(sandbox, mocks):
+    sandbox.state.add_vendor("Acme Monitor Pro", id="PPART1")
+    sandbox.state.add_vendor("Acme Monitor", id="PEXACT")
+    found, _ = mocks.call(call("pagerduty:index/getVendor:getVendor", name="acme monitor"))
+    assert found["id"] == "PEXACT"
+    sandbox.state.add_vendor("Zeta Monitor Pro", id="PZETA01")
+    partial, _ = mocks.call(call("pagerduty:index/getVendor:getVendor", name="Zeta Mon"))
+    assert partial["id"] == "PZETA01"
+
+
+def test_unknown_user_is_refused_like_the_provider(mocks):
+    with pytest.raises(RestApplyError, match=r"^Unable to locate any user with the email: x@y\.z$"):
+        mocks.call(call("pagerduty:index/getUser:getUser", email="x@y.z"))
+
+
+def test_service_is_created_with_timeouts_as_numbers(sandbox, mocks):
+    policy = sandbox.state.create_escalation_policy("Ops")
+    service_id, outputs = mocks.new_resource(resource(
+        "pagerduty:index/service:Service", "service-web",
+        name="Web", escalationPolicy=policy["id"], autoResolveTimeout="null",
+        acknowledgementTimeout="1800",
+        incidentUrgencyRule={"type": "constant", "urgency": "severity_based"},
+    ))
+    stored = sandbox.state.directory.get("services", service_id)
+    assert stored["auto_resolve_timeout"] is None
+    assert stored["acknowledgement_timeout"] == 1800
+    assert outputs["htmlUrl"].endswith(f"/services/{service_id}")
+
+
+def test_refusal_by_the_api_names_the_call(mocks):
+    with pytest.raises(RestApplyError, match=r"^POST /services answered 4\d\d: "):
+        mocks.new_resource(resource(
+            "pagerduty:index/service:Service", "service-web",
+            name="Web", escalationPolicy="PNOPE00",
+        ))
+
+
+def test_component_resources_are_echoed(mocks):
+    resource_id, outputs = mocks.new_resource(
+        resource("apica-pagerduty:index:ApicaService", "web", name="Web")
+    )
+    assert (resource_id, outputs) == ("web-id", {"name": "Web"})
