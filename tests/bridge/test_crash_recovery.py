@@ -1,8 +1,9 @@
 """kill -9 of a real bridge process: nothing it acknowledged is lost, order is kept.
 
-The child process is the delivery half as `serve` wires it: it accepts alerts with
-`accept_alert` (printing `accepted <i>` after each returns, the moment the HTTP
-handler would answer 202), then runs the `Worker` against the PagerDuty sandbox.
+Two kinds of process. A small child that is the delivery half as `serve` wires it:
+it accepts alerts with `accept_alert` (printing `accepted <i>` after each returns,
+the moment the HTTP handler would answer 202) and runs the `Worker`, so the kill
+can land mid-accept. And the real `python -m bridge` fed webhooks over HTTP.
 """
 
 from __future__ import annotations
@@ -210,3 +211,86 @@ def test_kill9_mid_accept_and_mid_delivery_loses_nothing(pd, setup):
     # committed when the kill came may have made it too (committed, not yet answered).
     assert delivered in (_expected(alerts[:acknowledged]),
                          _expected(alerts[:acknowledged + 1]))
+
+
+# -- the real `serve` process, webhooks over HTTP ------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Serve:
+    """`python -m bridge` (what `apica-pd serve` runs) on a loopback port."""
+
+    def __init__(self, routes: Path, data_dir: Path, events_url: str, log: Path) -> None:
+        import requests
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "--routes", str(routes), "--data-dir",
+             str(data_dir), "--port", str(self.port), "--events-url", events_url],
+            cwd=REPO, stdout=self._log, stderr=self._log,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"serve did not get ready; log: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.mark.slow
+def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd):
+    import requests
+
+    from bridge.routes import RoutesFile, write_routes_file
+
+    service = pd.state.create_service(name="Web", urgency="severity_based")
+    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
+    routes = write_routes_file(tmp_path / "routes.json", RoutesFile.model_validate({
+        "version": 1, "stack": "test", "routes": {"web": {
+            "service_name": "Web", "service_id": service["id"],
+            "integration_name": "Apica-Web", "routing_key": key}}}))
+    data_dir, log = tmp_path / "data", tmp_path / "serve.log"
+    pd.faults.fail(status=500, seconds=3600)
+    alerts = _alerts(checks=5)
+    bridge = Serve(routes, data_dir, pd.events_url, log)
+    try:
+        with requests.Session() as http:
+            for alert in alerts:
+                body = {**alert, "groups": ""}
+                answer = http.post(f"{bridge.url}/v1/asm/web", json=body, timeout=5)
+                assert answer.status_code == 202, answer.text
+        while not pd.state.events():  # the worker is retrying against the 500s
+            time.sleep(0.01)
+        bridge.proc.send_signal(signal.SIGKILL)
+        bridge.proc.wait(10)
+    finally:
+        bridge.stop()
+    assert _delivered(pd) == []
+
+    pd.faults.clear()
+    bridge = Serve(routes, data_dir, pd.events_url, log)
+    try:
+        _wait_for_empty_outbox(data_dir)
+    finally:
+        bridge.stop()
+    assert _delivered(pd) == _expected(alerts)
+    assert {i["status"] for i in pd.state.incidents(service_id=service["id"])} == {"resolved"}
