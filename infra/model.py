@@ -575,6 +575,14 @@ class RawStack(_Raw):
     catch_all: LogicalName | None = Field(
         default=None, description="Service key for checks no service claims."
     )
+    allow_destroy: list[LogicalName] = Field(
+        default_factory=list,
+        description=(
+            "Service or escalation-policy keys whose removal or replacement this version "
+            "allows (`apica-pd diff --check`). Not cross-checked: they usually name "
+            "something just removed."
+        ),
+    )
 
 
 # --- resolved model (what the plan / Pulumi program consume) ------------------------
@@ -716,6 +724,7 @@ class Stack(_Resolved):
     services: dict[str, NewService | ExistingService]
     catch_all: str | None  # a key of services, or None
     apica_vendor_id: str | None  # stack-wide vendor override, None = look up "Apica"
+    allow_destroy: tuple[str, ...] = ()  # keys the diff safety gate lets be destroyed
 
 
 #: What an unset key resolves to when neither the service nor `defaults` sets it.

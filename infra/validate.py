@@ -602,6 +602,7 @@ def resolve(raw: RawStack) -> Stack:
         services=services,
         catch_all=raw.catch_all,
         apica_vendor_id=vendor,
+        allow_destroy=tuple(raw.allow_destroy),
     )
 
 

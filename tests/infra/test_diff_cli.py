@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from apica_pagerduty.cli import main
-from infra.diff_cli import split_allow_destroy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,8 +155,8 @@ INVALID_INPUT = [
     (
         BASE,
         "allow_destroy: legacy\n" + BASE,
-        "apica-pd diff: {new}:1:1: allow_destroy must be a list of service or escalation-policy "
-        "keys, e.g. allow_destroy: [legacy-web]\n",
+        "apica-pd diff: {new} is not a valid stack file:\n"
+        "{new}:1:16: allow_destroy: must be a list, got a string ('legacy')\n",
     ),
     (BASE, "\udcff", None),  # not UTF-8: written as bytes below
 ]
@@ -370,25 +369,3 @@ def test_process_exit_status_is_3(repo: Path) -> None:
     )
     assert (proc.returncode, proc.stderr) == (3, BLOCKED_STDERR)
     assert proc.stdout.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
-
-
-# -- allow_destroy read from the file -----------------------------------------------------
-
-SPLITS = [
-    ("allow_destroy: [a, b]\nservices: {}\n", ("a", "b"), "\nservices: {}\n"),
-    (
-        "services: {}\nallow_destroy:\n  - a\n  - b\ncatch_all: x\n",
-        ("a", "b"),
-        "services: {}\n\n\n\ncatch_all: x\n",
-    ),
-    ("services: {}\nallow_destroy:\n- a\n", ("a",), "services: {}\n\n\n"),
-    ("services: {}\n", (), "services: {}\n"),
-    ("services: [unclosed\n", (), "services: [unclosed\n"),  # the validator reports it
-]
-
-
-@pytest.mark.parametrize(("text", "keys", "rest"), SPLITS)
-def test_split_allow_destroy_keeps_line_numbers(
-    text: str, keys: tuple[str, ...], rest: str
-) -> None:
-    assert split_allow_destroy(text, "f.yaml") == (rest, keys)

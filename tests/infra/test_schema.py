@@ -28,6 +28,7 @@ def test_schema_shape() -> None:
         "escalation_policies",
         "services",
         "catch_all",
+        "allow_destroy",
     }
     # Durations are described as the strings a user writes, not as parsed seconds.
     timeout = schema["$defs"]["RawNewService"]["properties"]["auto_resolve_timeout"]

@@ -1047,3 +1047,14 @@ def test_mutated_stacks_give_a_stack_or_problems(mutations: list[tuple[tuple, ob
         assert exc.problems
     else:
         assert isinstance(stack, Stack)
+
+
+def test_allow_destroy_names_keys_that_may_no_longer_exist(stack_of: Stacks) -> None:
+    stack = stack_of(
+        "allow_destroy: [legacy-web, old-policy]\n"
+        "escalation_policies:\n"
+        "  ops: {name: Ops, rules: [{delay: 5m, targets: [{user: a@example.com}]}]}\n"
+        "services:\n"
+        "  web: {name: Web, escalation_policy: ops}\n"
+    )
+    assert stack.allow_destroy == ("legacy-web", "old-policy")
