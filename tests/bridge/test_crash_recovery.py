@@ -270,7 +270,9 @@ def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd
             "integration_name": "Apica-Web", "routing_key": key}}}))
     data_dir, log = tmp_path / "data", tmp_path / "serve.log"
     pd.faults.fail(status=500, seconds=3600)
-    alerts = _alerts(checks=5)
+    # Few alerts: the head's backoff grows while they are posted, and the restarted
+    # bridge honours it (schedules survive restarts).
+    alerts = _alerts(checks=3)
     bridge = Serve(routes, data_dir, pd.events_url, log)
     try:
         with requests.Session() as http:
