@@ -49,8 +49,9 @@ LOOKUPS: dict[str, tuple[str, str]] = {
 
 
 def _fake_id(*parts: str) -> str:
-    # PagerDuty ids look like "P" + 6 upper-case characters; deterministic per input.
-    return "P" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:6].upper()
+    # Deterministic per input. Longer than PagerDuty's 7 characters on purpose: the plan
+    # maps ids back to what they name, so ids must not collide even for 15,000 resources.
+    return "P" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:15].upper()
 
 
 class PlanMocks(Mocks):

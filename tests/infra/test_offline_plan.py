@@ -176,3 +176,13 @@ def test_plan_command_reports_program_errors_without_the_key(
     assert "bridge_routes" in captured.err and "routing_key" in captured.err
     assert "9876" not in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_invented_ids_do_not_collide_at_scale() -> None:
+    # The plan shows ids as what they refer to, so a collision would mislabel a resource.
+    mocks = PlanMocks()
+    ids = {
+        mocks.new_resource(MockResourceArgs("pagerduty:index/service:Service", f"s-{i}", {}))[0]
+        for i in range(20_000)
+    }
+    assert len(ids) == 20_000
