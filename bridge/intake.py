@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bridge import escalation
 from bridge.asm import AsmAlert
@@ -42,6 +43,21 @@ def accept_alert(
     outbox: Outbox, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
 ) -> Accepted:
     """Store the PagerDuty events for `alert`; blocks until they are on disk."""
+    count = outbox.enqueue(**_enqueue_args(route_name, route, alert, asm_base_url))
+    return Accepted(0, True) if count is None else Accepted(count, False)
+
+
+async def accept_alert_async(
+    outbox: Outbox, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
+) -> Accepted:
+    """`accept_alert` for an event loop: no thread is held while the commit happens."""
+    count = await outbox.enqueue_async(**_enqueue_args(route_name, route, alert, asm_base_url))
+    return Accepted(0, True) if count is None else Accepted(count, False)
+
+
+def _enqueue_args(
+    route_name: str, route: Route, alert: AsmAlert, asm_base_url: str
+) -> dict[str, Any]:
     routing_key = route.routing_key.get_secret_value()
     pd_severity = route.severity_map[alert.severity]
 
@@ -61,10 +77,5 @@ def accept_alert(
         ]
         return events, frozenset(plan.open_after)
 
-    count = outbox.enqueue(
-        route=route_name,
-        check_key=alert.check_key,
-        fingerprint=fingerprint(route_name, alert),
-        planner=planner,
-    )
-    return Accepted(0, True) if count is None else Accepted(count, False)
+    return {"route": route_name, "check_key": alert.check_key,
+            "fingerprint": fingerprint(route_name, alert), "planner": planner}

@@ -26,6 +26,7 @@ for each other instead of failing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -212,13 +213,17 @@ class _GroupCommit:
 
     def run(self, unit: Callable[[sqlite3.Connection], T]) -> T:
         """Run `unit(db)` in a transaction; returns once that transaction is committed."""
+        return self.submit(unit).result()
+
+    def submit(self, unit: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue `unit`; the future resolves once its transaction is committed."""
         future: Future[T] = Future()
         with self._state:
             if self._closed:
                 # A late caller (a send finishing after shutdown) must fail, not wait forever.
                 raise sqlite3.ProgrammingError("the outbox is closed")
             self._queue.put((unit, future))
-        return future.result()
+        return future
 
     def stop(self) -> None:
         with self._state:
@@ -343,6 +348,24 @@ class Outbox:
 
         Returns the number of events stored once they are committed to disk.
         """
+        count = self._write(self._enqueue_unit(route, check_key, fingerprint, planner))
+        if count is not None:
+            self._notify()
+        return count
+
+    async def enqueue_async(
+        self, *, route: str, check_key: str, fingerprint: str | None, planner: Planner
+    ) -> int | None:
+        """`enqueue` for an event loop: awaits the commit without holding a thread."""
+        unit = self._enqueue_unit(route, check_key, fingerprint, planner)
+        count = await asyncio.wrap_future(self._writer.submit(unit))
+        if count is not None:
+            self._notify()
+        return count
+
+    def _enqueue_unit(
+        self, route: str, check_key: str, fingerprint: str | None, planner: Planner
+    ) -> Callable[[sqlite3.Connection], int | None]:
         now = self._clock()
 
         def unit(db: sqlite3.Connection) -> int | None:
@@ -384,10 +407,7 @@ class Outbox:
                 )
             return len(events)
 
-        count = self._write(unit)
-        if count is not None:
-            self._notify()
-        return count
+        return unit
 
     @staticmethod
     def _open_keys(db: sqlite3.Connection, route: str, check_key: str) -> frozenset[str]:

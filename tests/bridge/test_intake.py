@@ -106,3 +106,21 @@ def test_checks_are_tracked_separately(outbox, route):
     accept_alert(outbox, "web", route, alert("F", check_id=2), asm_base_url=BASE)
     assert outbox.open_keys("web", "id:1") == {"low"}
     assert outbox.open_keys("web", "id:2") == {"high"}
+
+
+def test_async_accept_is_the_same_transaction(outbox, route):
+    """`accept_alert_async` (for an event loop) stores and deduplicates like the sync one."""
+    import asyncio
+
+    from bridge.intake import accept_alert_async
+
+    async def scenario() -> list[Accepted]:
+        return [
+            await accept_alert_async(outbox, "web", route, alert("W"), asm_base_url=BASE),
+            await accept_alert_async(outbox, "web", route, alert("W"), asm_base_url=BASE),
+            await accept_alert_async(outbox, "web", route, alert("F"), asm_base_url=BASE),
+        ]
+
+    assert asyncio.run(scenario()) == [Accepted(1, False), Accepted(0, True), Accepted(2, False)]
+    assert stored(outbox) == [("trigger", "low"), ("trigger", "high"), ("resolve", "low")]
+    assert outbox.open_keys("web", "id:42") == {"high"}
