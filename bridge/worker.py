@@ -9,16 +9,26 @@ for one HTTP request, bounded by the sender's timeout, so a slow key never block
 another while fewer than `max_in_flight` keys are slow at once. A lane has at most
 one event in flight, which keeps per-key order (a resolve never overtakes its
 trigger) without any lock on the data.
+
+One deliverer per outbox: `start()` takes an exclusive `flock` next to the
+database. A second bridge on the same data directory (a replica on a shared
+volume, a mistaken second start) accepts webhooks into the same outbox but stands
+by for delivery until the first one stops or dies (the OS drops the lock even on
+`kill -9`). Two deliverers would each send a lane's head, and a resolve could
+overtake its trigger.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from bridge.metrics import BridgeMetrics
@@ -41,8 +51,41 @@ def _default_validator() -> Validator:
     return check_event
 
 
+class DeliveryLock:
+    """An exclusive, non-blocking `flock` on a file; released by the OS if the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
 class Worker:
-    """`start()` a background dispatcher; `stop(timeout)`; `step()` runs one round inline."""
+    """`start()` a background dispatcher; `stop(timeout)`; `step()` runs one round inline.
+
+    `step()` is for tests and tools: it does not take the delivery lock.
+    """
 
     def __init__(
         self,
@@ -75,6 +118,7 @@ class Worker:
         self._dirty = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.delivery_lock = DeliveryLock(outbox.path.with_name(outbox.path.name + ".deliver.lock"))
         outbox.subscribe(self.wake)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -100,6 +144,8 @@ class Worker:
             time.sleep(0.01)
         with self._busy_lock:
             idle = not self._busy
+        # Only now: a standby taking over while our sends are in flight could reorder.
+        self.delivery_lock.release()
         return idle and (self._thread is None or not self._thread.is_alive())
 
     def wake(self) -> None:
@@ -117,6 +163,8 @@ class Worker:
         return len(futures)
 
     def _run(self) -> None:
+        if not self._acquire_delivery_lock():
+            return
         while not self._stopping.is_set():
             try:
                 _, wake_at = self._dispatch()
@@ -128,6 +176,21 @@ class Worker:
                 if not self._dirty and not self._stopping.is_set():
                     self._cond.wait(min(max(wake_at - self._clock(), 0.0), self._idle_poll))
                 self._dirty = False
+
+    def _acquire_delivery_lock(self) -> bool:
+        """Wait (polling) until this process may deliver; False if stopped meanwhile."""
+        standing_by = False
+        while not self.delivery_lock.try_acquire():
+            if not standing_by:
+                log.warning("another process is delivering from this outbox; standing by",
+                            extra={"event": "delivery_standby",
+                                   "lock": str(self.delivery_lock.path)})
+                standing_by = True
+            if self._stopping.wait(self._idle_poll):
+                return False
+        if standing_by:
+            log.info("delivery lock taken over", extra={"event": "delivery_takeover"})
+        return True
 
     # -- dispatch ----------------------------------------------------------------
 

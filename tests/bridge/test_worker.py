@@ -551,3 +551,29 @@ def test_any_answers_keep_order_and_lose_nothing(lanes, answers):
         assert firsts == expected[key]
         assert attempts == sorted(attempts, key=expected[key].index)
     assert dead <= {d for ds in expected.values() for d in ds}
+
+
+def test_second_worker_on_the_same_outbox_stands_by_then_takes_over(tmp_path, metrics, caplog):
+    """Two bridges on one data dir: one delivers, the other waits for its lock."""
+    path = outbox_path(tmp_path / "shared")
+    first_sender, second_sender = ScriptedSender(), ScriptedSender()
+    with Outbox(path) as box1, Outbox(path) as box2:
+        options = dict(metrics=metrics, validate=lambda body: [], idle_poll=0.02,
+                       rate_limiter=RateLimiter(per_minute=6000, burst=100))
+        first = Worker(box1, first_sender, **options)
+        second = Worker(box2, second_sender, **options)
+        first.start()
+        _wait_until(lambda: first.delivery_lock.held)
+        with caplog.at_level("WARNING", logger="bridge.worker"):
+            second.start()
+            _wait_until(lambda: any(getattr(r, "event", "") == "delivery_standby"
+                                    for r in caplog.records))
+        store(box2, KEY_A, "a1")  # accepted by the standby process, delivered by the first
+        _wait_until(lambda: not box1.pending())
+        assert first.stop(timeout=5)
+        assert not first.delivery_lock.held
+        store(box2, KEY_A, "a2")
+        _wait_until(lambda: not box2.pending())
+        assert second.stop(timeout=5)
+    assert sent(first_sender) == ["a1"]
+    assert sent(second_sender) == ["a2"]
