@@ -199,7 +199,8 @@ def run_under_mocks(
         root = pulumi_settings.get_root_resource()
         outputs: Mapping[str, Any] = getattr(root, "outputs", {})
         for name, value in outputs.items():
-            output = pulumi.Output.from_input(value)
+            # from_input would wrap every nested value of a resolved dict in an Output.
+            output = value if isinstance(value, pulumi.Output) else pulumi.Output.from_input(value)
             # Awaiting surfaces errors raised in applies, as `pulumi up` would.
             exported[name] = (await output.is_secret(), await output.future())
 
