@@ -371,6 +371,8 @@ def render_tree(plan: OfflinePlan) -> str:
 
 
 _INLINE_WIDTH = 72
+# libyaml's emitter when PyYAML has it: several times faster on 5,000-service trees.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _field(pad: str, key: str, value: Any) -> list[str]:
@@ -378,7 +380,7 @@ def _field(pad: str, key: str, value: Any) -> list[str]:
     inline = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     if isinstance(value, str) or len(inline) <= _INLINE_WIDTH:
         return [f"{pad}{key}: {inline}"]
-    block = yaml.safe_dump(value, default_flow_style=False, sort_keys=True, width=100)
+    block = yaml.dump(value, Dumper=_YAML_DUMPER, default_flow_style=False, sort_keys=True)
     return [f"{pad}{key}:"] + [f"{pad}  {line}" for line in block.splitlines()]
 
 
