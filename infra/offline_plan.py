@@ -137,7 +137,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(_Tap(mocks))
         self._lock = threading.Lock()
         self.raw: list[tuple[Any, MockResourceArgs | None, str, str]] = []
-        self.calls: list[MockCallArgs] = []
+        self.calls: list[tuple[MockCallArgs, dict[str, Any]]] = []
 
     def RegisterResource(self, request: Any) -> Any:
         tap: _Tap = self.mocks  # type: ignore[assignment]
@@ -170,8 +170,10 @@ class _Tap(Mocks):
         return self.inner.new_resource(args)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        self.local.call = args
-        return self.inner.call(args)
+        answer = self.inner.call(args)
+        result = answer if isinstance(answer, dict) else answer[0]
+        self.local.call = (args, result)
+        return answer
 
 
 def run_under_mocks(
@@ -239,7 +241,7 @@ def run_stack_file_offline(
 ) -> OfflinePlan:
     """Load, validate, plan and run the stack file's program under mocks.
 
-    Raises H1's `StackFileInvalid` for a bad file before Pulumi is touched.
+    Raises `infra.errors.StackFileInvalid` for a bad file before Pulumi is touched.
     """
     from infra.resources import run_program
     from infra.validate import load_stack
@@ -258,12 +260,13 @@ def _collect(
     by_urn = {urn: request.name for request, _, urn, _ in monitor.raw}
     refs: dict[str, str] = {}
     lookups: dict[tuple[str, str], Lookup] = {}
-    for call in monitor.calls:
+    for call, result in monitor.calls:
         kind, field_name = LOOKUPS.get(call.token, (call.token, "name"))
         name = str(call.args.get(field_name) or "")
-        found = Lookup(kind, name, _fake_id(kind, name))
+        found = Lookup(kind, name, str(result.get("id") or ""))
         lookups[(kind, name)] = found
-        refs[found.id] = f"${{{kind}:{name}}}"
+        if found.id:
+            refs[found.id] = f"${{{kind}:{name}}}"
     for request, _, _, resource_id in monitor.raw:
         if resource_id:
             refs[resource_id] = f"${{{request.name}.id}}"

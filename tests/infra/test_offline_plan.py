@@ -70,7 +70,9 @@ class RecordingMocks(PlanMocks):
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.seen.append(args.token)
-        return super().call(args)
+        result, failures = super().call(args)
+        # Ids of its own, as a real API would give: the plan must still name them.
+        return {**result, "id": f"PX{len(self.seen)}"}, failures
 
 
 def test_example_registrations_have_parents_and_protect(example_plan: OfflinePlan) -> None:
@@ -129,6 +131,11 @@ def test_injected_mocks_are_used(small_stack: Path) -> None:
     assert plan.stack == "dev"
     assert "service-web-apica" in mocks.seen
     assert "pagerduty:index/getUser:getUser" in mocks.seen
+    policy = next(r for r in plan.registrations if r.name == "policy-oncall")
+    assert policy.inputs["rules"][0]["targets"] == [
+        {"type": "user_reference", "id": "${user:ann@example.com}"}
+    ]
+    assert {x.id for x in plan.lookups} <= {f"PX{i}" for i in range(1, len(mocks.seen) + 1)}
 
 
 def test_cli_plan_prints_the_tree(small_stack: Path, capsys: pytest.CaptureFixture[str]) -> None:
