@@ -376,6 +376,7 @@ class _Checks:
         for key, service in self.services.items():
             self._support_hours(("services", key), _dict(service))
             self._integration_name(key, _dict(service))
+            self._service_team(key, _dict(service))
         return self.problems
 
     def _add(self, path: PathKey, message: str, *, on_key: bool = False) -> None:
@@ -409,6 +410,32 @@ class _Checks:
                     "`escalation_policy: <key>` here or `defaults.escalation_policy`",
                     on_key=True,
                 )
+
+    def _service_team(self, key: Any, service: dict[Any, Any]) -> None:
+        """A PagerDuty service shows its escalation policy's team and has none of its own,
+        so a service `team` that is not its new policy's team would silently do nothing."""
+        if not service or "existing" in service:
+            return
+        team = service.get("team", self.defaults.get("team"))
+        policy_key = service.get("escalation_policy", self.defaults.get("escalation_policy"))
+        policy = _dict(self.policies.get(policy_key)) if isinstance(policy_key, str) else {}
+        if not isinstance(team, str) or not policy or "existing" in policy:
+            return  # an existing policy's team cannot be known offline
+        policy_team = policy.get("team")
+        if isinstance(policy_team, str) and policy_team.lower() == team.lower():
+            return
+        path: PathKey = ("services", key, "team")
+        where = f"services.{key}.team" if "team" in service else "defaults.team"
+        if "team" not in service:
+            path = ("services", key)
+        has = f"team {policy_team!r}" if isinstance(policy_team, str) else "no team"
+        self._add(
+            path,
+            f"{where}: {team!r} does not match escalation policy {policy_key!r}, which has "
+            f"{has}; a PagerDuty service belongs to its escalation policy's team: set "
+            f"`team: {team}` on the policy, or remove it from the service",
+            on_key="team" not in service,
+        )
 
     def _reference(self, path: PathKey, name: str) -> None:
         if name in self.policies:

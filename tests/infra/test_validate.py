@@ -223,6 +223,42 @@ def test_reference_rules(problems_of: Problems, content: str, expected: list[str
     assert problems_of(content) == expected
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            MINIMAL_STACK + "    team: Payments\n",
+            [
+                "stack.yaml:11:11: services.web.team: 'Payments' does not match escalation "
+                "policy 'oncall', which has no team; a PagerDuty service belongs to its "
+                "escalation policy's team: set `team: Payments` on the policy, or remove it "
+                "from the service"
+            ],
+            id="service-team-policy-without-team",
+        ),
+        pytest.param(
+            "defaults:\n  team: Ops\n"
+            + MINIMAL_STACK.replace("    name: On-call\n", "    name: On-call\n    team: Web\n"),
+            [
+                "stack.yaml:11:3: defaults.team: 'Ops' does not match escalation policy "
+                "'oncall', which has team 'Web'; a PagerDuty service belongs to its "
+                "escalation policy's team: set `team: Ops` on the policy, or remove it "
+                "from the service"
+            ],
+            id="default-team-differs-from-policy-team",
+        ),
+    ],
+)
+def test_service_team_rules(problems_of: Problems, content: str, expected: list[str]) -> None:
+    assert problems_of(content) == expected
+
+
+def test_service_team_matching_its_policy_any_case(stack_of: Stacks) -> None:
+    content = MINIMAL_STACK.replace("    name: On-call\n", "    name: On-call\n    team: web\n")
+    web = stack_of(content + "    team: Web\n").services["web"]
+    assert isinstance(web, NewService) and web.team == "Web"
+
+
 # --- uniqueness and routing -------------------------------------------------------
 
 
@@ -728,7 +764,10 @@ defaults:
 
 
 def test_defaults_apply_to_every_service(stack_of: Stacks) -> None:
-    stack = stack_of(DEFAULTS + MINIMAL_STACK.replace("    escalation_policy: oncall\n", ""))
+    policy_in_platform = MINIMAL_STACK.replace(
+        "    name: On-call\n", "    name: On-call\n    team: Platform\n"
+    )
+    stack = stack_of(DEFAULTS + policy_in_platform.replace("    escalation_policy: oncall\n", ""))
     web = stack.services["web"]
     assert isinstance(web, NewService)
     assert web.escalation_policy == "oncall"
@@ -753,7 +792,7 @@ def test_a_service_overrides_defaults(stack_of: Stacks) -> None:
         "team: Payments",
         "protect: true",
         "integration: {severity_map: {I: info, W: error}}",
-    )
+    ).replace("    name: On-call\n", "    name: On-call\n    team: Payments\n")
     web = stack_of(content).services["web"]
     assert isinstance(web, NewService)
     assert web.urgency == Urgency(type="constant", urgency="low")
