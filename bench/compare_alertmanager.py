@@ -231,7 +231,15 @@ class Relay:
             start_new_session=True,
         )
         self.incarnations += 1
-        wait_http_ok(self.ready_url(), self.proc, START_TIMEOUT)
+        try:
+            wait_http_ok(self.ready_url(), self.proc, START_TIMEOUT)
+        except RuntimeError as exc:
+            # The temp dir (and the log in it) is gone after the run: show the log now.
+            self._log.flush()
+            tail = (self.workdir / "relay.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(
+                f"{self.name} did not start: {exc}\n--- its log ---\n{tail}"
+            ) from None
 
     def pgid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
