@@ -671,7 +671,7 @@ class AlertGrouping(_Resolved):
     type: Literal["time", "intelligent", "content_based"]
     #: time: minutes to group within, 0 = until the incident is resolved; else None.
     timeout: int | None = None
-    #: intelligent / content_based: seconds, 0 = PagerDuty's recommended window; else None.
+    #: intelligent / content_based: seconds; None = PagerDuty's recommended window.
     time_window: int | None = None
     aggregate: Literal["all", "any"] | None = None  # content_based only
     fields: tuple[str, ...] = ()  # content_based only

@@ -1,6 +1,6 @@
 """The plan: what a validated stack file will make exist in PagerDuty, as plain data.
 
-Pure: no Pulumi, no network. `build_plan(stack)` turns H1's resolved `Stack` into
+Pure: no Pulumi, no network. `build_plan(stack)` turns the resolved `Stack` (infra.model) into
 frozen dataclasses whose field values already use PagerDuty's vocabulary (urgency
 rule types, assignment strategies, timeout strings), so `infra.resources` only
 passes them on. Logical names derive from stack-file keys, never from display

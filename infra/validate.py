@@ -687,13 +687,14 @@ def _grouping(raw: RawAlertGrouping | None) -> AlertGrouping | None:
     if isinstance(raw, RawTimeGrouping):
         return AlertGrouping(type="time", timeout=raw.timeout)
     if isinstance(raw, RawIntelligentGrouping):
-        return AlertGrouping(type="intelligent", time_window=raw.time_window or 0)
+        # PagerDuty's recommended window is asked for by leaving time_window unset.
+        return AlertGrouping(type="intelligent", time_window=raw.time_window or None)
     if isinstance(raw, RawContentGrouping):
         return AlertGrouping(
             type="content_based",
             aggregate=raw.aggregate,
             fields=tuple(raw.fields),
-            time_window=raw.time_window or 0,
+            time_window=raw.time_window or None,
         )
     return None  # "none" or not set
 

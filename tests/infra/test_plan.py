@@ -250,13 +250,13 @@ def test_no_grouping_and_auto_pause_off(web_plan: StackPlan) -> None:
         ),
         (
             AlertGrouping(
-                type="content_based", aggregate="all", fields=("summary",), time_window=0
+                type="content_based", aggregate="all", fields=("summary",), time_window=None
             ),
             GroupingPlan(
                 type="content_based",
                 aggregate="all",
                 fields=("summary",),
-                time_window_seconds=0,
+                time_window_seconds=None,
             ),
         ),
     ],

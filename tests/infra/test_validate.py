@@ -833,7 +833,7 @@ def test_no_scheduled_action_unless_high_during_and_low_outside(stack_of: Stacks
     ("grouping", "expected"),
     [
         ("{type: time, timeout: 15m}", AlertGrouping(type="time", timeout=15)),
-        ("{type: intelligent}", AlertGrouping(type="intelligent", time_window=0)),
+        ("{type: intelligent}", AlertGrouping(type="intelligent", time_window=None)),
         (
             "{type: intelligent, time_window: 10m}",
             AlertGrouping(type="intelligent", time_window=600),
