@@ -10,23 +10,33 @@ its events are durably stored: ASM does not retry, so a 202 is a promise.
     GET  /healthz          the process answers
     GET  /readyz           routes loaded and the store writable
     GET  /metrics          Prometheus exposition of the injected registry
+
+The webhook is the one hot path (a storm of alerts), so it is a plain ASGI handler:
+a POST to a webhook path goes straight to it, without Starlette's middleware,
+route scan, `Request` and `Response` objects, which cost more CPU per webhook than
+the parsing and the storing together. Everything else (the other endpoints, 404s,
+405s, the lifespan) goes through an ordinary Starlette app.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.asm import AsmAlert, parse_webhook
 from bridge.auth import Authenticator
@@ -38,6 +48,8 @@ from bridge.routes import Route, RoutesFile
 
 log = logging.getLogger("bridge.http")
 
+WEBHOOK_PREFIX = "/v1/asm"
+
 
 class Accepted(Protocol):
     event_count: int
@@ -45,9 +57,15 @@ class Accepted(Protocol):
 
 
 class AcceptAlert(Protocol):
-    """Store the alert's events durably; return only once they are stored."""
+    """Store the alert's events durably; return only once they are stored.
 
-    def __call__(self, route_name: str, route: Route, alert: AsmAlert) -> Accepted: ...
+    Either a coroutine function or a partial of one (awaited on the event loop, e.g.
+    `bridge.intake.accept_alert_async`), or a plain callable (run in a worker thread).
+    """
+
+    def __call__(
+        self, route_name: str, route: Route, alert: AsmAlert
+    ) -> Accepted | Awaitable[Accepted]: ...
 
 
 class RouteSource(Protocol):
@@ -78,7 +96,7 @@ def create_app(
     clock: Callable[[], float] = time.perf_counter,
     hooks: Sequence[Hook] = (),
     logger: logging.Logger = log,
-) -> Starlette:
+) -> ASGIApp:
     handler = _WebhookHandler(routes, accept, auth, metrics, body_limit, clock, logger)
 
     async def healthz(request: Request) -> Response:
@@ -116,16 +134,83 @@ def create_app(
                 await run_in_threadpool(hook.stop)
                 logger.info("stopped", extra={"event": "hook_stopped", "hook": hook.name})
 
-    return Starlette(
+    others = Starlette(
         routes=[
-            HttpRoute("/v1/asm", handler.handle, methods=["POST"]),
-            HttpRoute("/v1/asm/{route}", handler.handle, methods=["POST"]),
+            # POSTs to these two are taken by _Dispatch before Starlette sees them; they
+            # are listed so that other methods get Starlette's 405 as before.
+            HttpRoute(WEBHOOK_PREFIX, _RoutedWebhook(handler), methods=["POST"]),
+            HttpRoute(WEBHOOK_PREFIX + "/{route}", _RoutedWebhook(handler), methods=["POST"]),
             HttpRoute("/healthz", healthz, methods=["GET"]),
             HttpRoute("/readyz", readyz, methods=["GET"]),
             HttpRoute("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    return _Dispatch(handler, others)
+
+
+def webhook_route(path: str) -> tuple[bool, str | None]:
+    """(is a webhook path, route named in it): `/v1/asm` -> (True, None), `/v1/asm/x` ->
+    (True, "x"), anything else -> (False, None).
+
+    The same paths as the Starlette routes `/v1/asm` and `/v1/asm/{route}` (one
+    non-empty segment).
+    """
+    if path == WEBHOOK_PREFIX:
+        return True, None
+    if path.startswith(WEBHOOK_PREFIX + "/"):
+        name = path[len(WEBHOOK_PREFIX) + 1:]
+        if name and "/" not in name:
+            return True, name
+    return False, None
+
+
+class _Dispatch:
+    """POST to a webhook path: straight to the handler. Anything else: Starlette."""
+
+    def __init__(self, handler: _WebhookHandler, others: ASGIApp) -> None:
+        self.handler = handler
+        self.others = others
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            is_webhook, named = webhook_route(scope["path"])
+            if is_webhook:
+                await self.handler.handle(scope, receive, send, named)
+                return
+        await self.others(scope, receive, send)
+
+
+class _RoutedWebhook:
+    """The webhook as a Starlette route's ASGI endpoint (the same handler)."""
+
+    def __init__(self, handler: _WebhookHandler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler.handle(scope, receive, send, scope["path_params"].get("route"))
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete: nothing to store or answer."""
+
+
+class _Children:
+    """`counter.labels(value)`, looked up once per value.
+
+    `labels()` validates and takes a lock on every call; the values here are bounded
+    (route names from the routes file, refusal reasons), so the cache stays small.
+    """
+
+    def __init__(self, counter: Any) -> None:
+        self._counter = counter
+        self._children: dict[str, Any] = {}
+
+    def __getitem__(self, value: str) -> Any:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self._counter.labels(value)
+        return child
 
 
 class _WebhookHandler:
@@ -141,58 +226,80 @@ class _WebhookHandler:
     ) -> None:
         self.routes = routes
         self.accept = accept
+        # A coroutine function (or a partial of one) awaits its commit on the loop; a
+        # plain function blocks, so it runs in a worker thread.
+        self.accept_is_async = inspect.iscoroutinefunction(accept)
         self.auth = auth
-        self.metrics = metrics
         self.body_limit = body_limit
         self.clock = clock
         self.log = logger
+        self.received = _Children(metrics.received)
+        self.accepted = _Children(metrics.accepted)
+        self.duplicates = _Children(metrics.duplicates)
+        self.refused = _Children(metrics.refused)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, named: str | None) -> None:
+        try:
+            status, body, headers = await self._answer(scope, receive, named)
+        except _ClientGone:
+            return
+        await _send_json(send, status, body, headers)
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, named: str | None
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
         started = self.clock()
         table = self.routes.current  # one snapshot for the whole request
-        named = request.path_params.get("route")
         label = "auto" if named is None else (named if named in table.routes else "unknown")
-        self.metrics.received.labels(route=label).inc()
-        context: dict[str, object] = {"route": named, "client": _client(request)}
-        if not self.auth.allows(request.headers):
+        self.received[label].inc()
+        headers = Headers(scope=scope)
+        context: dict[str, object] = {"route": named, "client": _client(scope)}
+        if not self.auth.allows(headers):
             return self._unauthorized(context)
         try:
-            name, route, alert = await self._read_alert(request, table, named, context)
+            name, route, alert = await self._read_alert(headers, receive, table, named, context)
         except WebhookRefused as exc:
             return self._refuse(exc.status, exc.reason, str(exc), context)
+        except _ClientGone:
+            raise
         except Exception:  # a bug of ours: say so, never call it the sender's fault
             return self._fail(500, "internal_error", "the bridge failed to read the alert",
                               context)
         try:
-            result = await run_in_threadpool(self.accept, name, route, alert)
+            if self.accept_is_async:
+                result = await self.accept(name, route, alert)  # type: ignore[misc]
+            else:
+                result = await run_in_threadpool(self.accept, name, route, alert)
         except InvalidEvent as exc:
             return self._refuse(422, exc.reason, str(exc), context)
         except Exception:
             return self._fail(503, "store_error", "the alert could not be stored; try again",
                               context)
         if result.duplicate:
-            self.metrics.duplicates.labels(route=name).inc()
+            self.duplicates[name].inc()
         else:
-            self.metrics.accepted.labels(route=name).inc()
-        self.log.info(
-            "webhook accepted",
-            extra={"event": "webhook_accepted", **context, "events": result.event_count,
-                   "duplicate": result.duplicate, "recovered_json": alert.recovered,
-                   "ms": round((self.clock() - started) * 1000, 2)},
-        )
-        return JSONResponse(
-            {"status": "accepted", "route": name, "action": alert.action,
-             "events": result.event_count, "duplicate": result.duplicate},
-            status_code=202,
-        )
+            self.accepted[name].inc()
+        # DEBUG, not INFO: at storm rates a line per webhook costs more CPU than storing
+        # it, and `alerts_accepted_total` counts them; the worker logs each delivery,
+        # and every refusal or failure is still logged at WARNING or above.
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug(
+                "webhook accepted",
+                extra={"event": "webhook_accepted", **context, "events": result.event_count,
+                       "duplicate": result.duplicate, "recovered_json": alert.recovered,
+                       "ms": round((self.clock() - started) * 1000, 2)},
+            )
+        return 202, {"status": "accepted", "route": name, "action": alert.action,
+                     "events": result.event_count, "duplicate": result.duplicate}, ()
 
     async def _read_alert(
-        self, request: Request, table: RoutesFile, named: str | None, context: dict[str, object]
+        self, headers: Headers, receive: Receive, table: RoutesFile, named: str | None,
+        context: dict[str, object],
     ) -> tuple[str, Route, AsmAlert]:
         if named is not None and named not in table.routes:
             raise UnknownRoute(named)
-        body = await _read_body(request, self.body_limit)
-        alert = parse_webhook(body, request.headers.get("content-type", ""))
+        body = await _read_body(headers, receive, self.body_limit)
+        alert = parse_webhook(body, headers.get("content-type", ""))
         context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
         if named is None:
             found = match_route(table, alert)
@@ -207,11 +314,11 @@ class _WebhookHandler:
 
     def _fail(
         self, status: int, reason: str, message: str, context: dict[str, object]
-    ) -> Response:
-        self.metrics.refused.labels(reason=reason).inc()
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
+        self.refused[reason].inc()
         self.log.exception(message, extra={"event": "webhook_failed", "reason": reason,
                                            **context})
-        return JSONResponse({"error": reason, "message": message}, status_code=status)
+        return status, {"error": reason, "message": message}, ()
 
     def _warn_if_claimed_elsewhere(
         self, table: RoutesFile, named: str, alert: AsmAlert, context: dict[str, object]
@@ -224,41 +331,61 @@ class _WebhookHandler:
                 extra={"event": "route_mismatch", **context, "claimed_by": claimed.route_name},
             )
 
-    def _unauthorized(self, context: dict[str, object]) -> Response:
-        self.metrics.refused.labels(reason="unauthorized").inc()
+    def _unauthorized(
+        self, context: dict[str, object]
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
+        self.refused["unauthorized"].inc()
         self.log.warning("webhook unauthorized", extra={"event": "webhook_refused",
                                                         "reason": "unauthorized", **context})
         # No detail: which credential is wrong, or whether the route exists, is not said.
-        return JSONResponse(
-            {"error": "unauthorized"}, status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="apica-pd"'},
-        )
+        return 401, {"error": "unauthorized"}, [(b"www-authenticate", b'Basic realm="apica-pd"')]
 
     def _refuse(
         self, status: int, reason: str, message: str, context: dict[str, object]
-    ) -> Response:
-        self.metrics.refused.labels(reason=reason).inc()
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
+        self.refused[reason].inc()
         # An unrouted or unmappable alert is a page nobody gets: say so loudly.
         level = logging.ERROR if reason in ("unrouted", "invalid_event") else logging.WARNING
         self.log.log(level, "webhook refused: %s", message,
                      extra={"event": "webhook_refused", "reason": reason, "status": status,
                             **context})
-        return JSONResponse({"error": reason, "message": message}, status_code=status)
+        return status, {"error": reason, "message": message}, ()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:  # chunked or lying Content-Length: stop reading now
             raise BodyTooLarge(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def _client(request: Request) -> str | None:
-    return f"{request.client.host}:{request.client.port}" if request.client else None
+async def _send_json(
+    send: Send, status: int, content: dict[str, object], headers: Sequence[tuple[bytes, bytes]]
+) -> None:
+    # The same bytes and headers as Starlette's JSONResponse.
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None

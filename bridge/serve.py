@@ -33,7 +33,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     import uvicorn
 
-    from bridge.intake import accept_alert
+    from bridge.intake import accept_alert_async
     from bridge.outbox import Outbox, outbox_path
     from bridge.sender import Sender
     from bridge.worker import Worker
@@ -60,7 +60,8 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         worker = Worker(outbox, sender, metrics=metrics)
         app = create_app(
             routes=table,
-            accept=functools.partial(accept_alert, outbox, asm_base_url=config.asm_base_url),
+            accept=functools.partial(accept_alert_async, outbox,
+                                     asm_base_url=config.asm_base_url),
             auth=auth,
             metrics=metrics,
             body_limit=config.body_limit,

@@ -196,7 +196,7 @@ def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
 
     from bridge.app import create_app
     from bridge.auth import Authenticator, Credentials
-    from bridge.intake import accept_alert
+    from bridge.intake import accept_alert_async
     from bridge.outbox import Outbox
     from bridge.route_table import RouteTable
 
@@ -205,7 +205,8 @@ def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
     with Outbox(tmp_path / "outbox.db") as outbox:
         app = create_app(
             routes=table, metrics=metrics, store_ready=outbox.writable,
-            accept=functools.partial(accept_alert, outbox, asm_base_url="https://asm.example"),
+            accept=functools.partial(accept_alert_async, outbox,
+                                     asm_base_url="https://asm.example"),
             auth=Authenticator(Credentials(tokens=(TOKEN,))),
         )
         with LoopbackServer(app) as server:
