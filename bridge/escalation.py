@@ -5,11 +5,16 @@ PagerDuty fixes an incident's urgency when it opens (service urgency
 must not stay a low-urgency incident, so each check gets two dedup keys, one per
 urgency class, and the bridge remembers which of them are open:
 
-- trigger, high class: trigger the high key; if the low key is open, resolve it
-  *after* the high trigger (someone is paged before the old incident closes).
-- trigger, low class while the high key is open: trigger the high key (PagerDuty
-  merges it into the open high incident: one incident, still high).
-- trigger, low class otherwise: trigger the low key.
+- trigger, high class: trigger the high key (merged if that incident is still
+  open, a new high-urgency incident if PagerDuty closed it); if the low key is
+  open, resolve it *after* the high trigger (someone is paged before the old
+  incident closes).
+- trigger, low class: always the low key, even while the high key is believed
+  open. The bridge never learns that PagerDuty closed an incident (auto-resolve
+  timeout, a person resolving it), so a low-class trigger sent to the high key
+  could open a *new* high-key incident at low urgency, and a later high-class
+  trigger would merge into it and never page high. Only high-class severities
+  ever touch the high key.
 - resolve: resolve every open key; if none is known open, resolve both (resolves
   are idempotent and PagerDuty drops unknown keys, so this is always safe).
 """
@@ -80,6 +85,4 @@ def plan(
         if "low" in open_now:
             steps.append(step("resolve", "low"))
         return Plan(tuple(steps), frozenset({"high"}))
-    if "high" in open_now:
-        return Plan((step("trigger", "high"),), open_now)
     return Plan((step("trigger", "low"),), open_now | {"low"})

@@ -54,8 +54,12 @@ def test_dedup_key_never_exceeds_limit(route, check):
         ("error", HIGH, [("trigger", "high")], HIGH),
         # Escalation: high opens first, then the low incident is resolved.
         ("critical", LOW, [("trigger", "high"), ("resolve", "low")], HIGH),
-        # De-escalation keeps the one high incident (merged trigger).
-        ("warning", HIGH, [("trigger", "high")], HIGH),
+        # A low-class trigger never touches the high key (PagerDuty may have closed
+        # that incident without the bridge knowing): it opens or merges the low key.
+        ("warning", HIGH, [("trigger", "low")], HIGH | LOW),
+        ("info", HIGH | LOW, [("trigger", "low")], HIGH | LOW),
+        # The next high-class trigger goes to the high key and closes the low one.
+        ("critical", HIGH | LOW, [("trigger", "high"), ("resolve", "low")], HIGH),
     ],
 )
 def test_trigger_rules(severity, open_now, steps, open_after):
@@ -102,3 +106,21 @@ def test_w_e_i_sequence():
         ("resolve", "high"),
     ]
     assert open_now == NONE
+
+
+def test_low_class_trigger_never_sends_to_the_high_key():
+    """F, W, F: W goes to :low, so a high incident closed behind the bridge's back
+    cannot be reopened at low urgency under :high."""
+    open_now = NONE
+    seen = []
+    for severity in ("critical", "warning", "critical"):
+        p = plan("web", "id:1", "trigger", severity, open_now)
+        seen += _steps(p)
+        open_now = p.open_after
+    assert seen == [
+        ("trigger", "high"),
+        ("trigger", "low"),
+        ("trigger", "high"),
+        ("resolve", "low"),
+    ]
+    assert open_now == HIGH

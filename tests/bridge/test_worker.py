@@ -6,6 +6,7 @@ end to end against the PagerDuty sandbox on loopback.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 import threading
@@ -450,6 +451,37 @@ def test_w_e_i_gives_low_incident_resolved_and_high_incident(pd, pd_route, live)
         ("resolve", "apica-asm:web:id:42:low"),
         ("resolve", "apica-asm:web:id:42:high"),
     ]
+
+
+def test_fatal_after_pagerduty_closed_the_high_incident_pages_high(pd, pd_route, live):
+    """F, then PagerDuty resolves it behind the bridge's back (auto-resolve, a person),
+    then W, then F: the second F must open a high-urgency incident, not merge into a
+    low-urgency one that W opened under the high key."""
+    import httpx
+
+    service, route = pd_route
+    box, worker = live
+    worker.start()
+    accept(box, route, "F")
+    _wait_until(lambda: not box.pending())
+    high_key = "apica-asm:web:id:42:high"
+    answer = httpx.post(pd.events_url, json={
+        "routing_key": route.routing_key.get_secret_value(), "event_action": "resolve",
+        "dedup_key": high_key}, timeout=5)
+    assert answer.status_code == 202
+    accept(box, route, "W")
+    _wait_until(lambda: not box.pending())
+    again = dataclasses.replace(asm_alert("F"), message="down again")  # not a duplicate
+    accept_alert(box, "web", route, again, asm_base_url=BASE)
+    _wait_until(lambda: not box.pending())
+    incidents = [(i["incident_key"].rsplit(":", 1)[1], i["urgency"], i["status"])
+                 for i in pd.state.incidents(service_id=service["id"])]
+    assert incidents == [
+        ("high", "high", "resolved"),   # the first F, closed behind the bridge's back
+        ("low", "low", "resolved"),     # W, closed once F paged again
+        ("high", "high", "triggered"),  # the second F: a new high-urgency incident
+    ]
+    assert box.open_keys("web", "id:42") == {"high"}
 
 
 def test_rate_limiter_queues_a_burst_instead_of_429(tmp_path, pd, pd_route, metrics):
