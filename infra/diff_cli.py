@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.errors import InfraError
+
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -31,7 +33,7 @@ EXIT_BLOCKED = 3
 ALLOW_FIELD = "allow_destroy"
 
 
-class DiffInputError(Exception):
+class DiffInputError(InfraError):
     """Input that cannot be compared; `str()` says which file or revision and what to do."""
 
 

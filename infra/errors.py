@@ -1,7 +1,8 @@
-"""Errors of the stack-file side: one small hierarchy, every problem pointing into a file.
+"""Errors of the infra side: one small hierarchy under `InfraError`.
 
-A `Problem` is one thing wrong with one file, with the 1-based line and column it
-concerns (None when the file could not be read at all). `StackFileInvalid` carries
+Stack-file errors point into the file: a `Problem` is one thing wrong with one
+file, with the 1-based line and column it concerns (None when the file could not
+be read at all). `StackFileInvalid` carries
 all problems of a file at once; `str()` renders one `file:line:col: message` per line.
 Messages never quote secret values (nothing in a stack file is secret today, and the
 rule keeps it that way if a key ever is).
@@ -29,7 +30,15 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col or 1}: {self.message}"
 
 
-class StackError(Exception):
+class InfraError(Exception):
+    """Base of every error the infra side raises on purpose; `str()` says what to do.
+
+    `ProgramError` (infra.resources) is the exception: it must be a `pulumi.RunError`
+    so that Pulumi prints it without a traceback.
+    """
+
+
+class StackError(InfraError):
     """Base of every error raised for a stack file."""
 
 

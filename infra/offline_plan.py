@@ -32,6 +32,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from infra.errors import InfraError
+
 PROJECT = "apica-pagerduty"
 SECRET = "[secret]"
 _STACK_TYPE = "pulumi:pulumi:Stack"
@@ -228,7 +230,7 @@ def _quiet_expected_failures(loop: asyncio.AbstractEventLoop) -> None:
         return
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), pulumi.RunError):
+        if isinstance(context.get("exception"), (pulumi.RunError, InfraError)):
             return
         loop.default_exception_handler(context)
 

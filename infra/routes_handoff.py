@@ -20,6 +20,7 @@ from typing import Any
 
 from bridge.redact import last4
 from bridge.routes import RoutesFile, RoutesFileError, parse_routes, write_routes_file
+from infra.errors import InfraError
 
 OUTPUT_NAME = "bridge_routes"
 DEFAULT_OUT = Path("routes.json")  # the bridge's default APICA_PD_ROUTES_FILE
@@ -30,7 +31,7 @@ _KEY_LIKE = re.compile(r"\b[A-Za-z0-9]{32}\b")
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-class HandoffError(Exception):
+class HandoffError(InfraError):
     """A hand-off that cannot finish; `str()` is one line meant for the user."""
 
 

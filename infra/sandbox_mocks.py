@@ -14,11 +14,13 @@ from typing import Any
 import requests
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from infra.errors import InfraError
+
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _TIMEOUT = 10
 
 
-class RestApplyError(Exception):
+class RestApplyError(InfraError):
     """The REST API refused something the program declared."""
 
 
@@ -50,6 +52,9 @@ class PagerDutyRestMocks(Mocks):
                 "Accept": "application/vnd.pagerduty+json;version=2",
             }
         )
+        # After the first failure the run is lost anyway; registrations still in flight
+        # must not keep calling (the API may already be gone) or fail noisily.
+        self._failed: str | None = None
 
     # -- resources -----------------------------------------------------------------
 
@@ -165,7 +170,7 @@ class PagerDutyRestMocks(Mocks):
         if found and args.token.endswith("getVendor"):
             # The real provider silently takes the first partial match for vendors.
             return self._lookup_result(found[0]), []
-        raise RestApplyError(f"Unable to locate any {kind} with the {field}: {wanted}")
+        raise self._fail(f"Unable to locate any {kind} with the {field}: {wanted}")
 
     @staticmethod
     def _lookup_result(item: dict[str, Any]) -> dict[str, Any]:
@@ -175,19 +180,25 @@ class PagerDutyRestMocks(Mocks):
     # -- HTTP ------------------------------------------------------------------------
 
     def _post(self, path: str, wrapper: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._session.post(self._api + path, json={wrapper: body}, timeout=_TIMEOUT)
-        if response.status_code not in (200, 201):
-            raise RestApplyError(
-                f"POST {path} answered {response.status_code}: {response.text[:500]}"
-            )
-        return response.json()[wrapper]
+        return self._request("POST", path, (200, 201), json={wrapper: body})[wrapper]
 
     def _get(self, path: str, collection: str, query: str) -> list[dict[str, Any]]:
-        response = self._session.get(
-            self._api + path, params={"query": query, "limit": 100}, timeout=_TIMEOUT
-        )
-        if response.status_code != 200:
-            raise RestApplyError(
-                f"GET {path} answered {response.status_code}: {response.text[:500]}"
+        params = {"query": query, "limit": 100}
+        return self._request("GET", path, (200,), params=params)[collection]
+
+    def _request(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> Any:
+        if self._failed is not None:
+            raise RestApplyError(f"{method} {path} not sent: {self._failed}")
+        try:
+            response = self._session.request(method, self._api + path, timeout=_TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise self._fail(f"{method} {path} failed: {exc.__class__.__name__}") from None
+        if response.status_code not in ok:
+            raise self._fail(
+                f"{method} {path} answered {response.status_code}: {response.text[:500]}"
             )
-        return response.json()[collection]
+        return response.json()
+
+    def _fail(self, message: str) -> RestApplyError:
+        self._failed = self._failed or message
+        return RestApplyError(message)
