@@ -59,9 +59,11 @@ def build_event(
         return event
     base = asm_base_url.rstrip("/")
     check_url = check_link(alert, base)
+    source = alert.location or alert.check_name
     payload: dict = {
         "summary": summary(alert),
-        "source": alert.location or alert.check_name,
+        # A name of control characters only would be a blank source: PagerDuty refuses it.
+        "source": source if _one_line(source) else check_label(alert),
         "severity": route.severity_map[alert.severity],
         "custom_details": custom_details(alert, route_name),
     }
@@ -80,13 +82,30 @@ def build_event(
 
 
 def summary(alert: AsmAlert) -> str:
-    """"<check name>: <message>", one line, cut to PagerDuty's 1,024 characters."""
-    text = f"{alert.check_name}: {alert.message}" if alert.message else alert.check_name
-    # Newlines, tabs and other control characters make an unreadable incident title.
-    text = " ".join(_CONTROL.sub(" ", text).split())
+    """"<check name>: <message>", one line, cut to PagerDuty's 1,024 characters.
+
+    A name that is nothing but control characters or spaces becomes `ASM check <id>`
+    (or the GUID): an empty summary would make PagerDuty refuse the event, and the
+    page would be lost for a cosmetic reason.
+    """
+    name = _one_line(alert.check_name) or check_label(alert)
+    message = _one_line(alert.message)
+    text = f"{name}: {message}" if message else name
     if len(text) > SUMMARY_LIMIT:
         text = text[: SUMMARY_LIMIT - 1] + "…"
     return text
+
+
+def check_label(alert: AsmAlert) -> str:
+    """`ASM check <id>` (or `<guid>`): a name for a check whose own name is unusable."""
+    if alert.check_id is not None:
+        return f"ASM check {alert.check_id}"
+    return f"ASM check {alert.check_guid}" if alert.check_guid else "ASM check"
+
+
+def _one_line(text: str) -> str:
+    # Newlines, tabs and other control characters make an unreadable incident title.
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def custom_details(alert: AsmAlert, route_name: str) -> dict:

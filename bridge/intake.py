@@ -2,7 +2,9 @@
 
 `accept_alert` returns only after one SQLite transaction committed (fsynced: see
 `bridge.outbox`) the events, the check's new open keys and the duplicate
-fingerprint together, so the 202 to ASM means the alert cannot be lost.
+fingerprint together, so the 202 to ASM means the alert cannot be lost. Every
+event is checked against the Events API rules first: one PagerDuty would refuse
+raises `InvalidEvent` (the webhook gets 422) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from bridge import escalation
 from bridge.asm import AsmAlert
-from bridge.events import build_event
+from bridge.errors import InvalidEvent
+from bridge.events import build_event, check_event
 from bridge.outbox import NewEvent, Outbox
 from bridge.routes import Route
 
@@ -75,6 +78,13 @@ def _enqueue_args(
             )
             for step in plan.steps
         ]
+        # Checked here, before the commit and the 202: an event PagerDuty would refuse
+        # is refused to ASM now (422 with the reason) instead of being dead-lettered
+        # after ASM was told the page is safe. Raising rolls the whole alert back.
+        for event in events:
+            problems = check_event(event.body)
+            if problems:
+                raise InvalidEvent(problems, route_name=route_name)
         return events, frozenset(plan.open_after)
 
     return {"route": route_name, "check_key": alert.check_key,

@@ -282,6 +282,18 @@ def test_with_the_real_outbox_202_means_stored(storing_bridge):
     assert len(storing_bridge.outbox.pending()) == 1
 
 
+def test_a_name_of_control_characters_is_stored_as_a_valid_event(storing_bridge):
+    """202 is a promise: the stored event must be one PagerDuty takes."""
+    from bridge.events import check_event
+
+    body = '{"check_id": 1, "severity": "F", "check_name": "\\u0000"}'
+    response = storing_bridge.post("/v1/asm/checkout", body)
+    assert response.status_code == 202
+    [event] = storing_bridge.outbox.pending()
+    assert event.body["payload"]["summary"] == "ASM check 1"
+    assert check_event(event.body) == []
+
+
 def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
     with caplog.at_level("WARNING", logger="bridge.http"):
         response = bridge.post("/v1/asm/checkout", alert_body(check_id="201"))

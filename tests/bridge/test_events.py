@@ -96,6 +96,28 @@ def test_summary_is_one_line_and_cut_to_1024():
     assert long.endswith("…")
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"check_name": "\x00", "message": ""}, "ASM check 101"),
+        ({"check_name": "\x00\t", "message": "\x7f"}, "ASM check 101"),
+        ({"check_name": "\x00", "message": "boom"}, "ASM check 101: boom"),
+        ({"check_name": "\x01", "check_id": None}, "ASM check 6f9619ff-8b86-d011-b42d-"
+                                                    "00c04fc964ff: HTTP 500 from "
+                                                    "https://shop.example.com/checkout"),
+        ({"check_name": "\x01", "check_id": None, "check_guid": None, "message": ""},
+         "ASM check"),
+    ],
+)
+def test_a_name_that_cleans_to_nothing_falls_back_to_the_check_id(routes, fields, expected):
+    alert = make_alert(location=None, **fields)
+    assert summary(alert) == expected
+    event = trigger(routes, alert)
+    assert event["payload"]["summary"] == expected
+    assert event["payload"]["source"].startswith("ASM check")
+    assert check_event(event) == []
+
+
 def test_a_long_message_stays_whole_in_custom_details(routes):
     event = trigger(routes, make_alert(message="y" * 16384))
     assert event["payload"]["custom_details"]["message"] == "y" * 16384
@@ -174,4 +196,4 @@ def test_not_an_object():
 
 def test_summary_drops_control_characters():
     assert summary(make_alert(check_name="Shop\x00", message="a\x1b[31mred\x7f")) == \
-        "Shop : a [31mred"
+        "Shop: a [31mred"

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from bridge.asm import AsmAlert
+from bridge.errors import InvalidEvent
 from bridge.events import check_event
 from bridge.intake import Accepted, accept_alert, fingerprint
 from bridge.outbox import Outbox, outbox_path
@@ -124,3 +125,36 @@ def test_async_accept_is_the_same_transaction(outbox, route):
     assert asyncio.run(scenario()) == [Accepted(1, False), Accepted(0, True), Accepted(2, False)]
     assert stored(outbox) == [("trigger", "low"), ("trigger", "high"), ("resolve", "low")]
     assert outbox.open_keys("web", "id:42") == {"high"}
+
+
+def test_an_event_pagerduty_would_refuse_is_refused_before_anything_is_stored(outbox, clock):
+    """Checked at intake, inside the transaction: InvalidEvent (the webhook's 422), and
+    no event, open key or duplicate fingerprint is left behind."""
+    from pydantic import SecretStr
+
+    broken = Route.model_construct(service_name="Web", service_id="PWEB",
+                                   integration_name="Apica-Web", routing_key=SecretStr("short"),
+                                   severity_map={"F": "critical", "E": "error",
+                                                 "W": "warning", "I": "info"},
+                                   links=())
+    with pytest.raises(InvalidEvent) as caught:
+        accept_alert(outbox, "web", broken, alert("F"), asm_base_url=BASE)
+    assert caught.value.reason == "invalid_event"
+    assert "route 'web': event breaks the Events API rules: routing_key must be 32 letters " \
+        "or digits" in str(caught.value)
+    assert outbox.pending() == []
+    assert outbox.open_keys("web", "id:42") == frozenset()
+    # Not remembered as seen: the same webhook, once the route is fixed, is stored.
+    fixed = Route(service_name="Web", service_id="PWEB", integration_name="Apica-Web",
+                  routing_key=KEY)
+    assert accept_alert(outbox, "web", fixed, alert("F"), asm_base_url=BASE) == Accepted(1, False)
+
+
+def test_a_check_name_of_control_characters_still_pages(outbox, route):
+    """`"check_name": "\\u0000"` cleans to an empty summary: it falls back to the check id
+    instead of storing an event PagerDuty would refuse."""
+    accept_alert(outbox, "web", route, alert("F", check_name="\x00", message=""),
+                 asm_base_url=BASE)
+    (event,) = outbox.pending()
+    assert event.body["payload"]["summary"] == "ASM check 42"
+    assert check_event(event.body) == []
