@@ -21,24 +21,13 @@ from infra.offline_plan import (
     to_json,
 )
 
+from .conftest import MINIMAL_STACK
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "stacks" / "example.yaml"
 # Anything shaped like an integration key (the mocks invent 32 hex characters).
 KEY_SHAPE = re.compile(r"\b[0-9a-f]{32}\b")
 
-SMALL_STACK = """\
-escalation_policies:
-  oncall:
-    name: On-call
-    rules:
-      - delay: 30m
-        targets: [{user: ann@example.com}]
-services:
-  web:
-    name: Web
-    escalation_policy: oncall
-    integration:
-      checks: {ids: [1]}
-"""
+SMALL_STACK = MINIMAL_STACK + "    integration:\n      checks: {ids: [1]}\n"
 
 
 @pytest.fixture(scope="module")

@@ -39,18 +39,7 @@ Problems = Callable[[str], list[str]]
 Stacks = Callable[[str], Stack]
 
 # A head shared by the service-level cases below: the policy block is lines 1-6.
-HEAD = """\
-escalation_policies:
-  oncall:
-    name: On-call
-    rules:
-      - delay: 30m
-        targets: [{user: ann@example.com}]
-services:
-  web:
-    name: Web
-    escalation_policy: oncall
-"""
+HEAD = MINIMAL_STACK
 
 
 def with_web(*lines: str) -> str:
