@@ -43,7 +43,7 @@ from bridge.metrics import OutboxStats
 
 OUTBOX_FILENAME = "outbox.sqlite3"
 DEFAULT_DUPLICATE_WINDOW = 60.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_BATCH = 256
 # Forget duplicate fingerprints at most this often (seconds), not on every write.
 PRUNE_EVERY = 1.0
@@ -87,11 +87,18 @@ CREATE TABLE IF NOT EXISTS check_state (
     updated_at REAL NOT NULL,
     PRIMARY KEY (route, check_key)
 );
-CREATE TABLE IF NOT EXISTS recent_alerts (
-    fingerprint TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
+-- The latest accepted alert of each check, for exact-duplicate suppression: a
+-- webhook is a duplicate only if it repeats this one (F, I, F is three alerts).
+CREATE TABLE IF NOT EXISTS last_alerts (
+    route TEXT NOT NULL,
+    check_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (route, check_key)
 );
-CREATE INDEX IF NOT EXISTS recent_alerts_seen ON recent_alerts (seen_at);
+CREATE INDEX IF NOT EXISTS last_alerts_seen ON last_alerts (seen_at);
+-- Schema 1 kept every fingerprint of the window, whatever came after it.
+DROP TABLE IF EXISTS recent_alerts;
 """
 
 _EVENT_COLUMNS = (
@@ -369,20 +376,27 @@ class Outbox:
         now = self._clock()
 
         def unit(db: sqlite3.Connection) -> int | None:
+            if now - self._last_prune >= PRUNE_EVERY:
+                db.execute("DELETE FROM last_alerts WHERE seen_at < ?", (now - self._window,))
+                self._last_prune = now
+            # A duplicate repeats the check's *latest* accepted alert: F, I, F within the
+            # window is a re-trigger after a resolve, not a copy of the first F.
+            last = db.execute(
+                "SELECT fingerprint, seen_at FROM last_alerts WHERE route = ? AND check_key = ?",
+                (route, check_key),
+            ).fetchone()
+            if (fingerprint is not None and last is not None and last[0] == fingerprint
+                    and last[1] >= now - self._window):
+                return None
             if fingerprint is not None:
-                if now - self._last_prune >= PRUNE_EVERY:
-                    db.execute("DELETE FROM recent_alerts WHERE seen_at < ?",
-                               (now - self._window,))
-                    self._last_prune = now
-                if db.execute(
-                    "SELECT 1 FROM recent_alerts WHERE fingerprint = ? AND seen_at >= ?",
-                    (fingerprint, now - self._window),
-                ).fetchone():
-                    return None
                 db.execute(
-                    "INSERT OR REPLACE INTO recent_alerts (fingerprint, seen_at) VALUES (?, ?)",
-                    (fingerprint, now),
+                    "INSERT OR REPLACE INTO last_alerts (route, check_key, fingerprint, seen_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (route, check_key, fingerprint, now),
                 )
+            elif last is not None:  # an alert without a fingerprint is still the latest
+                db.execute("DELETE FROM last_alerts WHERE route = ? AND check_key = ?",
+                           (route, check_key))
             open_now = self._open_keys(db, route, check_key)
             events, open_after = planner(open_now)
             db.executemany(

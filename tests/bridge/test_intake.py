@@ -95,6 +95,21 @@ def test_exact_duplicate_within_window_is_dropped(outbox, route, clock):
     assert len(outbox.pending()) == 2
 
 
+def test_a_re_trigger_after_a_resolve_is_not_a_duplicate(outbox, route, clock):
+    """F, I, F for one check within the window: the check is failing again, so its
+    incident must open again. Only a repeat of the latest alert is a duplicate."""
+    results = []
+    for severity, action in [("F", "trigger"), ("I", "resolve"), ("F", "trigger"),
+                             ("F", "trigger")]:
+        clock.now += 5
+        results.append(accept_alert(outbox, "web", route, alert(severity, action),
+                                    asm_base_url=BASE))
+    assert results == [Accepted(1, False), Accepted(1, False), Accepted(1, False),
+                       Accepted(0, True)]
+    assert stored(outbox) == [("trigger", "high"), ("resolve", "high"), ("trigger", "high")]
+    assert outbox.open_keys("web", "id:42") == {"high"}
+
+
 def test_fingerprint_depends_on_route_and_content():
     a = alert("W")
     assert fingerprint("web", a) == fingerprint("web", alert("W"))

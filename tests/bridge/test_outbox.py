@@ -87,6 +87,35 @@ def test_duplicate_within_window_is_stored_once(outbox, clock):
     assert len(outbox.pending()) == 2
 
 
+def test_a_duplicate_repeats_the_checks_latest_alert_only(outbox, clock):
+    """F, I, F within the window: the third is a re-trigger, not a copy of the first."""
+    assert _store(outbox, _event(), fingerprint="F") == 1
+    clock.now += 1
+    assert _store(outbox, _event(action="resolve"), fingerprint="I") == 1
+    clock.now += 1
+    assert _store(outbox, _event(), fingerprint="F") == 1
+    clock.now += 1
+    assert _store(outbox, _event(), fingerprint="F") is None  # a copy of the latest
+    # Another check's latest alert is its own.
+    assert _store(outbox, _event(), check="id:2", fingerprint="F") == 1
+    # An alert stored without a fingerprint is the latest too.
+    assert _store(outbox, _event(action="resolve")) == 1
+    assert _store(outbox, _event(), fingerprint="F") == 1
+    assert len(outbox.pending()) == 6
+
+
+def test_an_outbox_of_schema_1_opens(tmp_path):
+    path = outbox_path(tmp_path / "old")
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE recent_alerts (fingerprint TEXT PRIMARY KEY,"
+                     " seen_at REAL NOT NULL); PRAGMA user_version=1;")
+    db.close()
+    with Outbox(path) as box:
+        assert _store(box, _event(), fingerprint="fp") == 1
+        assert _store(box, _event(), fingerprint="fp") is None
+
+
 def test_check_state_follows_planner(outbox):
     seen = []
 
