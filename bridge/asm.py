@@ -134,6 +134,7 @@ def parse_webhook(body: bytes, content_type: str) -> AsmAlert:
 
 def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> AsmAlert:
     """Build an `AsmAlert` from canonical field names -> raw values."""
+    raw = _replace_surrogates(raw)  # type: ignore[assignment]
     values = {
         name: _text(name, value) for name, value in raw.items() if name not in _STRUCTURED
     }
@@ -175,6 +176,28 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
         result_guid=values.get("result_guid"),
         recovered=recovered,
     )
+
+
+# A JSON escape such as "\ud800" decodes to a lone surrogate: not a character, and
+# not encodable as UTF-8 (the outbox, the fingerprint and PagerDuty all need UTF-8).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def _replace_surrogates(value: object) -> object:
+    """`value` with every lone surrogate replaced by U+FFFD, however deep.
+
+    Replaced rather than refused: the rest of the alert is intact and ASM does not
+    retry, so a refusal would lose the page over one unreadable character (the same
+    reasoning as for an unreadable timestamp). U+FFFD shows where it was.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub(REPLACEMENT, value)
+    if isinstance(value, Mapping):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_surrogates(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=512)
@@ -238,11 +261,13 @@ def normalize_timestamp(value: str | None) -> str | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # OverflowError: a date at the edge of the range whose offset moves it past
+        # year 1 or 9999 in UTC (`0001-01-01T00:00:00+14:00`).
+        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _json_fields(text: str) -> tuple[dict[str, object], bool]:

@@ -294,6 +294,23 @@ def test_a_name_of_control_characters_is_stored_as_a_valid_event(storing_bridge)
     assert check_event(event.body) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"check_id": 1, "severity": "F", "timestamp": "0001-01-01T00:00:00+14:00"}',
+        '{"check_id": 1, "severity": "F", "message": "\\ud800"}',
+    ],
+    ids=["timestamp overflows in UTC", "lone surrogate"],
+)
+def test_hostile_bodies_are_stored_not_a_server_error(storing_bridge, body):
+    from bridge.events import check_event
+
+    response = storing_bridge.post("/v1/asm/checkout", body)
+    assert response.status_code == 202, response.text
+    [event] = storing_bridge.outbox.pending()
+    assert check_event(event.body) == []
+
+
 def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
     with caplog.at_level("WARNING", logger="bridge.http"):
         response = bridge.post("/v1/asm/checkout", alert_body(check_id="201"))

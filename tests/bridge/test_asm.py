@@ -223,6 +223,9 @@ def test_groups():
         ("2026-11-26T12:00:00+02:00", "2026-11-26T10:00:00Z"),
         ("yesterday", None),
         (None, None),
+        # Offsets that move the edge of the date range past year 1 or 9999 in UTC.
+        ("0001-01-01T00:00:00+14:00", None),
+        ("9999-12-31T23:59:59-14:00", None),
     ],
 )
 def test_timestamps_become_utc(raw, normal):
@@ -270,3 +273,32 @@ def test_hostile_json_shapes_are_refused(raw, reason, message):
 def test_too_many_form_fields_are_refused():
     with pytest.raises(BadWebhook, match="form body cannot be read: Max number of fields"):
         parse_webhook(b"a=" + b"&" * 5000, FORM)
+
+
+# Hostile bodies that must still page: read, with the hostile part made harmless.
+ACCEPTED_HOSTILE = [
+    ("timestamp out of range in UTC",
+     b'{"severity": "F", "check_id": 1, "timestamp": "0001-01-01T00:00:00+14:00"}',
+     "timestamp", None),
+    ("lone surrogate in message", b'{"severity": "F", "check_id": 1, "message": "a\\ud800b"}',
+     "message", "a\ufffdb"),
+    ("lone low surrogate in name", b'{"severity": "F", "check_id": 1, "check_name": "\\udfff"}',
+     "check_name", "\ufffd"),
+    ("surrogates in tags and groups",
+     b'{"severity": "F", "check_id": 1, "tags": {"T\\ud800": ["\\udc00"]},'
+     b' "groups": ["g\\ud800"]}',
+     "tags", {"T\ufffd": ("\ufffd",)}),
+    ("valid surrogate pair is kept",
+     b'{"severity": "F", "check_id": 1, "message": "\\ud83d\\ude00"}',
+     "message", "\U0001f600"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "field", "expected"), ACCEPTED_HOSTILE,
+                         ids=[c[0] for c in ACCEPTED_HOSTILE])
+def test_hostile_bodies_that_still_page(case, raw, field, expected):
+    from bridge.intake import fingerprint
+
+    alert = parse_webhook(raw, JSON)
+    assert getattr(alert, field) == expected
+    fingerprint("web", alert)  # the text is encodable: the store can take it
