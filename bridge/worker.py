@@ -114,6 +114,8 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="bridge-send")
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
+        # stop() timed out with sends in flight: the last one to finish drops the lock.
+        self._unlock_when_idle = False
         self._cond = threading.Condition()
         self._dirty = False
         self._stopping = threading.Event()
@@ -144,8 +146,16 @@ class Worker:
             time.sleep(0.01)
         with self._busy_lock:
             idle = not self._busy
-        # Only now: a standby taking over while our sends are in flight could reorder.
-        self.delivery_lock.release()
+            # A standby taking over while our sends are in flight could send the next
+            # event of such a lane (a resolve overtaking its trigger): keep the lock
+            # until the last of them finishes (or this process exits, and the OS drops it).
+            if idle:
+                self.delivery_lock.release()
+            else:
+                self._unlock_when_idle = True
+                log.warning("sends still in flight after stop; keeping the delivery lock "
+                            "until they finish", extra={"event": "delivery_stop_pending",
+                                                        "in_flight": len(self._busy)})
         return idle and (self._thread is None or not self._thread.is_alive())
 
     def wake(self) -> None:
@@ -248,6 +258,9 @@ class Worker:
     def _release(self, key: str) -> None:
         with self._busy_lock:
             self._busy.discard(key)
+            if self._unlock_when_idle and not self._busy:
+                self._unlock_when_idle = False
+                self.delivery_lock.release()
 
     def _record(self, event: PendingEvent, outcome: Outcome) -> None:
         if isinstance(outcome, Delivered):

@@ -609,3 +609,26 @@ def test_second_worker_on_the_same_outbox_stands_by_then_takes_over(tmp_path, me
         assert second.stop(timeout=5)
     assert sent(first_sender) == ["a1"]
     assert sent(second_sender) == ["a2"]
+
+
+def test_stop_keeps_the_delivery_lock_while_a_send_is_in_flight(tmp_path, sender, metrics):
+    """A standby must not take over a lane whose head is still being sent: it could send
+    the next event (a resolve) before the trigger in flight reaches PagerDuty."""
+    from bridge.worker import DeliveryLock
+
+    sender.gate[KEY_A] = threading.Event()
+    with Outbox(outbox_path(tmp_path / "inflight")) as box:
+        worker = Worker(box, sender, metrics=metrics, validate=lambda body: [],
+                        rate_limiter=RateLimiter(per_minute=6000, burst=100), idle_poll=0.02)
+        worker.start()
+        store(box, KEY_A, "a1", "a2")
+        _wait_until(lambda: worker._busy)  # a1 is being sent
+        assert worker.stop(timeout=0.1) is False
+        standby = DeliveryLock(worker.delivery_lock.path)
+        assert worker.delivery_lock.held
+        assert not standby.try_acquire()
+        sender.gate[KEY_A].set()  # the send finishes: now the lock goes
+        _wait_until(lambda: not worker.delivery_lock.held)
+        assert standby.try_acquire()
+        standby.release()
+        assert sent(sender, KEY_A) == ["a1"]
