@@ -46,7 +46,9 @@ INTERNAL_ERROR_DELAY = 5.0
 
 
 def _default_validator() -> Validator:
-    from bridge.events import check_event  # H3's pure Events API rules
+    # The Events API rules intake already checked before storing: checked again here as
+    # the last guard (an event stored by an older bridge, a re-driven dead letter).
+    from bridge.events import check_event
 
     return check_event
 

@@ -26,7 +26,8 @@ class Result:
 
 @dataclass
 class RecordingIntake:
-    """Stands in for H4's intake: records calls, can fail, block or report duplicates."""
+    """Stands in for the real intake (accept_alert): records calls, can fail, block or
+    report duplicates."""
 
     calls: list = field(default_factory=list)
     fail: Exception | None = None
