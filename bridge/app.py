@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.asm import AsmAlert, parse_webhook
 from bridge.auth import Authenticator
-from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, WebhookRefused
+from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
 from bridge.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
 from bridge.redact import last4
@@ -93,11 +93,13 @@ def create_app(
     metrics: BridgeMetrics,
     body_limit: int = 65536,
     store_ready: Callable[[], bool] = lambda: True,
+    record_unclaimed: Callable[..., object] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     hooks: Sequence[Hook] = (),
     logger: logging.Logger = log,
 ) -> ASGIApp:
-    handler = _WebhookHandler(routes, accept, auth, metrics, body_limit, clock, logger)
+    handler = _WebhookHandler(routes, accept, auth, metrics, body_limit, clock, logger,
+                              record_unclaimed)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -223,6 +225,7 @@ class _WebhookHandler:
         body_limit: int,
         clock: Callable[[], float],
         logger: logging.Logger,
+        record_unclaimed: Callable[..., object] | None = None,
     ) -> None:
         self.routes = routes
         self.accept = accept
@@ -233,6 +236,8 @@ class _WebhookHandler:
         self.body_limit = body_limit
         self.clock = clock
         self.log = logger
+        # `Outbox.record_unclaimed`: a refused unclaimed webhook is kept for a person.
+        self.record_unclaimed = record_unclaimed
         self.received = _Children(metrics.received)
         self.accepted = _Children(metrics.accepted)
         self.duplicates = _Children(metrics.duplicates)
@@ -302,7 +307,11 @@ class _WebhookHandler:
         alert = parse_webhook(body, headers.get("content-type", ""))
         context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
         if named is None:
-            found = match_route(table, alert)
+            try:
+                found = match_route(table, alert)
+            except Unrouted:
+                await self._keep_unclaimed(alert, body, context)
+                raise
             name, why = found.route_name, found.why
         else:
             name, why = named, "url"
@@ -311,6 +320,21 @@ class _WebhookHandler:
         context.update(route=name, matched_by=why,
                        routing_key=last4(route.routing_key.get_secret_value()))
         return name, route, alert
+
+    async def _keep_unclaimed(
+        self, alert: AsmAlert, body: bytes, context: dict[str, object]
+    ) -> None:
+        """Record an unclaimed webhook durably; the 422 goes out even if this fails."""
+        if self.record_unclaimed is None:
+            return
+        try:
+            await run_in_threadpool(
+                self.record_unclaimed, check_id=alert.check_id, check_guid=alert.check_guid,
+                check_name=alert.check_name, severity=alert.severity, action=alert.action,
+                body=body)
+        except Exception:
+            self.log.exception("could not record the unclaimed webhook",
+                               extra={"event": "unclaimed_not_recorded", **context})
 
     def _fail(
         self, status: int, reason: str, message: str, context: dict[str, object]

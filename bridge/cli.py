@@ -89,6 +89,18 @@ def add_dead_letters(subparsers: argparse._SubParsersAction) -> None:
     redrive.set_defaults(handler=_dead_letters_redrive)
 
 
+def add_unclaimed(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "unclaimed", help="list webhooks refused because no route claims their check",
+        description="Webhooks to /v1/asm that no route claimed (answered 422 unrouted), "
+                    "newest last, with the check and the start of the body: add the check "
+                    "to a service in a stack file (check id, GUID or tag), or set a catch-all.",
+    )
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_unclaimed)
+
+
 def add_test_route(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "test-route", help="send a test trigger, then its resolve, through a route",
@@ -106,7 +118,8 @@ def add_test_route(subparsers: argparse._SubParsersAction) -> None:
 
 
 # Order is the order of `apica-pd --help`.
-COMMANDS = (add_serve, add_asm_setup, add_outbox, add_dead_letters, add_test_route)
+COMMANDS = (add_serve, add_asm_setup, add_outbox, add_dead_letters, add_unclaimed,
+            add_test_route)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -188,12 +201,14 @@ def _outbox(args: argparse.Namespace) -> int:
         return 2
     with outbox:
         backlog, stats = outbox.backlog(), outbox.stats()
+        unclaimed = len(outbox.unclaimed())
     now = time.time()
     if args.json:
         print(json.dumps({
             "pending": stats.pending,
             "oldest_pending_age_seconds": round(stats.oldest_pending_age_seconds, 3),
             "dead_letters": stats.dead_letters,
+            "unclaimed": unclaimed,
             "routes": [{"route": b.route, "pending": b.pending,
                         "oldest_age_seconds": round(now - b.oldest_created_at, 3),
                         "max_attempts": b.max_attempts, "last_error": b.last_error}
@@ -201,7 +216,7 @@ def _outbox(args: argparse.Namespace) -> int:
         }, indent=2))
         return 0
     print(f"pending {stats.pending}, oldest {_age(stats.oldest_pending_age_seconds)}, "
-          f"dead letters {stats.dead_letters}")
+          f"dead letters {stats.dead_letters}, unclaimed webhooks {unclaimed}")
     if backlog:
         print(f"{'ROUTE':<24} {'PENDING':>8} {'OLDEST':>8} {'ATTEMPTS':>8}  LAST ERROR")
         for b in backlog:
@@ -235,6 +250,37 @@ def _dead_letters_list(args: argparse.Namespace) -> int:
         print(f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
               f"{row['action']} {row['dedup_key']}")
         print(f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}")
+    return 0
+
+
+def _unclaimed(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    outbox = _open_outbox(args, "unclaimed")
+    if outbox is None:
+        return 2
+    with outbox:
+        found = outbox.unclaimed()
+    rows = [{"id": u.id,
+             "received_at": datetime.fromtimestamp(u.received_at, UTC).isoformat(
+                 timespec="seconds"),
+             "check_id": u.check_id, "check_guid": u.check_guid, "check_name": u.check_name,
+             "severity": u.severity, "action": u.action, "body": u.body,
+             "body_bytes": u.body_bytes}
+            for u in found]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no unclaimed webhooks")
+    for row in rows:
+        print(f"#{row['id']} {row['received_at']} check_id={row['check_id'] or '-'} "
+              f"guid={row['check_guid'] or '-'} name={row['check_name']!r} "
+              f"{row['action']} {row['severity']}")
+        body = " ".join(row["body"].split())
+        print(f"    body ({row['body_bytes']} bytes): {body[:200]}"
+              + ("…" if len(body) > 200 else ""))
     return 0
 
 

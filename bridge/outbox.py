@@ -47,6 +47,9 @@ SCHEMA_VERSION = 2
 MAX_BATCH = 256
 # Forget duplicate fingerprints at most this often (seconds), not on every write.
 PRUNE_EVERY = 1.0
+# Webhooks refused because no route claims their check: the newest kept, bodies cut.
+UNCLAIMED_KEEP = 1000
+UNCLAIMED_BODY_CHARS = 4096
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -99,6 +102,19 @@ CREATE TABLE IF NOT EXISTS last_alerts (
 CREATE INDEX IF NOT EXISTS last_alerts_seen ON last_alerts (seen_at);
 -- Schema 1 kept every fingerprint of the window, whatever came after it.
 DROP TABLE IF EXISTS recent_alerts;
+-- Webhooks refused (422) because no route claims the check: kept so a person can
+-- add the check to a stack file (`apica-pd unclaimed`); the newest UNCLAIMED_KEEP.
+CREATE TABLE IF NOT EXISTS unclaimed (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    check_id INTEGER,
+    check_guid TEXT,
+    check_name TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    action TEXT NOT NULL,
+    body TEXT NOT NULL,
+    body_bytes INTEGER NOT NULL
+);
 """
 
 _EVENT_COLUMNS = (
@@ -172,6 +188,21 @@ class DeadLetter:
     reason: str
     message: str
     dead_at: float
+
+
+@dataclass(frozen=True)
+class Unclaimed:
+    """A webhook refused because no route claims its check (body cut to a few KB)."""
+
+    id: int
+    received_at: float
+    check_id: int | None
+    check_guid: str | None
+    check_name: str
+    severity: str
+    action: str
+    body: str
+    body_bytes: int
 
 
 @dataclass(frozen=True)
@@ -545,6 +576,41 @@ class Outbox:
         if found:
             self._notify()
         return found
+
+    def record_unclaimed(
+        self,
+        *,
+        check_id: int | None,
+        check_guid: str | None,
+        check_name: str,
+        severity: str,
+        action: str,
+        body: bytes,
+    ) -> None:
+        """Keep a webhook no route claims (durably), pruned to the newest UNCLAIMED_KEEP."""
+        now = self._clock()
+        text = body.decode("utf-8", errors="replace")[:UNCLAIMED_BODY_CHARS]
+
+        def unit(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO unclaimed (received_at, check_id, check_guid, check_name, severity,"
+                " action, body, body_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, check_id, check_guid, check_name, severity, action, text, len(body)),
+            )
+            db.execute(
+                "DELETE FROM unclaimed WHERE id <= (SELECT id FROM unclaimed ORDER BY id DESC"
+                " LIMIT 1 OFFSET ?)",
+                (UNCLAIMED_KEEP,),
+            )
+
+        self._write(unit)
+
+    def unclaimed(self) -> list[Unclaimed]:
+        """Refused unclaimed webhooks, oldest first."""
+        return [Unclaimed(*row) for row in self._read(
+            "SELECT id, received_at, check_id, check_guid, check_name, severity, action, body,"
+            " body_bytes FROM unclaimed ORDER BY id"
+        )]
 
     def stats(self) -> OutboxStats:
         """Queue depth for /metrics (`metrics.watch_outbox(outbox.stats)`)."""

@@ -66,6 +66,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             metrics=metrics,
             body_limit=config.body_limit,
             store_ready=outbox.writable,
+            record_unclaimed=outbox.record_unclaimed,
             hooks=[
                 Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
                 Hook("worker", worker.start, worker.stop),

@@ -187,6 +187,47 @@ def test_unclaimed_check_without_catch_all_is_422_and_logged(routes_file, metric
     assert (record.reason, record.check) == ("unrouted", "id:999")
 
 
+def test_unclaimed_webhook_is_recorded_durably(routes_file, metrics, loopback, tmp_path):
+    """Issue 3: an unclaimed check is refused with a 4xx *and recorded*."""
+    from bridge.outbox import Outbox, outbox_path
+
+    routes_file.write_text(json.dumps(routes_document(catch_all=None)))
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    with Outbox(outbox_path(tmp_path / "data")) as box:
+        app = create_app(routes=table, accept=RecordingIntake(), metrics=metrics,
+                         auth=Authenticator(Credentials(tokens=(TOKEN,))),
+                         record_unclaimed=box.record_unclaimed)
+        body = json.dumps(alert_body(check_id="999", check_name="Login EU"))
+        with loopback(app) as server:
+            response = httpx.post(server.url + "/v1/asm", content=body,
+                                  headers={"X-Apica-Token": TOKEN,
+                                           "Content-Type": "application/json"})
+        assert response.status_code == 422
+        [kept] = box.unclaimed()
+    assert (kept.check_id, kept.check_guid, kept.check_name, kept.severity, kept.action) == (
+        999, None, "Login EU", "E", "trigger")
+    assert (kept.body, kept.body_bytes) == (body, len(body))
+
+
+def test_unclaimed_webhook_is_refused_even_if_recording_fails(routes_file, metrics, loopback,
+                                                              caplog):
+    routes_file.write_text(json.dumps(routes_document(catch_all=None)))
+    table = RouteTable(routes_file, metrics)
+    table.load()
+
+    def broken(**_fields):
+        raise OSError("disk full")
+
+    app = create_app(routes=table, accept=RecordingIntake(), metrics=metrics,
+                     auth=Authenticator(Credentials(tokens=(TOKEN,))), record_unclaimed=broken)
+    with loopback(app) as server, caplog.at_level("ERROR", logger="bridge.http"):
+        response = httpx.post(server.url + "/v1/asm", json=alert_body(check_id="999"),
+                              headers={"X-Apica-Token": TOKEN})
+    assert (response.status_code, response.json()["error"]) == (422, "unrouted")
+    assert any(getattr(r, "event", "") == "unclaimed_not_recorded" for r in caplog.records)
+
+
 @pytest.mark.parametrize(
     ("token", "headers"),
     [(None, {}), ("wrong-token-0123456789", {}), (None, {"Authorization": "Basic Zm9vOmJhcg=="})],

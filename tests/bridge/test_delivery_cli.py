@@ -186,3 +186,21 @@ def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes
             worker.stop(timeout=5)
             sender.close()
     assert [e["status"] for e in pd.state.events()] == [400, 202]
+
+
+def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
+    with Outbox(outbox_path(data_dir)) as box:
+        box.record_unclaimed(check_id=999, check_guid=None, check_name="Login EU",
+                             severity="F", action="trigger",
+                             body=b'{"check_id": "999",\n "severity": "F"}')
+    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(data_dir))
+    assert code == 0
+    first, second = out.splitlines()
+    assert first.startswith("#1 ") and first.endswith(
+        "check_id=999 guid=- name='Login EU' trigger F")
+    assert second == '    body (37 bytes): {"check_id": "999", "severity": "F"}'
+    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(data_dir), "--json")
+    [row] = json.loads(out)
+    assert (row["check_id"], row["check_name"], row["body_bytes"]) == (999, "Login EU", 37)
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
+    assert "unclaimed webhooks 1" in out.splitlines()[0]

@@ -247,3 +247,17 @@ def test_close_is_final(tmp_path):
         box.stats()
     with pytest.raises(sqlite3.ProgrammingError):
         box.mark_delivered(1)
+
+
+def test_unclaimed_webhooks_are_kept_cut_and_pruned(outbox, clock, monkeypatch):
+    import bridge.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "UNCLAIMED_KEEP", 3)
+    for i in range(5):
+        clock.now += 1
+        outbox.record_unclaimed(check_id=i, check_guid=None, check_name=f"Check {i}",
+                                severity="F", action="trigger", body=b"x" * (5000 + i))
+    kept = outbox.unclaimed()
+    assert [u.check_id for u in kept] == [2, 3, 4]  # the newest three
+    assert (len(kept[0].body), kept[0].body_bytes) == (4096, 5002)
+    assert kept[-1].received_at == clock.now

@@ -164,6 +164,24 @@ def test_routes_reload_on_sighup_and_refusal_of_a_bad_file(tmp_path, pagerduty, 
         assert bridge.stop() == 0
 
 
+def test_unclaimed_webhook_is_refused_and_kept_for_apica_pd_unclaimed(
+        tmp_path, pagerduty, sandbox_routes, capsys):
+    routes_file, doc, _ = sandbox_routes
+    doc["catch_all"] = None
+    routes_file.write_text(json.dumps(doc))
+    bridge = BridgeProcess(routes_file, tmp_path / "data", pagerduty.events_url)
+    try:
+        url = bridge.wait_for("listening")["url"]
+        response = httpx.post(url + "/v1/asm", json={"severity": "F", "check_id": "999",
+                                                     "check_name": "Login EU"},
+                              headers={"X-Apica-Token": TOKEN}, timeout=10)
+        assert (response.status_code, response.json()["error"]) == (422, "unrouted")
+    finally:
+        assert bridge.stop() == 0
+    assert main(["unclaimed", "--data-dir", str(tmp_path / "data")]) == 0
+    assert "check_id=999 guid=- name='Login EU' trigger F" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_start_fails_clearly_on_an_invalid_routes_file(tmp_path):
     bad = tmp_path / "routes.json"
