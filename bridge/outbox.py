@@ -19,7 +19,8 @@ covers a batch and each caller still returns only after its own commit. (One
 transaction per caller made threads queue on the lock, and the holder had to win
 the GIL back after each statement: the throughput ceiling under load.) A batch
 whose unit fails is rolled back and replayed one unit per transaction, so one bad
-alert never takes others down with it. Reads share the connection under a lock.
+alert never takes others down with it. Reads use a second connection (WAL:
+readers and the writer never wait for each other).
 Other processes (the CLI) may open the same file; `busy_timeout` makes them wait
 for each other instead of failing.
 """
@@ -27,6 +28,7 @@ for each other instead of failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -235,6 +237,35 @@ def _create_private(path: Path) -> None:
 
 
 _STOP = object()
+# A committed (or failed) unit: its future, its result, its exception.
+_Outcome = tuple[Any, Any, BaseException | None]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve the futures of committed units; asyncio ones with one call per loop."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        future, value, exc = outcome
+        if isinstance(future, asyncio.Future):
+            on_loops.setdefault(future.get_loop(), []).append(outcome)
+        elif exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+    for loop, settled in on_loops.items():
+        # RuntimeError: the loop is closed, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
+
+
+def _settle_on_loop(outcomes: list[_Outcome]) -> None:
+    for future, value, exc in outcomes:
+        if future.done():  # the waiting request was cancelled; the unit committed anyway
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
 
 
 class _GroupCommit:
@@ -256,12 +287,26 @@ class _GroupCommit:
     def submit(self, unit: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue `unit`; the future resolves once its transaction is committed."""
         future: Future[T] = Future()
+        self._put(unit, future)
+        return future
+
+    def submit_async(self, unit: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """`submit` from an event loop: an asyncio future of the running loop.
+
+        A committed batch settles all its asyncio futures with one call into their
+        loop. (One `asyncio.wrap_future` per caller woke the loop once per future, a
+        self-pipe write each, and the writer thread lost the GIL at every one.)
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(unit, future)
+        return future
+
+    def _put(self, unit: Callable[[sqlite3.Connection], Any], future: Any) -> None:
         with self._state:
             if self._closed:
                 # A late caller (a send finishing after shutdown) must fail, not wait forever.
                 raise sqlite3.ProgrammingError("the outbox is closed")
             self._queue.put((unit, future))
-        return future
 
     def stop(self) -> None:
         with self._state:
@@ -287,22 +332,21 @@ class _GroupCommit:
                     stopping = True
                     break
                 batch.append(item)
-            self._commit(batch)
+            _settle(self._commit(batch))
             if stopping:
                 return
 
-    def _commit(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]) -> None:
+    def _commit(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
+                ) -> list[_Outcome]:
+        """Commit the batch's units; (future, result, exception) for each."""
         try:
             results = self._transaction([unit for unit, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
-            for single in batch:  # find the failing unit; the others still commit
-                self._commit([single])
-            return
-        for (_, future), value in zip(batch, results, strict=True):
-            future.set_result(value)
+                return [(batch[0][1], None, exc)]
+            # Find the failing unit; the others still commit.
+            return [outcome for single in batch for outcome in self._commit([single])]
+        return [(future, value, None) for (_, future), value in zip(batch, results, strict=True)]
 
     def _transaction(self, units: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
         # BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks with
@@ -347,12 +391,23 @@ class Outbox:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._last_prune = 0.0
         self._writer = _GroupCommit(self._db, self._lock)
+        # Reads (the worker's lane scans, /metrics) get their own connection: in WAL
+        # mode they then never wait for a commit and never hold one up. Sharing the
+        # writer's connection made the group commit wait behind each lane scan.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._reader.execute("PRAGMA busy_timeout=10000")
+        self._reader.execute("PRAGMA query_only=1")
 
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
         """Commit what is queued, then close; later calls raise `sqlite3.ProgrammingError`."""
         self._writer.stop()
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
 
@@ -374,8 +429,8 @@ class Outbox:
         return self._writer.run(unit)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # -- intake ----------------------------------------------------------------
 
@@ -396,7 +451,7 @@ class Outbox:
     ) -> int | None:
         """`enqueue` for an event loop: awaits the commit without holding a thread."""
         unit = self._enqueue_unit(route, check_key, fingerprint, planner)
-        count = await asyncio.wrap_future(self._writer.submit(unit))
+        count = await self._writer.submit_async(unit)
         if count is not None:
             self._notify()
         return count
@@ -464,8 +519,8 @@ class Outbox:
 
     def open_keys(self, route: str, check_key: str) -> frozenset[str]:
         """Urgency classes the bridge believes open for a check."""
-        with self._lock:
-            return self._open_keys(self._db, route, check_key)
+        with self._read_lock:
+            return self._open_keys(self._reader, route, check_key)
 
     # -- worker ----------------------------------------------------------------
 
@@ -614,11 +669,11 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         """Queue depth for /metrics (`metrics.watch_outbox(outbox.stats)`)."""
-        with self._lock:
-            pending, oldest = self._db.execute(
+        with self._read_lock:
+            pending, oldest = self._reader.execute(
                 "SELECT COUNT(*), MIN(created_at) FROM events"
             ).fetchone()
-            (dead,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+            (dead,) = self._reader.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
         age = max(self._clock() - oldest, 0.0) if oldest is not None else 0.0
         return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
 
