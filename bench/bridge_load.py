@@ -17,7 +17,10 @@ Prints figures, asserts nothing (not a test). Phases, each on the same bridge:
    fsync, driven by the same load generator (throughput and latency).
 
 The load generator is asyncio over raw HTTP/1.1 keep-alive sockets, in this
-process; the sandbox runs in a child process, so it does not share our GIL.
+process; the sandbox runs in a child process, so it does not share our GIL. All of
+them share the machine's cores, so the throughput rows also print the CPU the load
+generator and the sandbox took: the floor is driven by the same generator at the
+same concurrency, but without the sandbox (it has nothing to deliver).
 """
 
 from __future__ import annotations
@@ -190,6 +193,11 @@ class Sandbox:
         self._proc.start()
         self.events_url, self.keys = self._conn.recv()
 
+    @property
+    def pid(self) -> int:
+        assert self._proc.pid is not None
+        return self._proc.pid
+
     def call(self, *command: object) -> object:
         self._conn.send(command)
         return self._conn.recv()
@@ -328,6 +336,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds() -> float:
+    """User + system CPU time of this process (the load generator) so far."""
+    times = os.times()
+    return times.user + times.system
+
+
 def wait_for(condition, timeout: float, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -382,9 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # 2. sustained throughput (delivery keeps running alongside)
             items = alerts(1_000_000, args.alerts, names)
             cpu_before = cpu_seconds(bridge.pid)
+            sandbox_before, load_before = cpu_seconds(sandbox.pid), own_cpu_seconds()
             results, seconds = asyncio.run(
                 closed_loop("127.0.0.1", port, items, args.concurrency))
             cpu = cpu_seconds(bridge.pid) - cpu_before
+            sandbox_cpu = cpu_seconds(sandbox.pid) - sandbox_before
+            load_cpu = own_cpu_seconds() - load_before
             ok = sum(1 for r in results if r.status == 202)
             bridge_rate = ok / seconds
             figures["throughput"] = (f"{bridge_rate:8.0f} accepted alerts/s "
@@ -394,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["bridge CPU"] = (f"{cpu / max(ok, 1) * 1000:8.2f} ms per accepted alert "
                                      f"({cpu / seconds * 100:.0f}% of one core, delivery "
                                      "included)")
+            figures["others' CPU"] = (f"load generator {load_cpu / seconds * 100:.0f}%, "
+                                      f"sandbox {sandbox_cpu / seconds * 100:.0f}% of one core")
 
             # 3. memory with a backlog: PagerDuty down, everything stays pending
             sandbox.call("fail", 3600)
@@ -412,10 +431,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         floor, floor_port = start_floor(work)
         try:
             items = alerts(1, args.alerts, names)
+            floor_before, load_before = cpu_seconds(floor.pid), own_cpu_seconds()
             results, seconds = asyncio.run(
                 closed_loop("127.0.0.1", floor_port, items, args.concurrency))
+            floor_cpu = cpu_seconds(floor.pid) - floor_before
+            load_cpu = own_cpu_seconds() - load_before
             floor_rate = len(results) / seconds
-            figures["floor throughput"] = f"{floor_rate:8.0f} bodies/s (append + fsync each)"
+            figures["floor throughput"] = (
+                f"{floor_rate:8.0f} bodies/s (append + fsync each; floor server "
+                f"{floor_cpu / seconds * 100:.0f}%, load generator "
+                f"{load_cpu / seconds * 100:.0f}% of one core)")
             results = asyncio.run(open_loop("127.0.0.1", floor_port,
                                             alerts(1, int(args.rate * args.seconds), names),
                                             args.rate))
