@@ -43,11 +43,6 @@ log = logging.getLogger("bridge.worker")
 Validator = Callable[[dict[str, Any]], list[str]]
 # After an unexpected error inside the worker itself: wait, don't spin.
 INTERNAL_ERROR_DELAY = 5.0
-# During a storm every commit and every finished send wakes the dispatcher, and a
-# scan of the lane heads costs about 0.3 ms of CPU with 100 routing keys. One scan
-# serves every wake that came in meanwhile, so scan at most this often (seconds);
-# a quiet bridge sees no delay at all.
-MIN_SCAN_INTERVAL = 0.005
 
 
 def _default_validator() -> Validator:
@@ -183,7 +178,6 @@ class Worker:
         if not self._acquire_delivery_lock():
             return
         while not self._stopping.is_set():
-            scanned_at = time.monotonic()
             try:
                 _, wake_at = self._dispatch()
             except Exception:
@@ -194,7 +188,6 @@ class Worker:
                 if not self._dirty and not self._stopping.is_set():
                     self._cond.wait(min(max(wake_at - self._clock(), 0.0), self._idle_poll))
                 self._dirty = False
-            self._stopping.wait(scanned_at + MIN_SCAN_INTERVAL - time.monotonic())
 
     def _acquire_delivery_lock(self) -> bool:
         """Wait (polling) until this process may deliver; False if stopped meanwhile."""
