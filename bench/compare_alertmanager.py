@@ -768,10 +768,12 @@ class Harness:
                     target=_send_all,
                     args=(relay, actions, t0, deadline, sent[relay.name]),
                     name=f"send-{relay.name}",
+                    daemon=True,  # Ctrl-C ends the run; the relays are stopped in `run`
                 )
                 for relay in relays
             ]
             for thread in [*senders, *timers]:
+                thread.daemon = True
                 thread.start()
             for thread in senders:
                 thread.join(timeout=max(1.0, deadline - time.time()))
