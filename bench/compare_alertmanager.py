@@ -1222,6 +1222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    def terminate(signum: int, frame: object) -> None:
+        # Unwind like Ctrl-C so every `finally` stops the relays and the sandbox.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)  # also when started with SIGINT ignored
+
     started = datetime.now(UTC)
     load_start = _loadavg()
     harness = Harness(settings, relays, log)
