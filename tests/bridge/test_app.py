@@ -371,3 +371,28 @@ def test_a_bug_while_reading_is_500_not_blamed_on_the_store(bridge, monkeypatch)
     assert response.json() == {"error": "internal_error",
                                "message": "the bridge failed to read the alert"}
     assert bridge.sample("apica_bridge_webhooks_refused_total", reason="internal_error") == 1
+
+
+def test_client_gone_mid_body_stores_nothing_and_the_bridge_keeps_serving(bridge, caplog,
+                                                                         wait_until):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(bridge.url)
+    with caplog.at_level("WARNING", logger="bridge.http"):
+        with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+            sock.sendall(b"POST /v1/asm/checkout HTTP/1.1\r\nHost: x\r\nX-Apica-Token: "
+                         + TOKEN.encode() + b"\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 500\r\n\r\n{\"check_id\": ")
+            wait_until(lambda: bridge.sample("apica_bridge_webhooks_received_total",
+                                             route="checkout") == 1, what="the handler")
+        assert bridge.post(body=alert_body()).status_code == 202
+    assert len(bridge.intake.calls) == 1
+    # Nothing was stored, so there is nothing to answer or to blame on the bridge.
+    assert not [r for r in caplog.records if getattr(r, "event", "") == "webhook_failed"]
+
+
+def test_webhook_paths_outside_the_fast_path_behave_as_routes(bridge):
+    # Trailing slash and nested paths are not webhook routes: Starlette answers them.
+    assert bridge.post("/v1/asm/checkout/extra", alert_body()).status_code == 404
+    assert httpx.put(bridge.url + "/v1/asm", content=b"{}").status_code == 405
