@@ -236,3 +236,32 @@ def test_serve_reports_an_unusable_data_dir(tmp_path, routes_file, monkeypatch, 
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert (line["event"], line["msg"].startswith(f"cannot start: outbox in {blocker}")) == (
         "start_failed", True)
+
+
+def test_listening_socket_is_tcp_so_replies_are_not_delayed_by_nagle():
+    import socket
+
+    from bridge.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        # asyncio turns TCP_NODELAY on for accepted connections only when proto is TCP.
+        assert sock.proto == socket.IPPROTO_TCP
+        client = socket.create_connection(sock.getsockname())
+        conn, _ = sock.accept()
+        assert conn.proto == socket.IPPROTO_TCP
+        conn.close()
+        client.close()
+    finally:
+        sock.close()
+
+
+def test_port_in_use_is_an_os_error_and_closes_the_socket():
+    from bridge.serve import bind
+
+    first = bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError):
+            bind("127.0.0.1", first.getsockname()[1])
+    finally:
+        first.close()
