@@ -352,6 +352,8 @@ def wait_for(condition, timeout: float, step: float = 0.1) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bridge.escalation import dedup_key
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--routes", type=int, default=100)
     parser.add_argument("--rate", type=float, default=100.0)
@@ -377,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             accepted = [r for r in results if r.status == 202]
             figures[f"accept latency @{args.rate:g}/s"] = ms([r.done - r.scheduled
                                                                for r in accepted])
-            wanted = {f"apica-asm:{names[r.key % len(names)]}:id:{r.key}:low": r
+            wanted = {dedup_key(names[r.key % len(names)], f"id:{r.key}", "low"): r
                       for r in accepted}
             arrived: dict[str, float] = {}
 

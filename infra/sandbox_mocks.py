@@ -15,6 +15,7 @@ import requests
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 from infra.errors import InfraError
+from infra.offline_plan import LOOKUPS
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _TIMEOUT = 10
@@ -149,19 +150,10 @@ class PagerDutyRestMocks(Mocks):
     # -- look-ups ------------------------------------------------------------------
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        lookups = {  # token -> (collection, what to call it, field to match)
-            "pagerduty:index/getVendor:getVendor": ("vendors", "vendor", "name"),
-            "pagerduty:index/getUser:getUser": ("users", "user", "email"),
-            "pagerduty:index/getSchedule:getSchedule": ("schedules", "schedule", "name"),
-            "pagerduty:index/getEscalationPolicy:getEscalationPolicy": (
-                "escalation_policies", "escalation policy", "name",
-            ),
-            "pagerduty:index/getService:getService": ("services", "service", "name"),
-            "pagerduty:index/getTeam:getTeam": ("teams", "team", "name"),
-        }
-        if args.token not in lookups:
+        if args.token not in LOOKUPS:
             raise RestApplyError(f"no sandbox answer for look-up {args.token}")
-        collection, kind, field = lookups[args.token]
+        kind, field = LOOKUPS[args.token]
+        collection = "escalation_policies" if kind == "escalation_policy" else f"{kind}s"
         wanted = str(args.args.get(field, ""))
         found = self._get(f"/{collection}", collection, wanted)
         exact = [item for item in found if str(item.get(field, "")).lower() == wanted.lower()]
@@ -170,7 +162,8 @@ class PagerDutyRestMocks(Mocks):
         if found and args.token.endswith("getVendor"):
             # The real provider silently takes the first partial match for vendors.
             return self._lookup_result(found[0]), []
-        raise self._fail(f"Unable to locate any {kind} with the {field}: {wanted}")
+        what = kind.replace("_", " ")
+        raise self._fail(f"Unable to locate any {what} with the {field}: {wanted}")
 
     @staticmethod
     def _lookup_result(item: dict[str, Any]) -> dict[str, Any]:

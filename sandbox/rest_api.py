@@ -337,22 +337,19 @@ class _RestApi:
             return None
         return integration
 
+    def _ref(self, collection: str, object_id: Any) -> dict[str, Any]:
+        return self.directory.reference(collection, self.directory.get(collection, str(object_id)))
+
     def _refs(self, collection: str, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            self.directory.reference(collection, self.directory.get(collection, str(r["id"])))
-            for r in refs
-        ]
+        return [self._ref(collection, r["id"]) for r in refs]
 
     def _rules(self, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
         stored = []
         for rule in rules:
-            targets = []
-            for target in rule["targets"]:
-                collection = rest_rules.TARGET_TYPES[target["type"]]
-                ref = self.directory.reference(
-                    collection, self.directory.get(collection, str(target["id"]))
-                )
-                targets.append(ref)
+            targets = [
+                self._ref(rest_rules.TARGET_TYPES[target["type"]], target["id"])
+                for target in rule["targets"]
+            ]
             entry = {
                 "id": new_object_id(),
                 "escalation_delay_in_minutes": rule["escalation_delay_in_minutes"],

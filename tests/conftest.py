@@ -7,6 +7,8 @@ locally the default profile applies unless the variable names another one.
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -21,3 +23,12 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a throwaway identity; its stdout, stripped."""
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com",
+         "-c", "commit.gpgsign=false", *args],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()

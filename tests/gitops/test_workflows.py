@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from apica_pagerduty.cli import build_parser
+from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -433,24 +434,6 @@ def _step_script(name: str, step_name: str) -> str:
     return script
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def _commit(repo: Path, files: dict[str, str | None], message: str) -> str:
@@ -461,9 +444,9 @@ def _commit(repo: Path, files: dict[str, str | None], message: str) -> str:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
-    return _git(repo, "rev-parse", "HEAD")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
 
 
 def _run_step(repo: Path, script: str, env: dict[str, str]) -> tuple[int, dict[str, str], str]:
@@ -495,7 +478,7 @@ def stacks_repo(tmp_path: Path) -> tuple[Path, str]:
     """Stack files a, b, c; b and c are deployed (Pulumi.<stack>.yaml); d has config only."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "init", "--quiet", "--initial-branch=main")
     first = _commit(
         repo,
         {
@@ -690,9 +673,9 @@ def test_pull_request_diff_step_records_the_gate(
     (bin_dir / "apica-pd").chmod(0o755)
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "init", "--quiet", "--initial-branch=main")
     _commit(repo, {"stacks/prod.yaml": _STACK}, "base")
-    _git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
     (repo / "stacks" / "prod.yaml").write_text(head, encoding="utf-8")
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from apica_pagerduty.cli import main
+from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,24 +209,6 @@ def test_usage_errors_exit_2(
 # -- git revisions -----------------------------------------------------------------------
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [
-            "git",
-            "-C",
-            str(repo),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            *args,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture
@@ -233,10 +216,10 @@ def repo(tmp_path: Path) -> Path:
     """A repository whose main has stacks/prod.yaml = BASE, one commit."""
     repo = tmp_path / "repo"
     (repo / "stacks").mkdir(parents=True)
-    _git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "init", "--quiet", "--initial-branch=main")
     _write(repo / "stacks", "prod.yaml", BASE)
-    _git(repo, "add", "stacks/prod.yaml")
-    _git(repo, "commit", "--quiet", "-m", "base")
+    git(repo, "add", "stacks/prod.yaml")
+    git(repo, "commit", "--quiet", "-m", "base")
     return repo
 
 
@@ -274,7 +257,7 @@ def test_git_revisions(
     else:
         stack.write_text(worktree, encoding="utf-8")
     if commit:
-        _git(repo, "commit", "--quiet", "-am", "change")
+        git(repo, "commit", "--quiet", "-am", "change")
     monkeypatch.chdir(repo)
     got, out, _ = _run(capsys, "stacks/prod.yaml", *argv)
     assert got == code
@@ -297,7 +280,7 @@ def test_invalid_file_at_the_base_names_the_revision(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (repo / "stacks" / "prod.yaml").write_text(INVALID, encoding="utf-8")
-    _git(repo, "commit", "--quiet", "-am", "broken")
+    git(repo, "commit", "--quiet", "-am", "broken")
     (repo / "stacks" / "prod.yaml").write_text(BASE, encoding="utf-8")
     monkeypatch.chdir(repo)
     code, _, err = _run(capsys, "stacks/prod.yaml", "--base", "HEAD")
