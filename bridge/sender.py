@@ -27,7 +27,6 @@ from bridge.retry import (
 )
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-EU_EVENTS_URL = "https://events.eu.pagerduty.com/v2/enqueue"
 # (connect, read): connecting is quick or broken; PagerDuty answers well within 10 s.
 DEFAULT_TIMEOUT = (3.05, 10.0)
 MAX_MESSAGE = 2000

@@ -14,8 +14,8 @@ keys; everything else a route carries is decided here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from infra.model import (
@@ -191,10 +191,6 @@ class StackPlan:
     policies: tuple[PolicyPlan, ...]
     services: tuple[ServiceUnitPlan, ...]
     catch_all: str | None
-    user_emails: tuple[str, ...] = field(default=())  # every look-up, once, sorted
-    schedule_names: tuple[str, ...] = field(default=())
-    team_names: tuple[str, ...] = field(default=())
-    needs_vendor_lookup: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,21 +224,7 @@ def build_plan(stack: Stack) -> StackPlan:
     """The whole plan of a resolved stack; the order is the stack file's order."""
     policies = tuple(_policy(policy) for policy in stack.escalation_policies.values())
     services = tuple(_service_unit(service) for service in stack.services.values())
-    new_policies = [p for p in policies if isinstance(p, NewPolicyPlan)]
-    targets = [t for p in new_policies for rule in p.rules for t in rule.targets]
-    return StackPlan(
-        policies=policies,
-        services=services,
-        catch_all=stack.catch_all,
-        user_emails=_unique(t.ref for t in targets if t.type == "user_reference"),
-        schedule_names=_unique(t.ref for t in targets if t.type == "schedule_reference"),
-        team_names=_unique(p.team for p in new_policies if p.team),
-        needs_vendor_lookup=any(unit.integration.vendor_id is None for unit in services),
-    )
-
-
-def _unique(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(values)))
+    return StackPlan(policies=policies, services=services, catch_all=stack.catch_all)
 
 
 def _policy(policy: NewPolicy | ExistingPolicy) -> PolicyPlan:

@@ -173,9 +173,6 @@ def test_policy_rules_targets_and_look_ups() -> None:
         TargetPlan("schedule_reference", "Web primary"),
     )
     assert planned.team == "Web team"
-    assert plan.user_emails == ("ann@example.com", "bob@example.com")
-    assert plan.schedule_names == ("Web primary",)
-    assert plan.team_names == ("Web team",)
 
 
 def test_existing_policy_is_a_look_up() -> None:
@@ -185,7 +182,6 @@ def test_existing_policy_is_a_look_up() -> None:
     )
     plan = build_plan(stack)
     assert plan.policies == (ExistingPolicyPlan(key="oncall", name="Ops"),)
-    assert plan.user_emails == ()
     assert only_service(plan).policy_key == "oncall"
 
 
@@ -296,11 +292,9 @@ def test_existing_service_keeps_only_name_and_integration() -> None:
     assert unit.route.service_name == "Legacy"
 
 
-def test_vendor_look_up_only_when_some_integration_has_no_override() -> None:
+def test_vendor_override_is_per_integration() -> None:
     overridden = new_service(integration=integration(vendor_id="PAPICA1"))
-    assert build_plan(stack_of(overridden)).needs_vendor_lookup is False
     plan = build_plan(stack_of(overridden, new_service("api", name="API")))
-    assert plan.needs_vendor_lookup is True
     assert plan.services[0].integration.vendor_id == "PAPICA1"
     assert plan.services[1].integration.vendor_id is None
 
