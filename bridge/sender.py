@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from bridge.config import DEFAULT_EVENTS_URL
 from bridge.retry import (
     CONNECTION_RULE,
     TIMEOUT_RULE,
@@ -26,7 +27,6 @@ from bridge.retry import (
     rule_for,
 )
 
-DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 # (connect, read): connecting is quick or broken; PagerDuty answers well within 10 s.
 DEFAULT_TIMEOUT = (3.05, 10.0)
 MAX_MESSAGE = 2000
