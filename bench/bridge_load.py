@@ -231,7 +231,7 @@ def wait_http(port: int, path: str, timeout: float = 20.0) -> None:
 
 
 def start_bridge(work: Path, sandbox: Sandbox) -> tuple[subprocess.Popen, int, list[str]]:
-    from bridge.routes import RoutesFile, write_routes_file
+    from contract.routes_file import RoutesFile, write_routes_file
 
     names = [f"r{i:03d}" for i in range(len(sandbox.keys))]
     routes = RoutesFile.model_validate({"version": 1, "stack": "bench", "routes": {

@@ -334,7 +334,7 @@ class BridgeRelay(Relay):
         self, workdir: Path, events_url: str, keys: Sequence[str], service_ids: Sequence[str]
     ) -> None:
         super().__init__(workdir)
-        from bridge.routes import Route, RoutesFile, write_routes_file
+        from contract.routes_file import Route, RoutesFile, write_routes_file
 
         self.events_url = events_url
         self.routes_path = workdir / "routes.json"

@@ -43,8 +43,8 @@ from bridge.auth import Authenticator
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
 from bridge.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
-from bridge.redact import last4
-from bridge.routes import Route, RoutesFile
+from contract.redact import last4
+from contract.routes_file import Route, RoutesFile
 
 log = logging.getLogger("bridge.http")
 

@@ -19,14 +19,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 from urllib.parse import parse_qsl
 
 from bridge.errors import BadWebhook, UnsupportedContentType
 from bridge.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
-
-Action = Literal["trigger", "resolve"]
-Severity = Literal["F", "E", "W", "I"]
+from contract.vocabulary import ASM_SEVERITY_WORDS, MAX_CHECK_ID_DIGITS, Action, AsmSeverity
 
 # Canonical field -> accepted spellings (after `_normal_key`).
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -66,10 +63,6 @@ FIELD_LIMITS: dict[str, int] = {
     "format": 32,
 }
 
-_SEVERITY_WORDS = {
-    "f": "F", "fatal": "F", "e": "E", "error": "E",
-    "w": "W", "warning": "W", "i": "I", "info": "I",
-}
 _ACTION_WORDS = {
     "trigger": "trigger", "triggered": "trigger", "resolve": "resolve", "resolved": "resolve",
 }
@@ -88,7 +81,7 @@ class AsmAlert:
     """One ASM severity change, as the bridge understands it."""
 
     action: Action
-    severity: Severity
+    severity: AsmSeverity
     old_severity: str | None
     check_id: int | None
     check_guid: str | None
@@ -389,10 +382,10 @@ def _is_placeholder(value: object) -> bool:
     return isinstance(value, str) and bool(_UNSUBSTITUTED.match(value.strip()))
 
 
-def _severity(name: str, value: str | None) -> Severity | None:
+def _severity(name: str, value: str | None) -> AsmSeverity | None:
     if value is None:
         return None
-    found = _SEVERITY_WORDS.get(value.lower())
+    found = ASM_SEVERITY_WORDS.get(value.lower())
     if found is None:
         raise BadWebhook(
             "bad_severity",
@@ -402,7 +395,7 @@ def _severity(name: str, value: str | None) -> Severity | None:
     return found  # type: ignore[return-value]
 
 
-def _action(value: str | None, severity: Severity | None) -> Action:
+def _action(value: str | None, severity: AsmSeverity | None) -> Action:
     if value is not None:
         action = _ACTION_WORDS.get(value.lower())
         if action is None:
@@ -424,7 +417,7 @@ def _action(value: str | None, severity: Severity | None) -> Action:
 def _check_id(value: str | None) -> int | None:
     if value is None:
         return None
-    if not re.fullmatch(r"\d{1,18}", value):
+    if not re.fullmatch(rf"\d{{1,{MAX_CHECK_ID_DIGITS}}}", value):
         raise BadWebhook(
             "bad_field", f"field 'check_id' is {value[:20]!r}; expected a whole number"
         )

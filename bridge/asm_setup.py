@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 
 from bridge.asm import RAW_FORMAT
 from bridge.auth import Credentials
-from bridge.redact import last4
-from bridge.routes import RoutesFile
+from contract.redact import last4
+from contract.routes_file import RoutesFile
 
 CONTENT_TYPE = "application/json"
 METHOD = "POST"

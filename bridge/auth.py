@@ -20,13 +20,15 @@ import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bridge.errors import ConfigError
-from bridge.redact import last4
+from contract.errors import UnreadableFile
+from contract.files import read_bounded
+from contract.redact import last4
 
 DEFAULT_TOKEN_HEADER = "X-Apica-Token"
 MIN_SECRET_LENGTH = 16
+MAX_CREDENTIALS_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,11 @@ def parse_credentials_text(text: str, source: str) -> Credentials:
 
 def load_credentials_file(path: str | os.PathLike[str]) -> Credentials:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"credentials file {path}: cannot read it: {exc.strerror}") from None
+        text = read_bounded(path, MAX_CREDENTIALS_FILE_BYTES, what="credentials file").decode()
+    except UnreadableFile as exc:
+        raise ConfigError(f"credentials file {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"credentials file {path}: is not UTF-8 text") from None
     return parse_credentials_text(text, str(path))
 
 

@@ -147,7 +147,8 @@ def _asm_setup(args: argparse.Namespace) -> int:
     from bridge.asm_setup import render_json, render_text, target_setups
     from bridge.auth import credentials_from_env, load_credentials_file
     from bridge.errors import ConfigError
-    from bridge.routes import RoutesFileError, load_routes_file
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
 
     try:
         config = config_from_args(args, public_url=args.public_url)
@@ -229,7 +230,7 @@ def _dead_letters_list(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
-    from bridge.redact import last4
+    from contract.redact import last4
 
     outbox = _open_outbox(args, "dead-letters")
     if outbox is None:
@@ -311,9 +312,10 @@ def _test_route(args: argparse.Namespace) -> int:
     from bridge.errors import ConfigError
     from bridge.escalation import dedup_key, urgency_class
     from bridge.events import build_event, check_event
-    from bridge.redact import last4
-    from bridge.routes import RoutesFileError, load_routes_file
     from bridge.sender import Delivered, Sender
+    from contract.errors import RoutesFileError
+    from contract.redact import last4
+    from contract.routes_file import load_routes_file
 
     try:
         config = config_from_args(args, events_url=args.events_url)

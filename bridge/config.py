@@ -40,11 +40,14 @@ from bridge.auth import (
     load_credentials_file,
 )
 from bridge.errors import ConfigError
+from contract.errors import UnreadableFile
+from contract.files import read_bounded
 
 ENV_PREFIX = "APICA_PD_"
 CONFIG_ENV = "APICA_PD_CONFIG"
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 DEFAULT_ASM_BASE_URL = "https://wpm.apicasystem.com"
+MAX_CONFIG_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,12 @@ def build_authenticator(
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot read it: {exc.strerror}") from None
+        data = tomllib.loads(read_bounded(path, MAX_CONFIG_FILE_BYTES, what="config file")
+                             .decode("utf-8"))
+    except UnreadableFile as exc:
+        raise ConfigError(f"config file {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
     # A [bridge] table is allowed so the file can grow other sections later.

@@ -2,7 +2,7 @@
 
 `reason` is a short machine label (it becomes the `reason` label of
 `apica_bridge_webhooks_refused`); `str()` is the sentence a person reads. No error
-ever holds a credential or an integration key in clear: use `bridge.redact.last4`.
+ever holds a credential or an integration key in clear: use `contract.redact.last4`.
 """
 
 from __future__ import annotations

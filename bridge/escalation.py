@@ -23,14 +23,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
 
-Urgency = Literal["high", "low"]
-Action = Literal["trigger", "resolve"]
+from contract.vocabulary import HIGH_URGENCY_SEVERITIES, MAX_DEDUP_KEY, Action, Urgency
 
 DEDUP_PREFIX = "apica-asm"
-MAX_DEDUP_KEY = 255  # Events API limit
-HIGH_SEVERITIES = frozenset({"critical", "error"})
 # Resolve order when both are open: high first, it is the one paging.
 _URGENCY_ORDER: tuple[Urgency, ...] = ("high", "low")
 
@@ -52,7 +48,7 @@ class Plan:
 
 def urgency_class(pd_severity: str) -> Urgency:
     """The urgency PagerDuty gives an incident opened at this severity."""
-    return "high" if pd_severity in HIGH_SEVERITIES else "low"
+    return "high" if pd_severity in HIGH_URGENCY_SEVERITIES else "low"
 
 
 def dedup_key(route_name: str, check_key: str, urgency: Urgency) -> str:

@@ -10,17 +10,22 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Literal
 
 from bridge.asm import AsmAlert
-from bridge.routes import Route
+from contract.routes_file import Route
+from contract.vocabulary import (
+    MAX_DEDUP_KEY,
+    MAX_EVENT_BYTES,
+    MAX_LINK_TEXT,
+    MAX_SUMMARY,
+    PAGERDUTY_SEVERITIES,
+    Action,
+    is_routing_key,
+)
 
 CLIENT = "Apica ASM"
-SUMMARY_LIMIT = 1024
-DEDUP_KEY_LIMIT = 255
-EVENT_BYTES_LIMIT = 512 * 1024
-ACTIONS = ("trigger", "acknowledge", "resolve")
-SEVERITIES = ("critical", "error", "warning", "info")
+# What the Events API takes; the bridge itself only ever sends trigger and resolve.
+EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 # ASM web UI pages. Check details: /Check/Details/<check id> (seen in public
 # integrations with wpm.apicasystem.com). ASM publishes no URL for one result and no
 # placeholder gives one, so the result link is our assumption: the check page with
@@ -36,7 +41,6 @@ _PAYLOAD_KEYS = {
     "summary", "source", "severity", "timestamp", "component", "group", "class",
     "custom_details",
 }
-_ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -45,7 +49,7 @@ def build_event(
     route_name: str,
     route: Route,
     *,
-    action: Literal["trigger", "resolve"],
+    action: Action,
     dedup_key: str,
     asm_base_url: str,
 ) -> dict:
@@ -91,8 +95,8 @@ def summary(alert: AsmAlert) -> str:
     name = _one_line(alert.check_name) or check_label(alert)
     message = _one_line(alert.message)
     text = f"{name}: {message}" if message else name
-    if len(text) > SUMMARY_LIMIT:
-        text = text[: SUMMARY_LIMIT - 1] + "…"
+    if len(text) > MAX_SUMMARY:
+        text = text[: MAX_SUMMARY - 1] + "…"
     return text
 
 
@@ -136,7 +140,7 @@ def links(alert: AsmAlert, route: Route, base: str) -> list[dict]:
     found = []
     check_url = check_link(alert, base)
     if check_url:
-        found.append({"href": check_url, "text": f"ASM check: {alert.check_name}"[:255]})
+        found.append({"href": check_url, "text": f"ASM check: {alert.check_name}"[:MAX_LINK_TEXT]})
         if alert.result_guid:
             found.append({
                 "href": RESULT_URL.format(
@@ -154,11 +158,11 @@ def check_event(event: dict) -> list[str]:
         return ["event must be a JSON object"]
     problems = [f"unknown field {key!r}" for key in sorted(set(event) - _TOP_KEYS)]
     key = event.get("routing_key")
-    if not isinstance(key, str) or not _ROUTING_KEY.match(key):
+    if not is_routing_key(key):
         problems.append("routing_key must be 32 letters or digits")
     action = event.get("event_action")
-    if action not in ACTIONS:
-        problems.append(f"event_action must be one of {', '.join(ACTIONS)} (got {action!r})")
+    if action not in EVENT_ACTIONS:
+        problems.append(f"event_action must be one of {', '.join(EVENT_ACTIONS)} (got {action!r})")
     problems += _check_dedup_key(event, action)
     if action == "trigger" or "payload" in event:
         problems += _check_payload(event.get("payload"), required=action == "trigger")
@@ -172,8 +176,8 @@ def check_event(event: dict) -> list[str]:
     except (TypeError, ValueError):
         problems.append("event must be JSON serialisable")
     else:
-        if size > EVENT_BYTES_LIMIT:
-            problems.append(f"event is {size} bytes; the limit is {EVENT_BYTES_LIMIT}")
+        if size > MAX_EVENT_BYTES:
+            problems.append(f"event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
     return problems
 
 
@@ -184,8 +188,8 @@ def _check_dedup_key(event: dict, action: object) -> list[str]:
     dedup = event["dedup_key"]
     if not isinstance(dedup, str) or not dedup:
         return ["dedup_key must be a non-empty string"]
-    if len(dedup) > DEDUP_KEY_LIMIT:
-        return [f"dedup_key is {len(dedup)} characters; the limit is {DEDUP_KEY_LIMIT}"]
+    if len(dedup) > MAX_DEDUP_KEY:
+        return [f"dedup_key is {len(dedup)} characters; the limit is {MAX_DEDUP_KEY}"]
     return []
 
 
@@ -200,11 +204,11 @@ def _check_payload(payload: object, *, required: bool) -> list[str]:
         if not isinstance(value, str) or not value.strip():
             problems.append(f"payload.{field} is required and must be a non-empty string")
     text = payload.get("summary")
-    if isinstance(text, str) and len(text) > SUMMARY_LIMIT:
-        problems.append(f"payload.summary is {len(text)} characters; the limit is {SUMMARY_LIMIT}")
-    if payload.get("severity") not in SEVERITIES:
+    if isinstance(text, str) and len(text) > MAX_SUMMARY:
+        problems.append(f"payload.summary is {len(text)} characters; the limit is {MAX_SUMMARY}")
+    if payload.get("severity") not in PAGERDUTY_SEVERITIES:
         problems.append(
-            f"payload.severity must be one of {', '.join(SEVERITIES)} "
+            f"payload.severity must be one of {', '.join(PAGERDUTY_SEVERITIES)} "
             f"(got {payload.get('severity')!r})"
         )
     if "timestamp" in payload and not _is_iso8601(payload["timestamp"]):

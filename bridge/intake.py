@@ -21,7 +21,7 @@ from bridge.asm import AsmAlert
 from bridge.errors import InvalidEvent
 from bridge.events import build_event, check_event
 from bridge.outbox import NewEvent, Outbox
-from bridge.routes import Route
+from contract.routes_file import Route
 
 
 @dataclass(frozen=True)

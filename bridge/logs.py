@@ -3,7 +3,7 @@
 Call sites log a short message and put the facts in `extra=` (`event` names what
 happened, e.g. `webhook_refused`); the formatter copies every extra field into the
 line. Values are made JSON-safe with `str()`; secrets never reach here except
-through `bridge.redact.last4`.
+through `contract.redact.last4`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Order: check id, then check GUID (case-insensitive), then tags, then the routes
 file's catch-all. A tag claim is "Key: Value" (that value under that key) or "Key"
 (any value); keys and values compare case-insensitively, trimmed. When several
-routes claim a check by tag, the first in the routes file wins (the file's order
-is the stack file's order, which people review).
+routes claim a check by tag (distinct claims, such as "Team: A" and "Tier: Gold",
+that one check's tags both satisfy), the first in the routes file wins (the file's
+order is the stack file's order, which people review). Claims that overlap by
+themselves ("Team" and "team: a") are refused by the routes model and by validate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 from bridge.asm import AsmAlert
 from bridge.errors import Unrouted
-from bridge.routes import RoutesFile
+from contract.routes_file import RoutesFile
+from contract.vocabulary import normal_tag_text, tag_claim_parts
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,13 @@ def find_route(routes: RoutesFile, alert: AsmAlert) -> Match | None:
 
 def tag_claims(claim: str, tags: dict[str, set[str]]) -> bool:
     """Does the tag claim ("Key: Value" or "Key") hold for normalised `tags`?"""
-    key, sep, value = claim.partition(":")
-    values = tags.get(_norm(key))
+    key, value = tag_claim_parts(claim)
+    values = tags.get(key)
     if values is None:
         return False
-    return not sep or _norm(value) in values
+    return value is None or value in values
 
 
 def _normal_tags(tags: dict[str, tuple[str, ...]]) -> dict[str, set[str]]:
-    return {_norm(key): {_norm(v) for v in values} for key, values in tags.items()}
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
+    return {normal_tag_text(key): {normal_tag_text(v) for v in values}
+            for key, values in tags.items()}

@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 
 from bridge.metrics import BridgeMetrics
-from bridge.routes import RoutesFile, RoutesFileError, load_routes_file
+from contract.errors import RoutesFileError
+from contract.routes_file import RoutesFile, load_routes_file
 
 log = logging.getLogger("bridge.routes")
 

@@ -24,7 +24,7 @@ from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError
 from bridge.metrics import BridgeMetrics
 from bridge.route_table import RouteTable
-from bridge.routes import RoutesFileError
+from contract.errors import RoutesFileError
 
 log = logging.getLogger("bridge.serve")
 

@@ -34,9 +34,9 @@ from typing import Any
 from bridge.metrics import BridgeMetrics
 from bridge.outbox import Outbox, PendingEvent
 from bridge.ratelimit import RateLimiter
-from bridge.redact import last4
 from bridge.retry import Backoff
 from bridge.sender import Dead, Delivered, Outcome, RetryLater, Sender
+from contract.redact import last4
 
 log = logging.getLogger("bridge.worker")
 

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.errors import UnreadableFile
+from contract.files import read_bounded
 from infra.errors import InfraError
+from infra.yaml_source import MAX_FILE_BYTES
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -138,10 +141,12 @@ def run_diff(
 
 def read_path(path: str) -> Side:
     try:
-        return Side(path, Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DiffInputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_bounded(path, MAX_FILE_BYTES, what="stack file")
+    except UnreadableFile as exc:
+        raise DiffInputError(str(exc)) from None
+    try:
+        return Side(path, raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise DiffInputError(f"{path}: cannot read it ({_reason(exc)})") from None
 
 

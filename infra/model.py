@@ -37,7 +37,14 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.routes import DEFAULT_SEVERITY_MAP, ROUTE_NAME_PATTERN, Link
+from contract.routes_file import Link
+from contract.vocabulary import (
+    DEFAULT_SEVERITY_MAP,
+    ROUTE_NAME_PATTERN,
+    AsmSeverity,
+    PagerDutySeverity,
+    UrgencyLevel,
+)
 
 # --- PagerDuty limits --------------------------------------------------------------
 
@@ -59,14 +66,11 @@ AUTO_PAUSE_TIMEOUTS = (120, 180, 300, 600, 900)
 #: Our own cap on display names; PagerDuty documents none, and longer names are unusable.
 MAX_NAME_LENGTH = 255
 
-UrgencyLevel = Literal["high", "low", "severity_based"]
-AsmSeverity = Literal["F", "E", "W", "I"]
-PagerDutySeverity = Literal["critical", "error", "warning", "info"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Logical names become Pulumi resource names and (for services) bridge URL segments.
-LOGICAL_NAME_PATTERN = ROUTE_NAME_PATTERN
+LOGICAL_NAME_PATTERN = f"^{ROUTE_NAME_PATTERN}$"
 _LOGICAL_NAME_HINT = (
     "use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 )
@@ -204,14 +208,14 @@ def _nonblank(value: Any) -> str:
 
 def _email(value: Any) -> str:
     value = _nonblank(value)
-    if not _EMAIL_RE.match(value):
+    if not _EMAIL_RE.fullmatch(value):
         raise ValueError(f"{_short(value)} is not an e-mail address (users are named by e-mail)")
     return value
 
 
 def _vendor_id(value: Any) -> str:
     value = _nonblank(value)
-    if not _VENDOR_ID_RE.match(value):
+    if not _VENDOR_ID_RE.fullmatch(value):
         raise ValueError(
             f"{_short(value)} is not a PagerDuty vendor id (upper-case letters and digits, "
             "e.g. 'PAPICA1')"
@@ -222,7 +226,7 @@ def _vendor_id(value: Any) -> str:
 def _hhmm(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError('must be a time such as "09:00" (quote it)')
-    if not isinstance(value, str) or not _HHMM_RE.match(value):
+    if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
         raise ValueError(f'{_short(value)} is not a time of day: write HH:MM, e.g. "09:00"')
     return value
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from contract.routes_file import ROUTES_FILE_VERSION
+from contract.vocabulary import UrgencyLevel
 from infra.model import (
     ExistingPolicy,
     ExistingService,
@@ -28,14 +30,11 @@ from infra.model import (
     Urgency,
 )
 
-ROUTES_VERSION = 1
-APICA_VENDOR_NAME = "Apica"
 # PagerDuty's "off" for auto-resolve and acknowledgement timeouts in the provider.
 TIMEOUT_OFF = "null"
 
 TargetKind = Literal["user_reference", "schedule_reference"]
 Assignment = Literal["assign_to_everyone", "round_robin"]
-UrgencyLevel = Literal["high", "low", "severity_based"]
 
 
 # -- escalation policies ------------------------------------------------------------
@@ -359,7 +358,7 @@ def _route(service_name: str, integration: Integration) -> RoutePlan:
 def routes_document(
     plan: StackPlan, stack_name: str, resolved: Mapping[str, ResolvedRoute]
 ) -> dict[str, object]:
-    """The routes file (`bridge.routes`, version 1) as a dict; `resolved` is keyed by route."""
+    """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route."""
     routes: dict[str, object] = {}
     for unit in plan.services:
         route, known = unit.route, resolved[unit.key]
@@ -376,7 +375,7 @@ def routes_document(
             "links": [{"href": link.href, "text": link.text} for link in route.links],
         }
     return {
-        "version": ROUTES_VERSION,
+        "version": ROUTES_FILE_VERSION,
         "stack": stack_name,
         "catch_all": plan.catch_all,
         "routes": routes,

@@ -19,10 +19,11 @@ from typing import Any
 import pulumi
 import pulumi_pagerduty as pagerduty
 
-from bridge.routes import RoutesFileError, parse_routes
+from contract.errors import RoutesFileError
+from contract.routes_file import parse_routes
+from contract.vocabulary import APICA_VENDOR_NAME
 from infra.model import Stack
 from infra.plan import (
-    APICA_VENDOR_NAME,
     ExistingPolicyPlan,
     NewPolicyPlan,
     NewServicePlan,

@@ -67,12 +67,22 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def _read_source(source: str) -> tuple[str, str]:
+    from contract.errors import UnreadableFile
+    from contract.files import describe_size, read_bounded
+    from contract.routes_file import MAX_ROUTES_FILE_BYTES
     from infra.routes_handoff import HandoffError
 
-    if source == "-":
-        return sys.stdin.read(), "standard input"
     try:
-        return Path(source).read_text(encoding="utf-8"), source
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise HandoffError(f"cannot read {source}: {reason}") from None
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_ROUTES_FILE_BYTES + 1)
+            if len(raw) > MAX_ROUTES_FILE_BYTES:
+                raise HandoffError(f"standard input is more than "
+                                   f"{describe_size(MAX_ROUTES_FILE_BYTES)}: not routes JSON")
+            source = "standard input"
+        else:
+            raw = read_bounded(source, MAX_ROUTES_FILE_BYTES, what="routes file")
+        return raw.decode("utf-8"), source
+    except UnreadableFile as exc:
+        raise HandoffError(f"cannot read {exc}") from None
+    except UnicodeDecodeError:
+        raise HandoffError(f"cannot read {source}: not UTF-8 text") from None

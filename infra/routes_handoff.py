@@ -3,7 +3,7 @@
 `pulumi stack output --json --show-secrets --stack NAME` prints every output of the
 stack as one JSON object; `bridge_routes` in it is the routes file (as an object, or
 as a JSON string when the program exported text). It is validated with the bridge's
-own model and written atomically with mode 0600 (`bridge.routes.write_routes_file`).
+own model and written atomically with mode 0600 (`contract.routes_file.write_routes_file`).
 Errors are one line, name what to do, and never contain an integration key.
 """
 
@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bridge.redact import last4
-from bridge.routes import RoutesFile, RoutesFileError, parse_routes, write_routes_file
+from contract.errors import RoutesFileError
+from contract.redact import last4, mask_keys
+from contract.routes_file import RoutesFile, parse_routes, write_routes_file
 from infra.errors import InfraError
 
 OUTPUT_NAME = "bridge_routes"
 DEFAULT_OUT = Path("routes.json")  # the bridge's default APICA_PD_ROUTES_FILE
 PULUMI_TIMEOUT = 120.0
-# Anything shaped like an integration key is masked in text we pass on from Pulumi.
-_KEY_LIKE = re.compile(r"\b[A-Za-z0-9]{32}\b")
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -140,7 +138,8 @@ def summary(routes: RoutesFile, path: Path) -> str:
 
 
 def _pulumi_failure(stack: str, stderr: str) -> str:
-    text = _KEY_LIKE.sub("********", stderr or "")
+    # Anything shaped like an integration key is masked in text we pass on from Pulumi.
+    text = mask_keys(stderr or "")
     if "no stack named" in text:
         return (
             f"stack {stack!r} does not exist (pulumi: no stack named it); check --stack and --cwd"

@@ -11,12 +11,12 @@ from typing import Any
 
 from pulumi.runtime.sync_await import _sync_await
 
+from contract.vocabulary import APICA_VENDOR_NAME
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.offline_plan import run_under_mocks
 from infra.resources import DeployedStack, run_program
 from infra.sandbox_mocks import PagerDutyRestMocks
 
-APICA_VENDOR_NAME = "Apica"
 # Existing services the stack names need a policy of their own in the sandbox account.
 SEED_POLICY_FOR_EXISTING_SERVICES = "Pre-existing services"
 

@@ -26,7 +26,8 @@ from typing import Any
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
-from bridge.routes import DEFAULT_SEVERITY_MAP, Link
+from contract.routes_file import Link
+from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.errors import Problem, StackFileInvalid
 from infra.model import (
     BUILTIN_DEFAULTS,

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    from bridge.redact import last4
+    from contract.redact import last4
     from sandbox.seed import apply_seed
     from sandbox.server import PagerDutySandbox
 

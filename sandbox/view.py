@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.redact import last4
+from contract.redact import last4
 
 COLUMNS = ("#", "SERVICE", "URGENCY", "STATUS", "DEDUP KEY", "SUMMARY", "LINKS")
 MAX_CELL = 60

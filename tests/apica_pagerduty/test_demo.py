@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from apica_pagerduty.demo import STORIES, check_incidents, run_demo
-from bridge.routes import load_routes_file
+from contract.routes_file import load_routes_file
 
 
 @pytest.fixture(scope="module")

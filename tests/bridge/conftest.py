@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge.asm import AsmAlert
 from bridge.metrics import BridgeMetrics
-from bridge.routes import RoutesFile, parse_routes
+from contract.routes_file import RoutesFile, parse_routes
 
 CHECKOUT_KEY = "C" * 28 + "k3y1"
 SEARCH_KEY = "S" * 28 + "k3y2"

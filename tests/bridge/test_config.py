@@ -68,7 +68,7 @@ def test_config_file_errors(tmp_path):
     path.write_text("listen_port = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(env={}, config_file=path)
-    with pytest.raises(ConfigError, match="cannot read it: No such file or directory"):
+    with pytest.raises(ConfigError, match="no such file"):
         load_config(env={}, config_file=tmp_path / "absent.toml")
 
 

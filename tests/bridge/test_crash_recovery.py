@@ -32,7 +32,7 @@ from bridge.intake import accept_alert
 from bridge.outbox import Outbox, outbox_path
 from bridge.ratelimit import RateLimiter
 from bridge.retry import Backoff
-from bridge.routes import Route
+from contract.routes_file import Route
 from bridge.sender import Sender
 from bridge.worker import Worker
 
@@ -260,7 +260,7 @@ class Serve:
 def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd):
     import requests
 
-    from bridge.routes import RoutesFile, write_routes_file
+    from contract.routes_file import RoutesFile, write_routes_file
 
     service = pd.state.create_service(name="Web", urgency="severity_based")
     key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]

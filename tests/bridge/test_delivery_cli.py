@@ -9,7 +9,7 @@ import pytest
 
 from apica_pagerduty.cli import main
 from bridge.outbox import NewEvent, Outbox, outbox_path
-from bridge.routes import RoutesFile, write_routes_file
+from contract.routes_file import RoutesFile, write_routes_file
 from sandbox.server import PagerDutySandbox
 
 KEY = "Q" * 28 + "wxyz"

@@ -11,7 +11,7 @@ from bridge.errors import InvalidEvent
 from bridge.events import check_event
 from bridge.intake import Accepted, accept_alert, fingerprint
 from bridge.outbox import Outbox, outbox_path
-from bridge.routes import Route
+from contract.routes_file import Route
 
 KEY = "R" * 28 + "abcd"
 BASE = "https://asm.example.com"

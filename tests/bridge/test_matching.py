@@ -8,7 +8,7 @@ import pytest
 
 from bridge.errors import Unrouted
 from bridge.matching import Match, match_route, tag_claims
-from bridge.routes import parse_routes
+from contract.routes_file import parse_routes
 from tests.bridge.conftest import make_alert, routes_document
 
 
@@ -42,10 +42,13 @@ def test_unclaimed_without_catch_all_is_refused():
     assert str(caught.value).startswith("no route claims check id:999 (by check id, GUID or tag)")
 
 
-def test_first_route_in_file_wins_a_tag_tie(routes_doc):
-    routes_doc["routes"]["search"]["check_tags"] = ["Team: Checkout"]
+def test_a_check_matching_two_routes_by_tag_goes_to_the_first(routes_doc):
+    # Overlapping claims are refused by the routes model; distinct claims on two keys
+    # can still both hold for one check, and then the file's order decides.
+    routes_doc["routes"]["search"]["check_tags"] = ["Tier: Gold"]
     routes = parse_routes(json.dumps(routes_doc), "r.json")
-    alert = make_alert(check_id=999, check_guid=None, tags={"Team": ("Checkout",)})
+    alert = make_alert(check_id=999, check_guid=None,
+                       tags={"Team": ("Checkout",), "Tier": ("Gold",)})
     assert match_route(routes, alert).route_name == "checkout"
 
 

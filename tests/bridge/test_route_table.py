@@ -9,7 +9,8 @@ import signal
 import pytest
 
 from bridge.route_table import RouteTable
-from bridge.routes import RoutesFileError, parse_routes, write_routes_file
+from contract.errors import RoutesFileError
+from contract.routes_file import parse_routes, write_routes_file
 from tests.bridge.conftest import routes_document
 
 

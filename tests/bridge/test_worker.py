@@ -25,9 +25,9 @@ from bridge.metrics import BridgeMetrics
 from bridge.outbox import NewEvent, Outbox, outbox_path
 from bridge.ratelimit import RateLimiter
 from bridge.retry import Backoff
-from bridge.routes import Route
 from bridge.sender import Dead, Delivered, RetryLater, Sender
 from bridge.worker import Worker
+from contract.routes_file import Route
 from sandbox.server import PagerDutySandbox
 
 KEY_A = "a" * 32

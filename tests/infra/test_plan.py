@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.routes import parse_routes
+from contract.routes_file import parse_routes
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,

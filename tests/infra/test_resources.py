@@ -17,7 +17,7 @@ import pytest
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from bridge.routes import parse_routes
+from contract.routes_file import parse_routes
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,

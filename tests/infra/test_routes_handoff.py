@@ -148,7 +148,7 @@ def test_pull_passes_on_other_pulumi_errors_without_keys(fake_pulumi, tmp_path, 
     message = one_line_error(capsys)
     assert message == (
         "routes pull: `pulumi stack output` failed for stack 'prod': "
-        "error: decrypting secret ******** failed"
+        f"error: decrypting secret ...{KEY[-4:]} failed"
     )
 
 
@@ -179,7 +179,8 @@ def test_pull_refuses_an_invalid_output_without_echoing_the_key(fake_pulumi, tmp
 
 
 def test_install_from_stdin(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(routes_doc())))
+    stdin = io.TextIOWrapper(io.BytesIO(json.dumps(routes_doc()).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
     out = tmp_path / "routes.json"
     assert main(["routes", "install", "-", "--out", str(out)]) == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -195,14 +196,32 @@ def test_install_accepts_a_whole_stack_output_file(tmp_path, capsys):
 
 
 def test_install_of_invalid_json_is_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("{nope"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{nope")))
     assert main(["routes", "install", "-", "--out", str(tmp_path / "r.json")]) == 1
     assert one_line_error(capsys).startswith("routes install: standard input: not valid JSON")
 
 
 def test_install_of_a_missing_file_is_one_line(tmp_path, capsys):
     assert main(["routes", "install", str(tmp_path / "nope.json")]) == 1
-    assert "No such file or directory" in one_line_error(capsys)
+    assert one_line_error(capsys) == (
+        f"routes install: cannot read {tmp_path / 'nope.json'}: no such file")
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo"])
+def test_install_of_a_special_file_is_one_line_and_quick(tmp_path, capsys, source):
+    if source == "fifo":
+        source = str(tmp_path / "routes.fifo")
+        os.mkfifo(source)
+    assert main(["routes", "install", source, "--out", str(tmp_path / "r.json")]) == 1
+    assert one_line_error(capsys) == (
+        f"routes install: cannot read {source}: is not a regular file (a FIFO, socket or device?)")
+
+
+def test_install_of_endless_stdin_stops_at_the_limit(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", open("/dev/zero"))  # noqa: SIM115
+    assert main(["routes", "install", "-", "--out", str(tmp_path / "r.json")]) == 1
+    assert one_line_error(capsys) == (
+        "routes install: standard input is more than 32.0 MiB: not routes JSON")
 
 
 def test_extract_routes_refuses_a_redacted_secret():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.routes import parse_routes
+from contract.routes_file import parse_routes
 from infra.sandbox_apply import SEED_POLICY_FOR_EXISTING_SERVICES, account_seed, apply_stack
 from infra.sandbox_mocks import RestApplyError
 from infra.validate import load_stack

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,39 +37,52 @@ from pydantic import (
     model_validator,
 )
 
+from contract.errors import RoutesFileError, UnreadableFile
+from contract.files import read_bounded
+from contract.vocabulary import (
+    CHECK_GUID_PATTERN,
+    DEFAULT_SEVERITY_MAP,
+    MAX_CHECK_ID,
+    MAX_LINK_HREF,
+    MAX_LINK_TEXT,
+    ROUTE_NAME_PATTERN,
+    AsmSeverity,
+    PagerDutySeverity,
+    is_routing_key,
+    tag_claims_overlap,
+)
+
 ROUTES_FILE_VERSION = 1
+#: A routes file for 5,000 services is about 3 MiB; anything far beyond is not one.
+MAX_ROUTES_FILE_BYTES = 32 << 20
 
-AsmSeverity = Literal["F", "E", "W", "I"]
-PagerDutySeverity = Literal["critical", "error", "warning", "info"]
-DEFAULT_SEVERITY_MAP: dict[str, str] = {
-    "F": "critical",
-    "E": "error",
-    "W": "warning",
-    "I": "info",
-}
-
-# Route names become URL path segments (/v1/asm/<route>): keep them boring.
-ROUTE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-RouteName = Annotated[str, StringConstraints(pattern=ROUTE_NAME_PATTERN)]
-ROUTING_KEY_PATTERN = re.compile(r"^[A-Za-z0-9]{32}$")
+# Route names become URL path segments (/v1/asm/<route>): keep them boring. pydantic
+# anchors patterns at both ends (no trailing-newline loophole).
+RouteName = Annotated[str, StringConstraints(pattern=f"^{ROUTE_NAME_PATTERN}$")]
+CheckGuid = Annotated[str, StringConstraints(pattern=f"^{CHECK_GUID_PATTERN}$")]
+CheckId = Annotated[int, Field(ge=0, le=MAX_CHECK_ID)]
 
 _REVEAL = "reveal_secrets"
 
 
-class RoutesFileError(Exception):
-    """A routes file that cannot be used; `str()` names the source and what to fix."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
+def _one_line_text(value: str) -> str:
+    if any(ch in value for ch in "\r\n"):
+        raise ValueError("must be one line of text")
+    return value
 
 
 class Link(BaseModel):
+    """A link PagerDuty shows on the incident (Events API `links`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    href: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    href: Annotated[
+        str, StringConstraints(pattern=r"^https?://\S+$", max_length=MAX_LINK_HREF)
+    ]
+    text: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_LINK_TEXT),
+        AfterValidator(_one_line_text),
+    ]
 
 
 class Route(BaseModel):
@@ -82,8 +95,8 @@ class Route(BaseModel):
     service_url: str | None = None
     integration_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     routing_key: SecretStr
-    check_ids: tuple[Annotated[int, Field(ge=0)], ...] = ()
-    check_guids: tuple[Annotated[str, StringConstraints(min_length=1, max_length=64)], ...] = ()
+    check_ids: tuple[CheckId, ...] = ()
+    check_guids: tuple[CheckGuid, ...] = ()
     check_tags: tuple[Annotated[str, StringConstraints(min_length=1, max_length=255)], ...] = ()
     severity_map: dict[AsmSeverity, PagerDutySeverity] = Field(
         default_factory=lambda: dict(DEFAULT_SEVERITY_MAP)
@@ -93,7 +106,7 @@ class Route(BaseModel):
     @field_validator("routing_key")
     @classmethod
     def _routing_key_shape(cls, value: SecretStr) -> SecretStr:
-        if not ROUTING_KEY_PATTERN.match(value.get_secret_value()):
+        if not is_routing_key(value.get_secret_value()):
             # Never echo the value: it is (or looks like) a secret.
             raise ValueError("must be a PagerDuty integration key: 32 letters or digits")
         return value
@@ -134,15 +147,27 @@ class RoutesFile(BaseModel):
                     raise ValueError(
                         f"{claim[0]} {claim[1]} is routed to both {other!r} and {name!r}"
                     )
+        # Tags as the bridge matches them (trimmed, casefolded): two routes whose tag
+        # claims one check can satisfy at once would leave the second never paged.
+        tagged = [(name, tag) for name, route in self.routes.items() for tag in route.check_tags]
+        for index, (name, tag) in enumerate(tagged):
+            for other, other_tag in tagged[index + 1:]:
+                if other != name and tag_claims_overlap(tag, other_tag):
+                    raise ValueError(
+                        f"tag {tag!r} of {name!r} and tag {other_tag!r} of {other!r} claim "
+                        "the same checks"
+                    )
         return self
 
 
 def parse_routes(text: str | bytes, source: str) -> RoutesFile:
     """Parse and validate routes-file JSON; errors name `source` and each bad field."""
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RoutesFileError(source, [f"not valid JSON ({exc})"]) from None
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise RoutesFileError(source, [str(exc)]) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RoutesFileError(source, [f"not valid JSON ({_short(str(exc))})"]) from None
     if not isinstance(data, dict):
         raise RoutesFileError(source, ["must be a JSON object with 'version' and 'routes'"])
     if data.get("version") != ROUTES_FILE_VERSION:
@@ -159,9 +184,9 @@ def parse_routes(text: str | bytes, source: str) -> RoutesFile:
 
 def load_routes_file(path: str | os.PathLike[str]) -> RoutesFile:
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise RoutesFileError(str(path), [f"cannot read it: {exc.strerror}"]) from None
+        raw = read_bounded(path, MAX_ROUTES_FILE_BYTES, what="routes file")
+    except UnreadableFile as exc:
+        raise RoutesFileError(exc.path, [exc.reason]) from None
     return parse_routes(raw, str(path))
 
 
@@ -172,9 +197,16 @@ def routes_to_json(routes: RoutesFile) -> str:
 
 
 def write_routes_file(path: str | os.PathLike[str], routes: RoutesFile) -> Path:
-    """Write atomically (temp file + fsync + rename) with mode 0600."""
+    """Write atomically (temp file + fsync + rename) with mode 0600; returns the file written.
+
+    A symbolic link at `path` is followed: the file it points to is replaced and the
+    link stays (a link into a config-management tree is usually meant). Missing
+    parent directories are created 0700, whatever the umask.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target = target.resolve()
+    make_private_dirs(target.parent)
     text = routes_to_json(routes)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
@@ -193,6 +225,41 @@ def write_routes_file(path: str | os.PathLike[str], routes: RoutesFile) -> Path:
     finally:
         os.close(dir_fd)
     return target
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and any missing parents with mode 0700 (umask ignored)."""
+    missing = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(new, 0o700)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json.loads keeps the last of repeated keys: two routes of one name would merge.
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"key {_short(key)!r} appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe(exc: ValidationError) -> list[str]:

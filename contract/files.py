@@ -1,0 +1,73 @@
+"""The one way the project reads a file it is handed: bounded, never blocking.
+
+Stack files, routes files, bridge configs, credential files and routes JSON all come
+through `read_bounded`: it opens with O_NONBLOCK (a FIFO must not hang the reader),
+accepts only regular files (`/dev/zero` and friends would never end), refuses files
+over the caller's limit before reading them, and stops reading at the limit if the
+file grows meanwhile. Errors are `UnreadableFile` with one line saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from contract.errors import UnreadableFile
+
+_CHUNK = 1 << 20
+
+
+def describe_size(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MiB"
+    if size >= 1 << 10:
+        return f"{size / (1 << 10):.1f} KiB"
+    return f"{size} bytes"
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, *, what: str = "file",
+                 display: str | None = None) -> bytes:
+    """The bytes of regular file `path`, at most `limit` of them; else `UnreadableFile`.
+
+    `what` names the kind of file in messages ("stack file", "routes file").
+    """
+    name = display if display is not None else os.fspath(path)
+
+    def unreadable(reason: str) -> UnreadableFile:
+        return UnreadableFile(name, reason)
+
+    def too_large(size: int) -> UnreadableFile:
+        return unreadable(f"is {describe_size(size)}; a {what} may be at most "
+                          f"{describe_size(limit)}")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise unreadable("no such file") from None
+    except IsADirectoryError:
+        raise unreadable(f"is a directory, not a {what}") from None
+    except OSError as exc:
+        raise unreadable(f"cannot open it: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise unreadable(f"is a directory, not a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise unreadable("is not a regular file (a FIFO, socket or device?)")
+        if info.st_size > limit:
+            raise too_large(info.st_size)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:  # it grew while we read it
+            raise too_large(size)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise unreadable(f"cannot read it: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)

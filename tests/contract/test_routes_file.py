@@ -1,0 +1,224 @@
+"""The routes-file contract: what the program writes, the bridge must read back exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from contract.errors import RoutesFileError
+from contract.routes_file import (
+    MAX_ROUTES_FILE_BYTES,
+    load_routes_file,
+    parse_routes,
+    routes_to_json,
+    write_routes_file,
+)
+
+KEY = "R" * 28 + "k3y9"
+
+
+def routes_doc(**overrides: object) -> dict:
+    doc = {
+        "version": 1,
+        "stack": "dev",
+        "catch_all": None,
+        "routes": {
+            "checkout": {
+                "service_name": "Checkout API",
+                "service_id": "PABC123",
+                "integration_name": "Apica-Checkout-API",
+                "routing_key": KEY,
+                "check_ids": [101, 102],
+                "check_guids": ["9f1c"],
+                "check_tags": ["Team: Checkout"],
+                "severity_map": {"W": "error"},
+                "links": [{"href": "https://status.example.com", "text": "Status"}],
+            }
+        },
+    }
+    doc.update(overrides)
+    return doc
+
+
+def test_round_trip_keeps_the_key_and_fills_the_severity_map(tmp_path):
+    routes = parse_routes(json.dumps(routes_doc()), "r.json")
+    path = write_routes_file(tmp_path / "sub" / "routes.json", routes)
+
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = load_routes_file(path)
+    assert again == routes
+    assert again.routes["checkout"].routing_key.get_secret_value() == KEY
+    assert again.routes["checkout"].severity_map == {
+        "F": "critical", "E": "error", "W": "error", "I": "info",
+    }
+    assert not [p for p in path.parent.iterdir() if p.name != "routes.json"], "temp file left"
+
+
+def test_key_never_shows_outside_the_file_itself():
+    routes = parse_routes(json.dumps(routes_doc()), "r.json")
+    assert KEY not in repr(routes)
+    assert KEY not in routes.model_dump_json()
+    assert KEY in routes_to_json(routes)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": 2}, "r.json: version must be 1 (got 2)"),
+        ({"catch_all": "nope"}, "catch_all names route 'nope', which is not in routes"),
+        ({"routes": {"Bad Name": routes_doc()["routes"]["checkout"]}},
+         "routes.Bad Name.[key]: String should match pattern"),
+        ({"extra": 1}, "extra: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_documents_name_the_field(change, message):
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(routes_doc(**change)), "r.json")
+    assert message in str(caught.value)
+
+
+def test_bad_routing_key_is_refused_without_echoing_it():
+    doc = routes_doc()
+    doc["routes"]["checkout"]["routing_key"] = "secret-but-short"
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(doc), "r.json")
+    assert "routes.checkout.routing_key" in str(caught.value)
+    assert "secret-but-short" not in str(caught.value)
+
+
+def test_check_routed_twice_is_refused():
+    doc = routes_doc()
+    doc["routes"]["other"] = dict(doc["routes"]["checkout"], check_guids=[], check_ids=[102])
+    expected = "check id 102 is routed to both 'checkout' and 'other'"
+    with pytest.raises(RoutesFileError, match=expected):
+        parse_routes(json.dumps(doc), "r.json")
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{not json", b"\xff\xfe"])
+def test_garbage_is_a_routes_file_error(text):
+    with pytest.raises(RoutesFileError, match=r"^r\.json: "):
+        parse_routes(text, "r.json")
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(RoutesFileError, match="no such file"):
+        load_routes_file(tmp_path / "absent.json")
+
+
+# -- hostile input (issue 9: trailing newlines, duplicates, claims the bridge can't match) --
+
+def _with_route(**fields: object) -> dict:
+    doc = routes_doc()
+    doc["routes"]["checkout"].update(fields)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"routing_key": KEY[:-1] + "\n"}, "routes.checkout.routing_key: Value error, must be a "
+         "PagerDuty integration key: 32 letters or digits"),
+        ({"routing_key": KEY + "\n"}, "routes.checkout.routing_key: Value error, must be a "
+         "PagerDuty integration key: 32 letters or digits"),
+        ({"check_ids": [10**18]}, "routes.checkout.check_ids.0: Input should be less than or "
+         "equal to 999999999999999999"),
+        ({"check_guids": ["9f1c "]}, "routes.checkout.check_guids.0: String should match pattern"),
+        ({"check_guids": ["9f1c\n"]}, "routes.checkout.check_guids.0: String should match "
+         "pattern"),
+        ({"links": [{"href": "https://x.example", "text": "Status\nforged"}]},
+         "routes.checkout.links.0.text: Value error, must be one line of text"),
+    ],
+)
+def test_values_the_bridge_could_never_use_are_refused(fields, message):
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(_with_route(**fields)), "r.json")
+    assert message in str(caught.value)
+    assert KEY[:-4] not in str(caught.value)
+
+
+def test_route_name_with_a_trailing_newline_is_refused():
+    doc = routes_doc()
+    doc["routes"] = {"checkout\n": doc["routes"]["checkout"]}
+    with pytest.raises(RoutesFileError, match="String should match pattern"):
+        parse_routes(json.dumps(doc), "r.json")
+
+
+def test_duplicate_keys_are_refused_not_merged():
+    text = json.dumps(routes_doc())
+    route = json.dumps(routes_doc()["routes"]["checkout"])
+    doubled = text.replace('"routes": {', f'"routes": {{"checkout": {route}, ', 1)
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(doubled, "r.json")
+    assert str(caught.value) == "r.json: key 'checkout' appears twice in one object"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Team: Checkout", "team :checkout"), ("Team", "team: Search"), ("Team:  A", "TEAM: a")],
+)
+def test_tag_claims_that_overlap_after_normalisation_are_refused(first, second):
+    doc = routes_doc()
+    doc["routes"]["checkout"]["check_tags"] = [first]
+    doc["routes"]["other"] = dict(doc["routes"]["checkout"], check_ids=[], check_guids=[],
+                                  check_tags=[second])
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(doc), "r.json")
+    assert (f"tag {first!r} of 'checkout' and tag {second!r} of 'other' claim the same checks"
+            in str(caught.value))
+
+
+def test_distinct_tag_claims_are_fine():
+    doc = routes_doc()
+    doc["routes"]["other"] = dict(doc["routes"]["checkout"], check_ids=[], check_guids=[],
+                                  check_tags=["Team: Search", "Tier"])
+    assert set(parse_routes(json.dumps(doc), "r.json").routes) == {"checkout", "other"}
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "directory"])
+def test_special_files_are_refused_at_once(tmp_path, special):
+    if special == "fifo":
+        path = tmp_path / "routes.fifo"
+        os.mkfifo(path)  # nobody writes: a blocking open would hang here
+    elif special == "directory":
+        path = tmp_path
+    else:
+        path = special
+    with pytest.raises(RoutesFileError, match=r"is not a regular file|is a directory"):
+        load_routes_file(path)
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "routes.json"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_ROUTES_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(RoutesFileError, match=r"is 32\.0 MiB; a routes file may be at most "
+                                              r"32\.0 MiB"):
+        load_routes_file(path)
+
+
+def test_new_parent_directories_are_private_whatever_the_umask(tmp_path):
+    routes = parse_routes(json.dumps(routes_doc()), "r.json")
+    old = os.umask(0)
+    try:
+        path = write_routes_file(tmp_path / "a" / "b" / "routes.json", routes)
+    finally:
+        os.umask(old)
+    for directory in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_symlink_is_followed_and_kept(tmp_path):
+    routes = parse_routes(json.dumps(routes_doc()), "r.json")
+    real = tmp_path / "real" / "routes.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "routes.json"
+    link.symlink_to(real)
+    written = write_routes_file(link, routes)
+    assert written == real.resolve()
+    assert link.is_symlink()
+    assert load_routes_file(link) == routes
