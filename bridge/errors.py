@@ -7,8 +7,10 @@ ever holds a credential or an integration key in clear: use `contract.redact.las
 
 from __future__ import annotations
 
+from contract.errors import ApicaError
 
-class BridgeError(Exception):
+
+class BridgeError(ApicaError):
     """Base of every error the bridge raises on purpose."""
 
     reason = "bridge_error"

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from contract.errors import ApicaError
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -30,7 +32,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col or 1}: {self.message}"
 
 
-class InfraError(Exception):
+class InfraError(ApicaError):
     """Base of every error the infra side raises on purpose; `str()` says what to do.
 
     `ProgramError` (infra.resources) is the exception: it must be a `pulumi.RunError`
