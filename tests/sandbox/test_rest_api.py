@@ -172,7 +172,7 @@ def test_service_name_must_be_unique(pd, api, policy):
         ({"status": "maintenance"}, "Status must be active or disabled"),
         (
             {"auto_pause_notifications_parameters": {"enabled": True, "timeout": 42}},
-            "Auto pause notifications timeout must be one of 120, 180, 300, 600, 900",
+            "Auto pause notifications timeout must be one of 0, 120, 180, 300, 600, 900",
         ),
     ],
 )
