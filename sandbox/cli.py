@@ -1,7 +1,7 @@
 """`apica-pd sandbox ...`: run the PagerDuty sandbox, look at its incidents.
 
     apica-pd sandbox serve [--host 127.0.0.1] [--port 0] [--token T] [--events-per-minute N]
-                           [--seed FILE]
+                           [--rest-requests-per-minute N] [--seed FILE]
     apica-pd sandbox incidents --url URL [--json] [--status S]
 
 `serve` prints its URL as the first line of standard output (scripts read it),
@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Events API limit per routing key; 0 turns the limit off (default 120)",
     )
     serve.add_argument(
+        "--rest-requests-per-minute",
+        type=int,
+        default=960,
+        help="REST API limit per token, as PagerDuty's; 0 turns it off (default 960)",
+    )
+    serve.add_argument(
         "--seed", metavar="FILE", help="JSON seed: users, schedules, teams, ... (docs/sandbox.md)"
     )
     serve.set_defaults(handler=run_serve)
@@ -54,8 +60,13 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
     from sandbox.server import PagerDutySandbox
 
     stop = stop or threading.Event()
-    limit = args.events_per_minute or None
-    sandbox = PagerDutySandbox(args.host, args.port, token=args.token, events_per_minute=limit)
+    sandbox = PagerDutySandbox(
+        args.host,
+        args.port,
+        token=args.token,
+        events_per_minute=args.events_per_minute or None,
+        rest_requests_per_minute=args.rest_requests_per_minute or None,
+    )
     if args.seed:
         try:
             apply_seed(sandbox.state, json.loads(Path(args.seed).read_text(encoding="utf-8")))

@@ -21,6 +21,7 @@ KINDS = {
     "teams": "team",
     "vendors": "vendor",
     "integrations": "integration",
+    "alert_grouping_settings": "alert_grouping_setting",
 }
 # Seeded like a real account's vendor catalogue; "Apica" is the one this product uses.
 DEFAULT_VENDORS = ("Apica", "Amazon CloudWatch", "Datadog", "Nagios", "Prometheus")
@@ -34,6 +35,7 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "auto_pause_notifications_parameters": {"enabled": False, "timeout": None},
     "support_hours": None,
     "scheduled_actions": [],
+    "response_play": None,
     "teams": [],
 }
 
@@ -63,6 +65,7 @@ class Directory:
             for ref in found["integrations"]:
                 self._forget_integration(ref["id"])
             self._unlink_from_policy(found)
+            self.detach_from_grouping(object_id, drop_empty=True)
         if found is not None and collection == "integrations":
             self._forget_integration(object_id, already_popped=found)
         return found
@@ -187,6 +190,51 @@ class Directory:
         self._by_key[integration["integration_key"]] = integration["id"]
         service["integrations"].append(self.reference("integrations", integration))
         return integration
+
+    def add_alert_grouping_setting(
+        self,
+        type: str,
+        config: dict[str, Any],
+        service_ids: list[str],
+        name: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A setting grouping alerts of `service_ids` (which must exist) by `type`."""
+        now = iso(self._clock())
+        setting = {
+            "name": name,
+            "description": description,
+            "type": type,
+            "config": config,
+            "services": self.service_references(service_ids),
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self._store("alert_grouping_settings", setting)
+
+    def service_references(self, service_ids: list[str]) -> list[dict[str, Any]]:
+        found = [self._objects["services"].get(i) for i in service_ids]
+        missing = [i for i, s in zip(service_ids, found, strict=True) if s is None]
+        if missing:
+            raise KeyError(f"no service {missing[0]}")
+        return [self.reference("services", s) for s in found if s is not None]
+
+    def grouping_setting_of(self, service_id: str) -> dict[str, Any] | None:
+        """The alert grouping setting `service_id` belongs to, if any (at most one)."""
+        for setting in self._objects["alert_grouping_settings"].values():
+            if any(ref["id"] == service_id for ref in setting["services"]):
+                return setting
+        return None
+
+    def detach_from_grouping(self, service_id: str, drop_empty: bool = False) -> None:
+        """Take the service out of its alert grouping setting. With `drop_empty`, a setting
+        left without services goes too (PagerDuty deletes it with its last service)."""
+        setting = self.grouping_setting_of(service_id)
+        if setting is None:
+            return
+        setting["services"] = [r for r in setting["services"] if r["id"] != service_id]
+        if drop_empty and not setting["services"]:
+            self._objects["alert_grouping_settings"].pop(setting["id"], None)
 
     def integration_by_key(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The integration owning routing key `key` and its service, if any."""

@@ -1,4 +1,9 @@
-"""PagerDuty's Events API limit: about N events per 60 seconds per routing key, sliding window."""
+"""Per-key limits over a sliding 60-second window.
+
+The Events API's: about N events per 60 seconds per routing key. The REST API's:
+960 requests per minute per API key (PagerDuty's developer docs, REST API Rate
+Limits), reported in `ratelimit-*` headers (`RateLimiter.headers`).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,34 @@ class RateLimiter:
                 return 0
             wait = (seen[0] + WINDOW - now).total_seconds()
         return max(1, int(wait + 0.999))
+
+    def remaining(self, key: str) -> int | None:
+        """How many more requests `key` may make in the window now (None: unlimited)."""
+        if self.events_per_minute is None:
+            return None
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(key) or deque()
+            live = sum(1 for t in seen if t > now - WINDOW)
+        return max(0, self.events_per_minute - live)
+
+    def headers(self, key: str) -> dict[str, str]:
+        """PagerDuty's REST rate-limit headers for `key`: limit, remaining, reset (seconds
+        until the window has room again, or until the oldest counted request leaves it)."""
+        if self.events_per_minute is None:
+            return {}
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(key)
+            oldest = seen[0] if seen else None
+        reset = 60
+        if oldest is not None:
+            reset = max(1, int((oldest + WINDOW - now).total_seconds() + 0.999))
+        return {
+            "ratelimit-limit": str(self.events_per_minute),
+            "ratelimit-remaining": str(self.remaining(key)),
+            "ratelimit-reset": str(reset),
+        }
 
     def reset(self) -> None:
         with self._lock:

@@ -19,7 +19,8 @@ URGENCY_VALUES = ("high", "low", "severity_based")
 SETTABLE_STATUSES = ("active", "disabled")
 ALERT_CREATION = ("create_incidents", "create_alerts_and_incidents")
 GROUPING_TYPES = (None, "time", "intelligent", "content_based")
-AUTO_PAUSE_TIMEOUTS = (None, 120, 180, 300, 600, 900)
+# 0 asks PagerDuty to pick the recommended timeout (OpenAPI: AutoPauseNotificationsParameters).
+AUTO_PAUSE_TIMEOUTS = (None, 0, 120, 180, 300, 600, 900)
 ASSIGNMENT_STRATEGIES = ("assign_to_everyone", "round_robin")
 TARGET_TYPES = {
     "user_reference": "users",
@@ -73,8 +74,9 @@ def service_errors(
     errors += _scheduled_action_errors(body.get("scheduled_actions"), rule)
     for name in ("auto_resolve_timeout", "acknowledgement_timeout"):
         value = body.get(name)
+        # PagerDuty: "Setting this field to 0, null (or unset in POST request) will disable".
         if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value <= 0
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
         ):
             errors.append(f"{_label(name)} must be a positive number of seconds or null")
     if body.get("alert_creation", ALERT_CREATION[1]) not in ALERT_CREATION:
@@ -102,6 +104,87 @@ def integration_errors(body: dict[str, Any], directory: Directory) -> list[str]:
     if name is not None and (not isinstance(name, str) or not name.strip()):
         errors.append("Name cannot be blank")
     return errors
+
+
+GROUPING_SETTING_TYPES = ("content_based", "content_based_intelligent", "intelligent", "time")
+# Types whose setting may hold only one service: content_based_intelligent (OpenAPI) and
+# time (the provider refuses more before sending).
+SINGLE_SERVICE_TYPES = ("content_based_intelligent", "time")
+AGGREGATES = ("all", "any")
+
+
+def alert_grouping_setting_errors(
+    body: dict[str, Any], directory: Directory, current_id: str | None = None
+) -> list[str]:
+    """`POST/PUT /alert_grouping_settings`: type, per-type config, services. Seconds
+    throughout; 0 means "until resolved" (timeout) or "recommended" (time_window)."""
+    errors = []
+    for field in ("name", "description"):
+        if body.get(field) is not None and not isinstance(body[field], str):
+            errors.append(f"{_label(field)} must be a string or null")
+    kind = body.get("type")
+    if kind not in GROUPING_SETTING_TYPES:
+        errors.append("Type must be one of: " + ", ".join(GROUPING_SETTING_TYPES))
+    config = body.get("config")
+    if not isinstance(config, dict):
+        errors.append("Config must be an object")
+    elif kind in GROUPING_SETTING_TYPES:
+        errors += _grouping_config_errors(kind, config)
+    errors += _grouping_services_errors(body.get("services"), kind, directory, current_id)
+    return errors
+
+
+def _grouping_config_errors(kind: str, config: dict[str, Any]) -> list[str]:
+    errors = []
+    if kind == "time":
+        timeout = config.get("timeout", 0)
+        if not _is_int(timeout) or not (timeout == 0 or 60 <= timeout <= 86400):
+            errors.append("Config timeout must be 0 or 60..86400 seconds")
+        return errors
+    window = config.get("time_window", 0)
+    longest = 86400 if kind == "content_based" else 3600
+    if not _is_int(window) or not (window == 0 or 300 <= window <= 3600 or window == longest):
+        allowed = "0, 300..3600 or 86400" if kind == "content_based" else "0 or 300..3600"
+        errors.append(f"Config time_window must be {allowed} seconds")
+    if kind == "intelligent":
+        fields = config.get("iag_fields", ["summary"])
+        if not _strings(fields):
+            errors.append("Config iag_fields must be a list of strings")
+        return errors
+    if config.get("aggregate") not in AGGREGATES:
+        errors.append("Config aggregate must be all or any")
+    if not _strings(config.get("fields")) or not config["fields"]:
+        errors.append("Config fields must be a non-empty list of strings")
+    return errors
+
+
+def _grouping_services_errors(
+    services: Any, kind: Any, directory: Directory, current_id: str | None
+) -> list[str]:
+    if not isinstance(services, list) or not services:
+        return ["Services must be a list of at least one service reference"]
+    errors = []
+    ids = [s.get("id") if isinstance(s, dict) else None for s in services]
+    if kind in SINGLE_SERVICE_TYPES and len(ids) > 1:
+        errors.append(f"A setting of type {kind} allows only one service")
+    for service_id in ids:
+        if not isinstance(service_id, str) or directory.get("services", service_id) is None:
+            errors.append(f"Service {service_id} not found")
+            continue
+        other = directory.grouping_setting_of(service_id)
+        if other is not None and other["id"] != current_id:
+            errors.append(
+                f"Service {service_id} already belongs to alert grouping setting {other['id']}"
+            )
+    return errors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def name_errors(
@@ -237,7 +320,7 @@ def _auto_pause_errors(params: Any) -> list[str]:
     if not isinstance(params, dict) or not isinstance(params.get("enabled", False), bool):
         return ["Auto pause notifications parameters must have a boolean enabled"]
     if params.get("timeout") not in AUTO_PAUSE_TIMEOUTS:
-        return ["Auto pause notifications timeout must be one of 120, 180, 300, 600, 900"]
+        return ["Auto pause notifications timeout must be one of 0, 120, 180, 300, 600, 900"]
     return []
 
 

@@ -20,6 +20,7 @@ from sandbox.clock import Clock, system_clock
 from sandbox.faults import Faults
 from sandbox.ids import new_token
 from sandbox.ratelimit import RateLimiter
+from sandbox.rest_api import REST_REQUESTS_PER_MINUTE
 from sandbox.state import SandboxState
 
 START_TIMEOUT = 10.0
@@ -35,6 +36,7 @@ class PagerDutySandbox:
         *,
         token: str | None = None,
         events_per_minute: int | None = 120,
+        rest_requests_per_minute: int | None = REST_REQUESTS_PER_MINUTE,
         clock: Clock = system_clock,
     ) -> None:
         self.host = host
@@ -44,6 +46,7 @@ class PagerDutySandbox:
         self.state = SandboxState(clock)
         self.faults = Faults(clock)
         self.limiter = RateLimiter(events_per_minute, clock)
+        self.rest_limiter = RateLimiter(rest_requests_per_minute, clock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -77,7 +80,9 @@ class PagerDutySandbox:
             raise
         self.port = sock.getsockname()[1]
         self.state.directory.rebase(f"http://{self.host}:{self.port}")
-        app = build_app(self.state, self.faults, self.limiter, token=self.token)
+        app = build_app(
+            self.state, self.faults, self.limiter, token=self.token, rest_limiter=self.rest_limiter
+        )
         # No access log: request lines are noise in test output and the demo's.
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2

@@ -56,3 +56,45 @@ def test_unknown_references_raise(directory):
         directory.add_integration("PNOPE", "x")
     with pytest.raises(KeyError, match="no escalation policy"):
         directory.create_service("x", escalation_policy_id="PNOPE")
+
+
+def test_services_have_no_response_play_by_default(directory):
+    assert directory.create_service("Checkout")["response_play"] is None
+
+
+def test_alert_grouping_setting_holds_service_references(directory):
+    checkout, search = directory.create_service("Checkout"), directory.create_service("Search")
+    setting = directory.add_alert_grouping_setting(
+        "content_based",
+        {"aggregate": "all", "fields": ["summary"], "time_window": 300},
+        [checkout["id"], search["id"]],
+        name="Web",
+    )
+    assert setting["type"] == "content_based"
+    assert [r["type"] for r in setting["services"]] == ["service_reference"] * 2
+    assert setting["self"] == f"http://pd.test/alert_grouping_settings/{setting['id']}"
+    assert directory.grouping_setting_of(search["id"])["id"] == setting["id"]
+    with pytest.raises(KeyError, match="no service PNOPE"):
+        directory.add_alert_grouping_setting("time", {"timeout": 0}, ["PNOPE"])
+
+
+def test_deleting_a_settings_last_service_deletes_the_setting(directory):
+    checkout, search = directory.create_service("Checkout"), directory.create_service("Search")
+    setting = directory.add_alert_grouping_setting(
+        "intelligent", {"time_window": 300}, [checkout["id"], search["id"]]
+    )
+    directory.delete("services", checkout["id"])
+    assert [r["id"] for r in setting["services"]] == [search["id"]]
+    directory.delete("services", search["id"])
+    assert directory.get("alert_grouping_settings", setting["id"]) is None
+
+
+def test_detaching_keeps_a_setting_that_still_has_services(directory):
+    checkout, search = directory.create_service("Checkout"), directory.create_service("Search")
+    setting = directory.add_alert_grouping_setting(
+        "intelligent", {"time_window": 300}, [checkout["id"], search["id"]]
+    )
+    directory.detach_from_grouping(checkout["id"])
+    assert directory.grouping_setting_of(checkout["id"]) is None
+    assert directory.get("alert_grouping_settings", setting["id"]) is not None
+    directory.detach_from_grouping("PNOPE")  # not in any setting: nothing happens

@@ -38,3 +38,25 @@ def test_no_limit():
 def test_limit_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         RateLimiter(0)
+
+
+def test_rest_headers_count_down_and_say_when_the_window_has_room():
+    clock = ManualClock()
+    limiter = RateLimiter(3, clock)
+    assert limiter.headers("tok") == {
+        "ratelimit-limit": "3",
+        "ratelimit-remaining": "3",
+        "ratelimit-reset": "60",
+    }
+    limiter.allow("tok")
+    clock.advance(20)
+    limiter.allow("tok")
+    assert limiter.headers("tok")["ratelimit-remaining"] == "1"
+    assert limiter.headers("tok")["ratelimit-reset"] == "40"
+    assert limiter.remaining("other") == 3
+
+
+def test_no_limit_sends_no_headers():
+    limiter = RateLimiter(None, ManualClock())
+    assert limiter.headers("tok") == {}
+    assert limiter.remaining("tok") is None

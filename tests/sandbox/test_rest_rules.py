@@ -6,7 +6,12 @@ import pytest
 
 from sandbox.clock import ManualClock
 from sandbox.directory import Directory
-from sandbox.rest_rules import escalation_policy_errors, integration_errors, service_errors
+from sandbox.rest_rules import (
+    alert_grouping_setting_errors,
+    escalation_policy_errors,
+    integration_errors,
+    service_errors,
+)
 
 
 @pytest.fixture
@@ -84,3 +89,97 @@ def test_integration_with_a_vendor_needs_no_type(directory):
     apica = directory.list("vendors")[0]
     assert integration_errors({"vendor": {"id": apica["id"]}}, directory) == []
     assert integration_errors({"type": "events_api_v2_inbound_integration"}, directory) == []
+
+
+def test_zero_timeouts_disable_as_in_pagerduty(directory):
+    body = service(directory, auto_resolve_timeout=0, acknowledgement_timeout=0)
+    assert service_errors(body, directory) == []
+    auto_pause = {"enabled": True, "timeout": 0}  # 0: PagerDuty picks the recommended one
+    assert (
+        service_errors(
+            service(directory, auto_pause_notifications_parameters=auto_pause), directory
+        )
+        == []
+    )
+
+
+def grouping(directory, kind, config, *service_ids):
+    ids = service_ids or (directory.create_service("S1")["id"],)
+    return {"type": kind, "config": config, "services": [{"id": i} for i in ids]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "config"),
+    [
+        ("time", {"timeout": 0}),
+        ("time", {"timeout": 60}),
+        ("time", {"timeout": 86400}),
+        ("intelligent", {"time_window": 0, "iag_fields": ["summary"]}),
+        ("intelligent", {"time_window": 3600}),
+        ("content_based", {"time_window": 86400, "aggregate": "all", "fields": ["source"]}),
+        ("content_based_intelligent", {"time_window": 300, "aggregate": "any", "fields": ["x"]}),
+    ],
+)
+def test_grouping_settings_pagerduty_accepts(directory, kind, config):
+    assert alert_grouping_setting_errors(grouping(directory, kind, config), directory) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "message"),
+    [
+        ("time", {"timeout": 30}, "Config timeout must be 0 or 60..86400 seconds"),
+        ("time", {"timeout": "5"}, "Config timeout must be 0 or 60..86400 seconds"),
+        (
+            "intelligent",
+            {"time_window": 86400},
+            "Config time_window must be 0 or 300..3600 seconds",
+        ),
+        ("intelligent", {"iag_fields": "summary"}, "Config iag_fields must be a list of strings"),
+        (
+            "content_based",
+            {"time_window": 200, "aggregate": "all", "fields": ["a"]},
+            "Config time_window must be 0, 300..3600 or 86400 seconds",
+        ),
+        (
+            "content_based",
+            {"aggregate": "some", "fields": ["a"]},
+            "Config aggregate must be all or any",
+        ),
+        (
+            "content_based_intelligent",
+            {"aggregate": "all", "fields": []},
+            "Config fields must be a non-empty list of strings",
+        ),
+        (
+            "rules",
+            {},
+            "Type must be one of: content_based, content_based_intelligent, intelligent, time",
+        ),
+    ],
+)
+def test_grouping_settings_pagerduty_refuses(directory, kind, config, message):
+    assert alert_grouping_setting_errors(grouping(directory, kind, config), directory) == [message]
+
+
+def test_grouping_setting_services(directory):
+    one, two = directory.create_service("One")["id"], directory.create_service("Two")["id"]
+    body = grouping(directory, "time", {"timeout": 0}, one, two)
+    assert alert_grouping_setting_errors(body, directory) == [
+        "A setting of type time allows only one service"
+    ]
+    body = grouping(directory, "intelligent", {}, one, "PNOPE")
+    assert alert_grouping_setting_errors(body, directory) == ["Service PNOPE not found"]
+    assert alert_grouping_setting_errors({**body, "services": []}, directory) == [
+        "Services must be a list of at least one service reference"
+    ]
+    taken = directory.add_alert_grouping_setting("intelligent", {}, [one])
+    body = grouping(directory, "intelligent", {}, one)
+    assert alert_grouping_setting_errors(body, directory) == [
+        f"Service {one} already belongs to alert grouping setting {taken['id']}"
+    ]
+    assert alert_grouping_setting_errors(body, directory, current_id=taken["id"]) == []
+    assert alert_grouping_setting_errors({**body, "config": None, "name": 5}, directory) == [
+        "Name must be a string or null",
+        "Config must be an object",
+        f"Service {one} already belongs to alert grouping setting {taken['id']}",
+    ]

@@ -45,3 +45,17 @@ def test_busy_port_is_an_error():
         taken.listen()
         with pytest.raises(OSError):
             PagerDutySandbox(port=taken.getsockname()[1]).start()
+
+
+def test_rest_limit_defaults_to_pagerdutys_and_can_be_turned_off():
+    auth = {"Authorization": "Token token=t"}
+    with (
+        PagerDutySandbox(token="t") as limited,
+        PagerDutySandbox(token="t", rest_requests_per_minute=None) as unlimited,
+    ):
+        assert limited.rest_limiter.events_per_minute == 960
+        answer = requests.get(limited.url + "/abilities", headers=auth, timeout=5)
+        assert answer.headers["ratelimit-limit"] == "960"
+        answer = requests.get(unlimited.url + "/abilities", headers=auth, timeout=5)
+        assert answer.status_code == 200
+        assert "ratelimit-limit" not in answer.headers
