@@ -145,8 +145,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _asm_setup(args: argparse.Namespace) -> int:
     from bridge.asm_setup import render_json, render_text, target_setups
-    from bridge.auth import credentials_from_env, load_credentials_file
     from bridge.errors import ConfigError
+    from bridge.intake.auth import credentials_from_env, load_credentials_file
     from contract.errors import RoutesFileError
     from contract.routes_file import load_routes_file
 
@@ -168,9 +168,9 @@ def _asm_setup(args: argparse.Namespace) -> int:
 # -- delivery side: outbox, dead letters, test-route --------------------------------
 
 
-def _open_outbox(args: argparse.Namespace, command: str):  # -> Outbox | None
-    from bridge.errors import ConfigError
-    from bridge.outbox import Outbox, outbox_path
+def _open_outbox(args: argparse.Namespace, command: str):  # -> Store | None
+    from bridge.errors import ConfigError, StoreError
+    from bridge.store.sqlite import SqliteStore, outbox_path
 
     try:
         path = outbox_path(config_from_args(args).data_dir)
@@ -181,7 +181,11 @@ def _open_outbox(args: argparse.Namespace, command: str):  # -> Outbox | None
         # Inspecting must not create an empty store somewhere unexpected.
         print(f"apica-pd {command}: no outbox at {path} (wrong --data-dir?)", file=sys.stderr)
         return None
-    return Outbox(path)
+    try:
+        return SqliteStore(path)
+    except StoreError as exc:
+        print(f"apica-pd {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def _age(seconds: float) -> str:
@@ -308,11 +312,11 @@ def _test_route(args: argparse.Namespace) -> int:
     import uuid
     from datetime import UTC, datetime
 
-    from bridge.asm import AsmAlert
+    from bridge.delivery.sender import Delivered, Sender
     from bridge.errors import ConfigError
-    from bridge.escalation import dedup_key, urgency_class
-    from bridge.events import build_event, check_event
-    from bridge.sender import Delivered, Sender
+    from bridge.intake.asm import AsmAlert
+    from bridge.intake.escalation import dedup_key, urgency_class
+    from bridge.intake.events import build_event, check_event
     from contract.errors import RoutesFileError
     from contract.redact import last4
     from contract.routes_file import load_routes_file

@@ -18,7 +18,7 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
 
 The config file is named by `--config` or APICA_PD_CONFIG. Credentials never live in
 it nor on the command line: APICA_PD_TOKENS, APICA_PD_BASIC_AUTH or the credentials
-file (see `bridge.auth`).
+file (see `bridge.intake.auth`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from bridge.auth import (
+from bridge.errors import ConfigError
+from bridge.intake.auth import (
     DEFAULT_TOKEN_HEADER,
     Authenticator,
     Credentials,
     credentials_from_env,
     load_credentials_file,
 )
-from bridge.errors import ConfigError
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from bridge.asm import AsmAlert
+from bridge.intake.asm import AsmAlert
 from bridge.metrics import BridgeMetrics
 from contract.routes_file import RoutesFile, parse_routes
 
@@ -195,14 +195,14 @@ def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
     import functools
 
     from bridge.app import create_app
-    from bridge.auth import Authenticator, Credentials
-    from bridge.intake import accept_alert_async
-    from bridge.outbox import Outbox
+    from bridge.intake.accept import accept_alert_async
+    from bridge.intake.auth import Authenticator, Credentials
     from bridge.route_table import RouteTable
+    from bridge.store.sqlite import SqliteStore
 
     table = RouteTable(routes_file, metrics)
     table.load()
-    with Outbox(tmp_path / "outbox.db") as outbox:
+    with SqliteStore(tmp_path / "outbox.db") as outbox:
         app = create_app(
             routes=table, metrics=metrics, store_ready=outbox.writable,
             accept=functools.partial(accept_alert_async, outbox,

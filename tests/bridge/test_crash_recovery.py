@@ -19,27 +19,27 @@ from pathlib import Path
 
 import pytest
 
-from bridge import escalation
-from bridge.outbox import Outbox, outbox_path
+from bridge.intake import escalation
+from bridge.store.sqlite import SqliteStore, outbox_path
 from sandbox.server import PagerDutySandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import json, sys, threading, time
-from bridge.asm import AsmAlert
-from bridge.intake import accept_alert
-from bridge.outbox import Outbox, outbox_path
-from bridge.ratelimit import RateLimiter
-from bridge.retry import Backoff
+from bridge.intake.asm import AsmAlert
+from bridge.intake.accept import accept_alert
+from bridge.store.sqlite import SqliteStore, outbox_path
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.retry import Backoff
 from contract.routes_file import Route
-from bridge.sender import Sender
-from bridge.worker import Worker
+from bridge.delivery.sender import Sender
+from bridge.delivery.worker import Worker
 
 data_dir, events_url, spec_path = sys.argv[1:4]
 spec = json.load(open(spec_path))
 route = Route.model_validate(spec["route"])
-outbox = Outbox(outbox_path(data_dir))
+outbox = SqliteStore(outbox_path(data_dir))
 worker = Worker(outbox, Sender(events_url, timeout=2.0), idle_poll=0.05,
                 backoff=Backoff(base=0.02, cap=0.1),
                 rate_limiter=RateLimiter(per_minute=60_000, burst=1000))
@@ -133,7 +133,7 @@ def setup(tmp_path, pd):
 
 
 def _pending(data_dir: Path) -> list[tuple[str, str]]:
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         return [(e.action, e.dedup_key) for e in box.pending()]
 
 

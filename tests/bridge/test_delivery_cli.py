@@ -8,7 +8,8 @@ import time
 import pytest
 
 from apica_pagerduty.cli import main
-from bridge.outbox import NewEvent, Outbox, outbox_path
+from bridge.store.records import NewEvent
+from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import RoutesFile, write_routes_file
 from sandbox.server import PagerDutySandbox
 
@@ -25,11 +26,11 @@ def _no_bridge_env(monkeypatch):
 @pytest.fixture
 def data_dir(tmp_path):
     path = tmp_path / "data"
-    with Outbox(outbox_path(path)) as box:
+    with SqliteStore(outbox_path(path)) as box:
         for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
             event = NewEvent(KEY, "trigger", dedup, {"routing_key": KEY, "dedup_key": dedup})
             box.enqueue(route=route, check_key="id:1", fingerprint=None,
-                        planner=lambda _o, e=event: ([e], frozenset()))
+                        events_for=lambda _o, e=event: ([e], frozenset()))
         first, *_ = box.pending()
         box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
         box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
@@ -84,14 +85,14 @@ def test_dead_letters_list_shows_message_and_last4_only(capsys, data_dir):
 
 
 def test_redrive_by_id_and_unknown_id(capsys, data_dir):
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         (letter,) = box.dead_letters()
     code, out, err = run(capsys, "dead-letters", "redrive", str(letter.id), "999",
                          "--data-dir", str(data_dir))
     assert code == 1
     assert f"re-drove 1 dead letter(s): {letter.id}" in out
     assert "not found: 999" in err
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         assert box.dead_letters() == []
         assert [e.dedup_key for e in box.pending()] == ["d1", "d2", "d3"]
 
@@ -158,16 +159,16 @@ def test_test_route_unknown_route(capsys, pd, routes_file):
 
 def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
-    from bridge.ratelimit import RateLimiter
-    from bridge.sender import Sender
-    from bridge.worker import Worker
+    from bridge.delivery.ratelimit import RateLimiter
+    from bridge.delivery.sender import Sender
+    from bridge.delivery.worker import Worker
 
     _, key, _ = routes_file
     data = tmp_path / "running"
     body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
-    with Outbox(outbox_path(data)) as box:
-        box.enqueue(route="web", check_key="id:9", fingerprint=None, planner=lambda _o: (
+    with SqliteStore(outbox_path(data)) as box:
+        box.enqueue(route="web", check_key="id:9", fingerprint=None, events_for=lambda _o: (
             [NewEvent(key, "trigger", "redrive-me", body)], frozenset()))
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
@@ -189,7 +190,7 @@ def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes
 
 
 def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         box.record_unclaimed(check_id=999, check_guid=None, check_name="Login EU",
                              severity="F", action="trigger",
                              body=b'{"check_id": "999",\n "severity": "F"}')

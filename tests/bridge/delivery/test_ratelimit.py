@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.ratelimit import RateLimiter
+from bridge.delivery.ratelimit import RateLimiter
 
 
 class FakeClock:

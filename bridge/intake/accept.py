@@ -1,7 +1,7 @@
 """From an accepted ASM alert to durably stored PagerDuty events (the HTTP handler's call).
 
-`accept_alert` returns only after one SQLite transaction committed (fsynced: see
-`bridge.outbox`) the events, the check's new open keys and the duplicate
+`accept_alert` returns only after one store transaction committed (durably: see
+`bridge.store.base`) the events, the check's new open keys and the duplicate
 fingerprint together, so the 202 to ASM means the alert cannot be lost. Every
 event is checked against the Events API rules first: one PagerDuty would refuse
 raises `InvalidEvent` (the webhook gets 422) and nothing is stored.
@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge import escalation
-from bridge.asm import AsmAlert
 from bridge.errors import InvalidEvent
-from bridge.events import build_event, check_event
-from bridge.outbox import NewEvent, Outbox
+from bridge.intake import escalation
+from bridge.intake.asm import AsmAlert
+from bridge.intake.events import build_event, check_event
+from bridge.store.base import Store
+from bridge.store.records import NewEvent
 from contract.routes_file import Route
 
 
@@ -43,18 +44,18 @@ def fingerprint(route_name: str, alert: AsmAlert) -> str:
 
 
 def accept_alert(
-    outbox: Outbox, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
+    store: Store, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
 ) -> Accepted:
     """Store the PagerDuty events for `alert`; blocks until they are on disk."""
-    count = outbox.enqueue(**_enqueue_args(route_name, route, alert, asm_base_url))
+    count = store.enqueue(**_enqueue_args(route_name, route, alert, asm_base_url))
     return Accepted(0, True) if count is None else Accepted(count, False)
 
 
 async def accept_alert_async(
-    outbox: Outbox, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
+    store: Store, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
 ) -> Accepted:
     """`accept_alert` for an event loop: no thread is held while the commit happens."""
-    count = await outbox.enqueue_async(**_enqueue_args(route_name, route, alert, asm_base_url))
+    count = await store.enqueue_async(**_enqueue_args(route_name, route, alert, asm_base_url))
     return Accepted(0, True) if count is None else Accepted(count, False)
 
 
@@ -64,7 +65,7 @@ def _enqueue_args(
     routing_key = route.routing_key.get_secret_value()
     pd_severity = route.severity_map[alert.severity]
 
-    def planner(open_now: frozenset[str]) -> tuple[Sequence[NewEvent], frozenset[str]]:
+    def events_for(open_now: frozenset[str]) -> tuple[Sequence[NewEvent], frozenset[str]]:
         # Runs inside the transaction, so the open keys it reads cannot change under it.
         plan = escalation.plan(route_name, alert.check_key, alert.action, pd_severity,
                                open_now)
@@ -88,4 +89,4 @@ def _enqueue_args(
         return events, frozenset(plan.open_after)
 
     return {"route": route_name, "check_key": alert.check_key,
-            "fingerprint": fingerprint(route_name, alert), "planner": planner}
+            "fingerprint": fingerprint(route_name, alert), "events_for": events_for}

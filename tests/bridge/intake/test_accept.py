@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from bridge.asm import AsmAlert
 from bridge.errors import InvalidEvent
-from bridge.events import check_event
-from bridge.intake import Accepted, accept_alert, fingerprint
-from bridge.outbox import Outbox, outbox_path
+from bridge.intake.accept import Accepted, accept_alert, fingerprint
+from bridge.intake.asm import AsmAlert
+from bridge.intake.events import check_event
+from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route
 
 KEY = "R" * 28 + "abcd"
@@ -32,7 +32,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def outbox(tmp_path, clock):
-    with Outbox(outbox_path(tmp_path), clock=clock, duplicate_window=60) as box:
+    with SqliteStore(outbox_path(tmp_path), clock=clock, duplicate_window=60) as box:
         yield box
 
 
@@ -51,7 +51,7 @@ def alert(severity: str = "W", action: str = "trigger", **fields) -> AsmAlert:
     return AsmAlert(**values)
 
 
-def stored(box: Outbox) -> list[tuple[str, str]]:
+def stored(box: SqliteStore) -> list[tuple[str, str]]:
     return [(e.action, e.dedup_key.rsplit(":", 1)[1]) for e in box.pending()]
 
 
@@ -128,7 +128,7 @@ def test_async_accept_is_the_same_transaction(outbox, route):
     """`accept_alert_async` (for an event loop) stores and deduplicates like the sync one."""
     import asyncio
 
-    from bridge.intake import accept_alert_async
+    from bridge.intake.accept import accept_alert_async
 
     async def scenario() -> list[Accepted]:
         return [

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.escalation import MAX_DEDUP_KEY, dedup_key, plan, urgency_class
+from bridge.intake.escalation import MAX_DEDUP_KEY, dedup_key, plan, urgency_class
 
 HIGH = frozenset({"high"})
 LOW = frozenset({"low"})

@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from bridge.outbox import NewEvent, Outbox, outbox_path
+from bridge.store.records import NewEvent
+from bridge.store.sqlite import SqliteStore, outbox_path
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
@@ -28,7 +29,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def outbox(tmp_path, clock):
-    with Outbox(outbox_path(tmp_path / "data"), clock=clock, duplicate_window=60) as box:
+    with SqliteStore(outbox_path(tmp_path / "data"), clock=clock, duplicate_window=60) as box:
         yield box
 
 
@@ -37,10 +38,10 @@ def _event(key: str = KEY_A, action: str = "trigger", dedup: str = "d1") -> NewE
                                          "dedup_key": dedup})
 
 
-def _store(box: Outbox, *events: NewEvent, route="web", check="id:1", fingerprint=None,
+def _store(box: SqliteStore, *events: NewEvent, route="web", check="id:1", fingerprint=None,
            open_after=frozenset()):
     return box.enqueue(route=route, check_key=check, fingerprint=fingerprint,
-                       planner=lambda _open: (list(events), frozenset(open_after)))
+                       events_for=lambda _open: (list(events), frozenset(open_after)))
 
 
 def test_file_is_private(outbox, tmp_path):
@@ -104,26 +105,14 @@ def test_a_duplicate_repeats_the_checks_latest_alert_only(outbox, clock):
     assert len(outbox.pending()) == 6
 
 
-def test_an_outbox_of_schema_1_opens(tmp_path):
-    path = outbox_path(tmp_path / "old")
-    path.parent.mkdir()
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE recent_alerts (fingerprint TEXT PRIMARY KEY,"
-                     " seen_at REAL NOT NULL); PRAGMA user_version=1;")
-    db.close()
-    with Outbox(path) as box:
-        assert _store(box, _event(), fingerprint="fp") == 1
-        assert _store(box, _event(), fingerprint="fp") is None
-
-
-def test_check_state_follows_planner(outbox):
+def test_check_state_follows_events_for(outbox):
     seen = []
 
-    def planner(open_now):
+    def events_for(open_now):
         seen.append(open_now)
         return [_event()], frozenset({"low"})
 
-    outbox.enqueue(route="web", check_key="id:1", fingerprint=None, planner=planner)
+    outbox.enqueue(route="web", check_key="id:1", fingerprint=None, events_for=events_for)
     assert outbox.open_keys("web", "id:1") == {"low"}
     _store(outbox, _event(), open_after={"high", "low"})
     assert outbox.open_keys("web", "id:1") == {"high", "low"}
@@ -133,12 +122,12 @@ def test_check_state_follows_planner(outbox):
     assert outbox.open_keys("other", "id:1") == frozenset()
 
 
-def test_planner_failure_stores_nothing(outbox):
-    def planner(_open):
+def test_events_for_failure_stores_nothing(outbox):
+    def events_for(_open):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        outbox.enqueue(route="web", check_key="id:1", fingerprint="fp", planner=planner)
+        outbox.enqueue(route="web", check_key="id:1", fingerprint="fp", events_for=events_for)
     assert outbox.pending() == []
     # The fingerprint was rolled back too: the retry is not mistaken for a duplicate.
     assert _store(outbox, _event(), fingerprint="fp") == 1
@@ -206,27 +195,27 @@ def test_listeners_hear_new_events(outbox):
 
 def test_survives_reopen(tmp_path, clock):
     path = outbox_path(tmp_path)
-    with Outbox(path, clock=clock) as box:
+    with SqliteStore(path, clock=clock) as box:
         _store(box, _event(dedup="d1"), open_after={"low"})
-    with Outbox(path, clock=clock) as box:
+    with SqliteStore(path, clock=clock) as box:
         assert [e.dedup_key for e in box.pending()] == ["d1"]
         assert box.open_keys("web", "id:1") == {"low"}
         assert box.writable()
 
 
-def test_concurrent_writers_batch_and_a_failing_unit_fails_alone(outbox):
+def test_concurrent_writers_batch_and_a_failing_job_fails_alone(outbox):
     """Many threads at once (group commit): every good alert stored, each bad one refused."""
     from concurrent.futures import ThreadPoolExecutor
 
     def accept(i: int) -> str:
-        def planner(_open):
+        def events_for(_open):
             if i % 7 == 0:
                 raise ValueError(f"bad {i}")
             return [_event(dedup=f"d{i}")], frozenset()
 
         try:
             outbox.enqueue(route="web", check_key=f"id:{i}", fingerprint=f"fp{i}",
-                           planner=planner)
+                           events_for=events_for)
         except ValueError:
             return "refused"
         return "stored"
@@ -240,7 +229,7 @@ def test_concurrent_writers_batch_and_a_failing_unit_fails_alone(outbox):
 
 
 def test_close_is_final(tmp_path):
-    box = Outbox(outbox_path(tmp_path))
+    box = SqliteStore(outbox_path(tmp_path))
     box.close()
     box.close()  # idempotent
     with pytest.raises(sqlite3.ProgrammingError):
@@ -250,7 +239,7 @@ def test_close_is_final(tmp_path):
 
 
 def test_unclaimed_webhooks_are_kept_cut_and_pruned(outbox, clock, monkeypatch):
-    import bridge.outbox as outbox_module
+    import bridge.store.sqlite as outbox_module
 
     monkeypatch.setattr(outbox_module, "UNCLAIMED_KEEP", 3)
     for i in range(5):

@@ -4,7 +4,7 @@ ASM renders the target body by substituting `%PLACEHOLDERS%` as raw text, so a J
 body arrives broken whenever a value holds a backslash, a newline or (with `%M%`)
 a double quote. Valid JSON is read as JSON, except a body that declares `"format": "asm-raw"`
 (the template `asm-setup` prints), whose values are read literally. Invalid JSON
-is recovered by `bridge.json_recovery` only when one best reading exists;
+is recovered by `bridge.intake.json_recovery` only when one best reading exists;
 otherwise the webhook is refused with a `BadWebhook` that says what was wrong.
 
 Field names are matched loosely (case, `-`/space/`_`, a few aliases such as
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from bridge.errors import BadWebhook, UnsupportedContentType
-from bridge.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
+from bridge.intake.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
 from contract.vocabulary import ASM_SEVERITY_WORDS, MAX_CHECK_ID_DIGITS, Action, AsmSeverity
 
 # Canonical field -> accepted spellings (after `_normal_key`).
