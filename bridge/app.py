@@ -39,6 +39,7 @@ from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
+from bridge.intake.accept import Accepted
 from bridge.intake.asm import AsmAlert, parse_webhook
 from bridge.intake.auth import Authenticator
 from bridge.intake.matching import find_route, match_route
@@ -49,11 +50,6 @@ from contract.routes_file import Route, RoutesFile
 log = logging.getLogger("bridge.http")
 
 WEBHOOK_PREFIX = "/v1/asm"
-
-
-class Accepted(Protocol):
-    event_count: int
-    duplicate: bool
 
 
 class AcceptAlert(Protocol):

@@ -27,6 +27,8 @@ from contract.routes_file import Route
 
 @dataclass(frozen=True)
 class Accepted:
+    """What became of an alert: how many events were stored, or an exact duplicate."""
+
     event_count: int
     duplicate: bool
 
@@ -67,8 +69,8 @@ def _enqueue_args(
 
     def events_for(open_now: frozenset[str]) -> tuple[Sequence[NewEvent], frozenset[str]]:
         # Runs inside the transaction, so the open keys it reads cannot change under it.
-        plan = escalation.plan(route_name, alert.check_key, alert.action, pd_severity,
-                               open_now)
+        escalation_steps = escalation.steps_for(route_name, alert.check_key, alert.action,
+                                                pd_severity, open_now)
         events = [
             NewEvent(
                 routing_key,
@@ -77,7 +79,7 @@ def _enqueue_args(
                 build_event(alert, route_name, route, action=step.action,
                             dedup_key=step.dedup_key, asm_base_url=asm_base_url),
             )
-            for step in plan.steps
+            for step in escalation_steps.steps
         ]
         # Checked here, before the commit and the 202: an event PagerDuty would refuse
         # is refused to ASM now (422 with the reason) instead of being dead-lettered
@@ -86,7 +88,7 @@ def _enqueue_args(
             problems = check_event(event.body)
             if problems:
                 raise InvalidEvent(problems, route_name=route_name)
-        return events, frozenset(plan.open_after)
+        return events, frozenset(escalation_steps.open_after)
 
     return {"route": route_name, "check_key": alert.check_key,
             "fingerprint": fingerprint(route_name, alert), "events_for": events_for}

@@ -11,17 +11,12 @@ import pytest
 
 from bridge.app import Hook, create_app
 from bridge.errors import InvalidEvent
+from bridge.intake.accept import Accepted
 from bridge.intake.auth import Authenticator, Credentials
 from bridge.route_table import RouteTable
 from tests.bridge.conftest import OLD_TOKEN, TOKEN, routes_document
 
 LIMIT = 4096
-
-
-@dataclass
-class Result:
-    event_count: int = 1
-    duplicate: bool = False
 
 
 @dataclass
@@ -40,7 +35,8 @@ class RecordingIntake:
         if self.fail is not None:
             raise self.fail
         self.calls.append((route_name, route, alert))
-        return Result(event_count=2 if alert.action == "trigger" else 1, duplicate=self.duplicate)
+        return Accepted(event_count=2 if alert.action == "trigger" else 1,
+                        duplicate=self.duplicate)
 
 
 @dataclass

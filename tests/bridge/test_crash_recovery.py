@@ -186,10 +186,11 @@ def _expected(alerts: list[dict]) -> list[tuple[str, str]]:
     out = []
     for alert in alerts:
         check = f"id:{alert['check_id']}"
-        plan = escalation.plan("web", check, alert["action"], severities[alert["severity"]],
-                               open_keys.get(check, frozenset()))
-        open_keys[check] = plan.open_after
-        out += [(step.action, step.dedup_key) for step in plan.steps]
+        steps = escalation.steps_for("web", check, alert["action"],
+                                     severities[alert["severity"]],
+                                     open_keys.get(check, frozenset()))
+        open_keys[check] = steps.open_after
+        out += [(step.action, step.dedup_key) for step in steps.steps]
     return out
 
 

@@ -1,4 +1,4 @@
-"""accept_alert: escalation plans stored atomically, duplicates dropped."""
+"""accept_alert: escalation steps stored atomically, duplicates dropped."""
 
 from __future__ import annotations
 
