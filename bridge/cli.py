@@ -1,4 +1,7 @@
-"""`apica-pd` subcommands of the bridge part. Heavy imports stay inside handlers.
+"""The bridge's commands: `apica-pd <command>`, or `python -m bridge <command>` on its own.
+
+`register` adds them to a dispatcher (`apica-pd`); `main` runs them without one, so
+the relay ships without the rest of the product. Heavy imports stay inside handlers.
 
 To add a subcommand: write `add_<name>(subparsers)` and list it in `COMMANDS`.
 `add_config_arguments` / `config_from_args` give any command the bridge's settings
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,6 +130,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this part's subcommands; each sets `handler=` returning an exit code."""
     for add in COMMANDS:
         add(subparsers)
+
+
+def main(argv: Sequence[str] | None = None, *, default_command: str | None = None) -> int:
+    """Run one of the bridge's commands; `default_command` when `argv` names none."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bridge",
+        description="The Apica ASM -> PagerDuty relay. Without a command: serve.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register(subparsers)
+    args = list(sys.argv[1:] if argv is None else argv)
+    named = bool(args) and (args[0] in subparsers.choices or args[0] in ("-h", "--help"))
+    if default_command and not named:
+        args.insert(0, default_command)
+    parsed = parser.parse_args(args)
+    try:
+        return int(parsed.handler(parsed) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,17 +1,20 @@
-"""`apica-pd outbox`, `dead-letters list|redrive` and `test-route`."""
+"""The bridge's commands: `asm-setup`, `outbox`, `dead-letters list|redrive`, `unclaimed`,
+`test-route`."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 
-from apica_pagerduty.cli import main
+from bridge.cli import main
 from bridge.store.records import NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import RoutesFile, write_routes_file
 from sandbox.server import PagerDutySandbox
+from tests.bridge.conftest import TOKEN
 
 KEY = "Q" * 28 + "wxyz"
 
@@ -116,7 +119,7 @@ def pd():
 
 
 @pytest.fixture
-def routes_file(tmp_path, pd):
+def sandbox_route(tmp_path, pd):
     service = pd.state.create_service(name="Web", urgency="severity_based")
     key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
     routes = RoutesFile.model_validate({"version": 1, "stack": "test", "routes": {"web": {
@@ -125,8 +128,8 @@ def routes_file(tmp_path, pd):
     return write_routes_file(tmp_path / "routes.json", routes), key, service
 
 
-def test_test_route_triggers_and_resolves(capsys, pd, routes_file):
-    path, key, service = routes_file
+def test_test_route_triggers_and_resolves(capsys, pd, sandbox_route):
+    path, key, service = sandbox_route
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 0
@@ -139,8 +142,8 @@ def test_test_route_triggers_and_resolves(capsys, pd, routes_file):
     assert (incident["status"], incident["urgency"]) == ("resolved", "low")
 
 
-def test_test_route_reports_refusal(capsys, pd, routes_file):
-    path, _, _ = routes_file
+def test_test_route_reports_refusal(capsys, pd, sandbox_route):
+    path, _, _ = sandbox_route
     pd.faults.fail(status=403, count=1, body={"status": "error", "message": "Forbidden"})
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
@@ -149,21 +152,21 @@ def test_test_route_reports_refusal(capsys, pd, routes_file):
     assert "resolve" not in out
 
 
-def test_test_route_unknown_route(capsys, pd, routes_file):
-    path, _, _ = routes_file
+def test_test_route_unknown_route(capsys, pd, sandbox_route):
+    path, _, _ = sandbox_route
     code, _, err = run(capsys, "test-route", "nope", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 2
     assert "no route 'nope'" in err and "routes: web" in err
 
 
-def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes_file):
+def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, sandbox_route):
     """The CLI is another connection (another process in real life); the worker polls."""
     from bridge.delivery.ratelimit import RateLimiter
     from bridge.delivery.sender import Sender
     from bridge.delivery.worker import Worker
 
-    _, key, _ = routes_file
+    _, key, _ = sandbox_route
     data = tmp_path / "running"
     body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
@@ -205,3 +208,26 @@ def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
     assert (row["check_id"], row["check_name"], row["body_bytes"]) == (999, "Login EU", 37)
     code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
     assert "unclaimed webhooks 1" in out.splitlines()[0]
+
+
+def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
+    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("APICA_PD_TOKENS", TOKEN)
+    assert main(["asm-setup", "--routes", str(routes_file),
+                 "--public-url", "https://bridge.example.com", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    urls = [t["trigger"]["url"] for t in data["targets"]]
+    assert urls == [f"https://bridge.example.com/v1/asm/{n}"
+                    for n in ("checkout", "search", "fallback")]
+    assert TOKEN not in json.dumps(data)
+
+    assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
+    out = capsys.readouterr().out
+    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+
+
+def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
+    assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
