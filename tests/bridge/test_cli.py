@@ -231,3 +231,11 @@ def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
 def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
     assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_non_finite_reload_interval_at_start(tmp_path, monkeypatch, capsys):
+    """`inf` killed the routes watcher (OverflowError) and `nan` busy-polled."""
+    monkeypatch.setenv("APICA_PD_RELOAD_INTERVAL", "inf")
+    code, _, err = run(capsys, "serve", "--data-dir", str(tmp_path))
+    assert code == 2
+    assert err == "apica-pd serve: APICA_PD_RELOAD_INTERVAL: 'inf' is not a finite number\n"
