@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,7 +195,8 @@ def _asm_setup(args: argparse.Namespace) -> int:
 # -- delivery side: outbox, dead letters, test-route --------------------------------
 
 
-def _open_outbox(args: argparse.Namespace, command: str):  # -> Store | None
+def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T]) -> T | None:
+    """`read(store)` on the outbox in --data-dir; None once it said why it could not."""
     from bridge.errors import ConfigError, StoreError
     from bridge.store.sqlite import SqliteStore, outbox_path
 
@@ -206,10 +210,30 @@ def _open_outbox(args: argparse.Namespace, command: str):  # -> Store | None
         print(f"apica-pd {command}: no outbox at {path} (wrong --data-dir?)", file=sys.stderr)
         return None
     try:
-        return SqliteStore(path)
+        store = SqliteStore(path)
     except StoreError as exc:
         print(f"apica-pd {command}: {exc}", file=sys.stderr)
         return None
+    with store:
+        return read(store)
+
+
+def _print_listing(args: argparse.Namespace, rows: list[dict[str, Any]], none: str,
+                   text: Callable[[dict[str, Any]], str]) -> int:
+    """The rows as JSON (--json), else `text(row)` each, or `none` when there are none."""
+    import json
+
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(text(row) for row in rows) if rows else none)
+    return 0
+
+
+def _utc(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def _age(seconds: float) -> str:
@@ -225,12 +249,11 @@ def _outbox(args: argparse.Namespace) -> int:
     import json
     import time
 
-    outbox = _open_outbox(args, "outbox")
-    if outbox is None:
+    found = _from_store(args, "outbox",
+                        lambda store: (store.backlog(), store.stats(), len(store.unclaimed())))
+    if found is None:
         return 2
-    with outbox:
-        backlog, stats = outbox.backlog(), outbox.stats()
-        unclaimed = len(outbox.unclaimed())
+    backlog, stats, unclaimed = found
     now = time.time()
     if args.json:
         print(json.dumps({
@@ -255,62 +278,40 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _dead_letters_list(args: argparse.Namespace) -> int:
-    import json
-    from datetime import UTC, datetime
-
     from contract.redact import last4
 
-    outbox = _open_outbox(args, "dead-letters")
-    if outbox is None:
+    letters = _from_store(args, "dead-letters", lambda store: store.dead_letters())
+    if letters is None:
         return 2
-    with outbox:
-        letters = outbox.dead_letters()
     rows = [{"id": d.id, "route": d.route, "routing_key": last4(d.routing_key),
              "action": d.action, "dedup_key": d.dedup_key, "status": d.status,
              "reason": d.reason, "message": d.message, "attempts": d.attempts,
-             "dead_at": datetime.fromtimestamp(d.dead_at, UTC).isoformat(timespec="seconds")}
+             "dead_at": _utc(d.dead_at)}
             for d in letters]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no dead letters")
-    for row in rows:
-        print(f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
-              f"{row['action']} {row['dedup_key']}")
-        print(f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}")
-    return 0
+    return _print_listing(args, rows, "no dead letters", lambda row: (
+        f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
+        f"{row['action']} {row['dedup_key']}\n"
+        f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}"))
 
 
 def _unclaimed(args: argparse.Namespace) -> int:
-    import json
-    from datetime import UTC, datetime
-
-    outbox = _open_outbox(args, "unclaimed")
-    if outbox is None:
+    found = _from_store(args, "unclaimed", lambda store: store.unclaimed())
+    if found is None:
         return 2
-    with outbox:
-        found = outbox.unclaimed()
-    rows = [{"id": u.id,
-             "received_at": datetime.fromtimestamp(u.received_at, UTC).isoformat(
-                 timespec="seconds"),
-             "check_id": u.check_id, "check_guid": u.check_guid, "check_name": u.check_name,
-             "severity": u.severity, "action": u.action, "body": u.body,
-             "body_bytes": u.body_bytes}
+    rows = [{"id": u.id, "received_at": _utc(u.received_at), "check_id": u.check_id,
+             "check_guid": u.check_guid, "check_name": u.check_name, "severity": u.severity,
+             "action": u.action, "body": u.body, "body_bytes": u.body_bytes}
             for u in found]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    if not rows:
-        print("no unclaimed webhooks")
-    for row in rows:
-        print(f"#{row['id']} {row['received_at']} check_id={row['check_id'] or '-'} "
-              f"guid={row['check_guid'] or '-'} name={row['check_name']!r} "
-              f"{row['action']} {row['severity']}")
-        body = " ".join(row["body"].split())
-        print(f"    body ({row['body_bytes']} bytes): {body[:200]}"
-              + ("…" if len(body) > 200 else ""))
-    return 0
+    return _print_listing(args, rows, "no unclaimed webhooks", _unclaimed_text)
+
+
+def _unclaimed_text(row: dict[str, Any]) -> str:
+    body = " ".join(row["body"].split())
+    return (f"#{row['id']} {row['received_at']} check_id={row['check_id'] or '-'} "
+            f"guid={row['check_guid'] or '-'} name={row['check_name']!r} "
+            f"{row['action']} {row['severity']}\n"
+            f"    body ({row['body_bytes']} bytes): {body[:200]}"
+            + ("…" if len(body) > 200 else ""))
 
 
 def _dead_letters_redrive(args: argparse.Namespace) -> int:
@@ -318,11 +319,10 @@ def _dead_letters_redrive(args: argparse.Namespace) -> int:
         print("apica-pd dead-letters redrive: give dead letter IDs or --all (not both)",
               file=sys.stderr)
         return 2
-    outbox = _open_outbox(args, "dead-letters")
-    if outbox is None:
+    done = _from_store(args, "dead-letters",
+                       lambda store: store.redrive(None if args.all else args.ids))
+    if done is None:
         return 2
-    with outbox:
-        done = outbox.redrive(None if args.all else args.ids)
     print(f"re-drove {len(done)} dead letter(s)" + (f": {', '.join(map(str, done))}"
                                                      if done else ""))
     missing = sorted(set(args.ids) - set(done))

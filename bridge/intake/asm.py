@@ -132,11 +132,8 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
         name: _text(name, value) for name, value in raw.items() if name not in _STRUCTURED
     }
     for name, value in values.items():
-        if value is not None and len(value) > FIELD_LIMITS[name]:
-            raise BadWebhook(
-                "field_too_long",
-                f"field {name!r} is {len(value)} characters; the limit is {FIELD_LIMITS[name]}",
-            )
+        if value is not None:
+            _within_limit(name, value)
     severity = _severity("severity", values.get("severity"))
     action = _action(values.get("action"), severity)
     if severity is None:
@@ -214,17 +211,21 @@ def parse_tags(value: object) -> dict[str, tuple[str, ...]]:
         return tags
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'tags' must be text like 'Key: V1, V2; Key 2: V3'")
-    if len(value) > FIELD_LIMITS["tags"]:
-        raise BadWebhook(
-            "field_too_long",
-            f"field 'tags' is {len(value)} characters; the limit is {FIELD_LIMITS['tags']}",
-        )
+    _within_limit("tags", value)
     tags = {}
     for part in value.split(";"):
         key, _, vals = part.partition(":")
         if key.strip():
             tags[key.strip()] = tuple(v.strip() for v in vals.split(",") if v.strip())
     return tags
+
+
+def _within_limit(name: str, value: str) -> None:
+    if len(value) > FIELD_LIMITS[name]:
+        raise BadWebhook(
+            "field_too_long",
+            f"field {name!r} is {len(value)} characters; the limit is {FIELD_LIMITS[name]}",
+        )
 
 
 def parse_groups(value: object) -> tuple[str, ...]:
@@ -236,11 +237,7 @@ def parse_groups(value: object) -> tuple[str, ...]:
         return tuple(t for t in texts if t)
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'groups' must be text or a list")
-    if len(value) > FIELD_LIMITS["groups"]:
-        raise BadWebhook(
-            "field_too_long",
-            f"field 'groups' is {len(value)} characters; the limit is {FIELD_LIMITS['groups']}",
-        )
+    _within_limit("groups", value)
     return tuple(g.strip() for g in value.split(",") if g.strip())
 
 

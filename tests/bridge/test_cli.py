@@ -12,9 +12,7 @@ import pytest
 from bridge.cli import main
 from bridge.store.records import NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
-from contract.routes_file import RoutesFile, write_routes_file
-from sandbox.server import PagerDutySandbox
-from tests.bridge.conftest import TOKEN
+from tests.bridge.conftest import TOKEN, enqueue, new_event
 
 KEY = "Q" * 28 + "wxyz"
 
@@ -31,9 +29,7 @@ def data_dir(tmp_path):
     path = tmp_path / "data"
     with SqliteStore(outbox_path(path)) as box:
         for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
-            event = NewEvent(KEY, "trigger", dedup, {"routing_key": KEY, "dedup_key": dedup})
-            box.enqueue(route=route, check_key="id:1", fingerprint=None,
-                        events_for=lambda _o, e=event: ([e], frozenset()))
+            enqueue(box, new_event(KEY, dedup=dedup), route=route)
         first, *_ = box.pending()
         box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
         box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
@@ -112,24 +108,8 @@ def test_redrive_needs_ids_or_all(capsys, data_dir):
     assert "IDs or --all" in err
 
 
-@pytest.fixture
-def pd():
-    with PagerDutySandbox(events_per_minute=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox_route(tmp_path, pd):
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    routes = RoutesFile.model_validate({"version": 1, "stack": "test", "routes": {"web": {
-        "service_name": "Web", "service_id": service["id"], "integration_name": "Apica-Web",
-        "routing_key": key}}})
-    return write_routes_file(tmp_path / "routes.json", routes), key, service
-
-
-def test_test_route_triggers_and_resolves(capsys, pd, sandbox_route):
-    path, key, service = sandbox_route
+def test_test_route_triggers_and_resolves(capsys, pd, pd_routes_file):
+    path, key, service = pd_routes_file
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 0
@@ -142,8 +122,8 @@ def test_test_route_triggers_and_resolves(capsys, pd, sandbox_route):
     assert (incident["status"], incident["urgency"]) == ("resolved", "low")
 
 
-def test_test_route_reports_refusal(capsys, pd, sandbox_route):
-    path, _, _ = sandbox_route
+def test_test_route_reports_refusal(capsys, pd, pd_routes_file):
+    path, _, _ = pd_routes_file
     pd.faults.fail(status=403, count=1, body={"status": "error", "message": "Forbidden"})
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
@@ -152,27 +132,26 @@ def test_test_route_reports_refusal(capsys, pd, sandbox_route):
     assert "resolve" not in out
 
 
-def test_test_route_unknown_route(capsys, pd, sandbox_route):
-    path, _, _ = sandbox_route
+def test_test_route_unknown_route(capsys, pd, pd_routes_file):
+    path, _, _ = pd_routes_file
     code, _, err = run(capsys, "test-route", "nope", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 2
     assert "no route 'nope'" in err and "routes: web" in err
 
 
-def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, sandbox_route):
+def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
     from bridge.delivery.ratelimit import RateLimiter
     from bridge.delivery.sender import Sender
     from bridge.delivery.worker import Worker
 
-    _, key, _ = sandbox_route
+    _, key, _ = pd_routes_file
     data = tmp_path / "running"
     body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
     with SqliteStore(outbox_path(data)) as box:
-        box.enqueue(route="web", check_key="id:9", fingerprint=None, events_for=lambda _o: (
-            [NewEvent(key, "trigger", "redrive-me", body)], frozenset()))
+        enqueue(box, NewEvent(key, "trigger", "redrive-me", body), check="id:9")
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
         worker = Worker(box, sender, idle_poll=0.05, rate_limiter=RateLimiter(burst=100))
@@ -239,3 +218,25 @@ def test_serve_refuses_a_non_finite_reload_interval_at_start(tmp_path, monkeypat
     code, _, err = run(capsys, "serve", "--data-dir", str(tmp_path))
     assert code == 2
     assert err == "apica-pd serve: APICA_PD_RELOAD_INTERVAL: 'inf' is not a finite number\n"
+
+
+@pytest.mark.parametrize(("argv", "none"), [(["dead-letters", "list"], "no dead letters\n"),
+                                            (["unclaimed"], "no unclaimed webhooks\n")])
+def test_empty_listings_say_so_and_their_json_is_an_empty_list(capsys, tmp_path, argv, none):
+    SqliteStore(outbox_path(tmp_path)).close()
+    assert run(capsys, *argv, "--data-dir", str(tmp_path)) == (0, none, "")
+    code, out, _ = run(capsys, *argv, "--data-dir", str(tmp_path), "--json")
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path):
+    import sqlite3
+
+    path = outbox_path(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
+                   "bridge knows up to 3; run the bridge that wrote it (or a newer one)\n")

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,17 +101,10 @@ class Child:
 
 
 @pytest.fixture
-def pd() -> Iterator[PagerDutySandbox]:
-    with PagerDutySandbox(events_per_minute=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def setup(tmp_path, pd):
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    route = {"service_name": "Web", "service_id": service["id"],
-             "integration_name": "Apica-Web", "routing_key": key}
+def setup(tmp_path, pd, pd_route):
+    service, pd_route = pd_route
+    route = {**pd_route.model_dump(include={"service_name", "service_id", "integration_name"}),
+             "routing_key": pd_route.routing_key.get_secret_value()}
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"route": route, "alerts": _alerts(checks=10)}))
     slow = tmp_path / "slow.json"
@@ -258,17 +250,11 @@ class Serve:
 
 
 @pytest.mark.slow
-def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd):
+def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd,
+                                                                   pd_routes_file):
     import requests
 
-    from contract.routes_file import RoutesFile, write_routes_file
-
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    routes = write_routes_file(tmp_path / "routes.json", RoutesFile.model_validate({
-        "version": 1, "stack": "test", "routes": {"web": {
-            "service_name": "Web", "service_id": service["id"],
-            "integration_name": "Apica-Web", "routing_key": key}}}))
+    routes, _, service = pd_routes_file
     data_dir, log = tmp_path / "data", tmp_path / "serve.log"
     pd.faults.fail(status=500, seconds=3600)
     # Few alerts: the head's backoff grows while they are posted, and the restarted

@@ -24,23 +24,13 @@ from bridge.delivery.retry import Backoff
 from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender
 from bridge.delivery.worker import Worker
 from bridge.intake.accept import accept_alert
-from bridge.intake.asm import AsmAlert
 from bridge.metrics import BridgeMetrics
-from bridge.store.records import NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route
-from sandbox.server import PagerDutySandbox
+from tests.bridge.conftest import FakeClock, enqueue, new_event, plain_alert
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedSender:
@@ -64,24 +54,8 @@ class ScriptedSender:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path, clock):
-    with SqliteStore(outbox_path(tmp_path), clock=clock) as box:
-        yield box
-
-
-@pytest.fixture
 def sender() -> ScriptedSender:
     return ScriptedSender()
-
-
-@pytest.fixture
-def metrics() -> BridgeMetrics:
-    return BridgeMetrics(CollectorRegistry())
 
 
 @pytest.fixture
@@ -103,10 +77,7 @@ def make_worker(outbox, sender, clock, metrics):
 
 
 def store(box: SqliteStore, key: str, *dedups: str, action: str = "trigger") -> None:
-    events = [NewEvent(key, action, d, {"routing_key": key, "event_action": action,
-                                        "dedup_key": d}) for d in dedups]
-    box.enqueue(route="web", check_key="id:1", fingerprint=None,
-                events_for=lambda _open: (events, frozenset()))
+    enqueue(box, *(new_event(key, action, d) for d in dedups))
 
 
 def sent(sender: ScriptedSender, key: str | None = None) -> list[str]:
@@ -280,34 +251,6 @@ def test_slow_key_does_not_block_another(tmp_path, sender, metrics):
 BASE = "https://asm.example.com"
 
 
-@pytest.fixture(scope="module")
-def pd_server():
-    with PagerDutySandbox(events_per_minute=None) as server:
-        yield server
-
-
-@pytest.fixture
-def pd(pd_server):
-    pd_server.faults.clear()
-    pd_server.state.reset_activity()
-    pd_server.limiter.reset()
-    pd_server.limiter.events_per_minute = None
-    yield pd_server
-    pd_server.faults.clear()
-
-
-@pytest.fixture
-def pd_route(pd):
-    """A severity-based service in the sandbox and the bridge route pointing at it."""
-    counter = len(pd.state.services())
-    service = pd.state.create_service(name=f"Web {counter}", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name=f"Apica-Web-{counter}")[
-        "integration_key"]
-    route = Route(service_name=service["name"], service_id=service["id"],
-                  integration_name=f"Apica-Web-{counter}", routing_key=key)
-    return service, route
-
-
 @pytest.fixture
 def live(tmp_path, pd, metrics):
     """Outbox + worker delivering to the sandbox with real time and short backoffs."""
@@ -321,15 +264,8 @@ def live(tmp_path, pd, metrics):
     box.close()
 
 
-def asm_alert(severity: str, action: str = "trigger", check_id: int = 42) -> AsmAlert:
-    return AsmAlert(action=action, severity=severity, old_severity=None, check_id=check_id,
-                    check_guid=None, check_name=f"Check {check_id}", check_type="URL",
-                    message=f"severity {severity}", timestamp="2026-11-26T11:00:00",
-                    location="Stockholm", groups=(), tags={}, result_guid=None)
-
-
 def accept(box, route, severity, action="trigger", check_id=42):
-    return accept_alert(box, "web", route, asm_alert(severity, action, check_id),
+    return accept_alert(box, "web", route, plain_alert(severity, action, check_id=check_id),
                         asm_base_url=BASE)
 
 
@@ -472,7 +408,7 @@ def test_fatal_after_pagerduty_closed_the_high_incident_pages_high(pd, pd_route,
     assert answer.status_code == 202
     accept(box, route, "W")
     _wait_until(lambda: not box.pending())
-    again = dataclasses.replace(asm_alert("F"), message="down again")  # not a duplicate
+    again = dataclasses.replace(plain_alert("F"), message="down again")  # not a duplicate
     accept_alert(box, "web", route, again, asm_base_url=BASE)
     _wait_until(lambda: not box.pending())
     incidents = [(i["incident_key"].rsplit(":", 1)[1], i["urgency"], i["status"])
