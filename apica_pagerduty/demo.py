@@ -177,8 +177,8 @@ def _check_id_of(incident: dict[str, Any]) -> int | None:
 
 def _play_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None:
     from bridge.asm_setup import render, target_setups
-    from bridge.auth import Credentials
     from bridge.config import DEFAULT_TOKEN_HEADER
+    from bridge.intake.auth import Credentials
 
     setups = {
         setup.route_name: setup

@@ -352,7 +352,7 @@ def wait_for(condition, timeout: float, step: float = 0.1) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bridge.escalation import dedup_key
+    from bridge.intake.escalation import dedup_key
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--routes", type=int, default=100)

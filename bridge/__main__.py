@@ -1,7 +1,7 @@
-"""`python -m bridge [serve options]` is `apica-pd serve`."""
+"""`python -m bridge [COMMAND] [options]`: the bridge's commands; without one, `serve`."""
 
 import sys
 
-from apica_pagerduty.cli import main
+from bridge.cli import main
 
-sys.exit(main(["serve", *sys.argv[1:]]))
+sys.exit(main(sys.argv[1:], default_command="serve"))

@@ -38,10 +38,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge.asm import AsmAlert, parse_webhook
-from bridge.auth import Authenticator
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
-from bridge.matching import find_route, match_route
+from bridge.intake.accept import Accepted
+from bridge.intake.asm import AsmAlert, parse_webhook
+from bridge.intake.auth import Authenticator
+from bridge.intake.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
 from contract.redact import last4
 from contract.routes_file import Route, RoutesFile
@@ -51,16 +52,11 @@ log = logging.getLogger("bridge.http")
 WEBHOOK_PREFIX = "/v1/asm"
 
 
-class Accepted(Protocol):
-    event_count: int
-    duplicate: bool
-
-
 class AcceptAlert(Protocol):
     """Store the alert's events durably; return only once they are stored.
 
     Either a coroutine function or a partial of one (awaited on the event loop, e.g.
-    `bridge.intake.accept_alert_async`), or a plain callable (run in a worker thread).
+    `bridge.intake.accept.accept_alert_async`), or a plain callable (run in a worker thread).
     """
 
     def __call__(
@@ -236,7 +232,7 @@ class _WebhookHandler:
         self.body_limit = body_limit
         self.clock = clock
         self.log = logger
-        # `Outbox.record_unclaimed`: a refused unclaimed webhook is kept for a person.
+        # `Store.record_unclaimed`: a refused unclaimed webhook is kept for a person.
         self.record_unclaimed = record_unclaimed
         self.received = _Children(metrics.received)
         self.accepted = _Children(metrics.accepted)

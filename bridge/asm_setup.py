@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from bridge.asm import RAW_FORMAT
-from bridge.auth import Credentials
+from bridge.intake.asm import RAW_FORMAT
+from bridge.intake.auth import Credentials
 from contract.redact import last4
 from contract.routes_file import RoutesFile
 

@@ -1,4 +1,7 @@
-"""`apica-pd` subcommands of the bridge part. Heavy imports stay inside handlers.
+"""The bridge's commands: `apica-pd <command>`, or `python -m bridge <command>` on its own.
+
+`register` adds them to a dispatcher (`apica-pd`); `main` runs them without one, so
+the relay ships without the rest of the product. Heavy imports stay inside handlers.
 
 To add a subcommand: write `add_<name>(subparsers)` and list it in `COMMANDS`.
 `add_config_arguments` / `config_from_args` give any command the bridge's settings
@@ -10,6 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +135,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add(subparsers)
 
 
+def main(argv: Sequence[str] | None = None, *, default_command: str | None = None) -> int:
+    """Run one of the bridge's commands; `default_command` when `argv` names none."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bridge",
+        description="The Apica ASM -> PagerDuty relay. Without a command: serve.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register(subparsers)
+    args = list(sys.argv[1:] if argv is None else argv)
+    named = bool(args) and (args[0] in subparsers.choices or args[0] in ("-h", "--help"))
+    if default_command and not named:
+        args.insert(0, default_command)
+    parsed = parser.parse_args(args)
+    try:
+        return int(parsed.handler(parsed) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 def _serve(args: argparse.Namespace) -> int:
     from bridge.errors import ConfigError
     from bridge.logs import configure_logging
@@ -145,8 +172,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _asm_setup(args: argparse.Namespace) -> int:
     from bridge.asm_setup import render_json, render_text, target_setups
-    from bridge.auth import credentials_from_env, load_credentials_file
     from bridge.errors import ConfigError
+    from bridge.intake.auth import credentials_from_env, load_credentials_file
     from contract.errors import RoutesFileError
     from contract.routes_file import load_routes_file
 
@@ -168,9 +195,10 @@ def _asm_setup(args: argparse.Namespace) -> int:
 # -- delivery side: outbox, dead letters, test-route --------------------------------
 
 
-def _open_outbox(args: argparse.Namespace, command: str):  # -> Outbox | None
-    from bridge.errors import ConfigError
-    from bridge.outbox import Outbox, outbox_path
+def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T]) -> T | None:
+    """`read(store)` on the outbox in --data-dir; None once it said why it could not."""
+    from bridge.errors import ConfigError, StoreError
+    from bridge.store.sqlite import SqliteStore, outbox_path
 
     try:
         path = outbox_path(config_from_args(args).data_dir)
@@ -181,7 +209,31 @@ def _open_outbox(args: argparse.Namespace, command: str):  # -> Outbox | None
         # Inspecting must not create an empty store somewhere unexpected.
         print(f"apica-pd {command}: no outbox at {path} (wrong --data-dir?)", file=sys.stderr)
         return None
-    return Outbox(path)
+    try:
+        store = SqliteStore(path)
+    except StoreError as exc:
+        print(f"apica-pd {command}: {exc}", file=sys.stderr)
+        return None
+    with store:
+        return read(store)
+
+
+def _print_listing(args: argparse.Namespace, rows: list[dict[str, Any]], none: str,
+                   text: Callable[[dict[str, Any]], str]) -> int:
+    """The rows as JSON (--json), else `text(row)` each, or `none` when there are none."""
+    import json
+
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(text(row) for row in rows) if rows else none)
+    return 0
+
+
+def _utc(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def _age(seconds: float) -> str:
@@ -197,12 +249,11 @@ def _outbox(args: argparse.Namespace) -> int:
     import json
     import time
 
-    outbox = _open_outbox(args, "outbox")
-    if outbox is None:
+    found = _from_store(args, "outbox",
+                        lambda store: (store.backlog(), store.stats(), len(store.unclaimed())))
+    if found is None:
         return 2
-    with outbox:
-        backlog, stats = outbox.backlog(), outbox.stats()
-        unclaimed = len(outbox.unclaimed())
+    backlog, stats, unclaimed = found
     now = time.time()
     if args.json:
         print(json.dumps({
@@ -227,62 +278,40 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _dead_letters_list(args: argparse.Namespace) -> int:
-    import json
-    from datetime import UTC, datetime
-
     from contract.redact import last4
 
-    outbox = _open_outbox(args, "dead-letters")
-    if outbox is None:
+    letters = _from_store(args, "dead-letters", lambda store: store.dead_letters())
+    if letters is None:
         return 2
-    with outbox:
-        letters = outbox.dead_letters()
     rows = [{"id": d.id, "route": d.route, "routing_key": last4(d.routing_key),
              "action": d.action, "dedup_key": d.dedup_key, "status": d.status,
              "reason": d.reason, "message": d.message, "attempts": d.attempts,
-             "dead_at": datetime.fromtimestamp(d.dead_at, UTC).isoformat(timespec="seconds")}
+             "dead_at": _utc(d.dead_at)}
             for d in letters]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no dead letters")
-    for row in rows:
-        print(f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
-              f"{row['action']} {row['dedup_key']}")
-        print(f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}")
-    return 0
+    return _print_listing(args, rows, "no dead letters", lambda row: (
+        f"#{row['id']} {row['dead_at']} route={row['route']} key={row['routing_key']} "
+        f"{row['action']} {row['dedup_key']}\n"
+        f"    {row['status'] or '-'} {row['reason']}: {row['message'] or '-'}"))
 
 
 def _unclaimed(args: argparse.Namespace) -> int:
-    import json
-    from datetime import UTC, datetime
-
-    outbox = _open_outbox(args, "unclaimed")
-    if outbox is None:
+    found = _from_store(args, "unclaimed", lambda store: store.unclaimed())
+    if found is None:
         return 2
-    with outbox:
-        found = outbox.unclaimed()
-    rows = [{"id": u.id,
-             "received_at": datetime.fromtimestamp(u.received_at, UTC).isoformat(
-                 timespec="seconds"),
-             "check_id": u.check_id, "check_guid": u.check_guid, "check_name": u.check_name,
-             "severity": u.severity, "action": u.action, "body": u.body,
-             "body_bytes": u.body_bytes}
+    rows = [{"id": u.id, "received_at": _utc(u.received_at), "check_id": u.check_id,
+             "check_guid": u.check_guid, "check_name": u.check_name, "severity": u.severity,
+             "action": u.action, "body": u.body, "body_bytes": u.body_bytes}
             for u in found]
-    if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
-    if not rows:
-        print("no unclaimed webhooks")
-    for row in rows:
-        print(f"#{row['id']} {row['received_at']} check_id={row['check_id'] or '-'} "
-              f"guid={row['check_guid'] or '-'} name={row['check_name']!r} "
-              f"{row['action']} {row['severity']}")
-        body = " ".join(row["body"].split())
-        print(f"    body ({row['body_bytes']} bytes): {body[:200]}"
-              + ("…" if len(body) > 200 else ""))
-    return 0
+    return _print_listing(args, rows, "no unclaimed webhooks", _unclaimed_text)
+
+
+def _unclaimed_text(row: dict[str, Any]) -> str:
+    body = " ".join(row["body"].split())
+    return (f"#{row['id']} {row['received_at']} check_id={row['check_id'] or '-'} "
+            f"guid={row['check_guid'] or '-'} name={row['check_name']!r} "
+            f"{row['action']} {row['severity']}\n"
+            f"    body ({row['body_bytes']} bytes): {body[:200]}"
+            + ("…" if len(body) > 200 else ""))
 
 
 def _dead_letters_redrive(args: argparse.Namespace) -> int:
@@ -290,11 +319,10 @@ def _dead_letters_redrive(args: argparse.Namespace) -> int:
         print("apica-pd dead-letters redrive: give dead letter IDs or --all (not both)",
               file=sys.stderr)
         return 2
-    outbox = _open_outbox(args, "dead-letters")
-    if outbox is None:
+    done = _from_store(args, "dead-letters",
+                       lambda store: store.redrive(None if args.all else args.ids))
+    if done is None:
         return 2
-    with outbox:
-        done = outbox.redrive(None if args.all else args.ids)
     print(f"re-drove {len(done)} dead letter(s)" + (f": {', '.join(map(str, done))}"
                                                      if done else ""))
     missing = sorted(set(args.ids) - set(done))
@@ -308,11 +336,11 @@ def _test_route(args: argparse.Namespace) -> int:
     import uuid
     from datetime import UTC, datetime
 
-    from bridge.asm import AsmAlert
+    from bridge.delivery.sender import Delivered, Sender
     from bridge.errors import ConfigError
-    from bridge.escalation import dedup_key, urgency_class
-    from bridge.events import build_event, check_event
-    from bridge.sender import Delivered, Sender
+    from bridge.intake.asm import AsmAlert
+    from bridge.intake.escalation import dedup_key, urgency_class
+    from bridge.intake.events import build_event, check_event
     from contract.errors import RoutesFileError
     from contract.redact import last4
     from contract.routes_file import load_routes_file

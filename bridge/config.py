@@ -3,22 +3,27 @@
 Every setting, its variable and its default (docs/bridge.md lists them too):
 
     listen_host        APICA_PD_LISTEN_HOST        127.0.0.1
-    listen_port        APICA_PD_LISTEN_PORT        8080
+    listen_port        APICA_PD_LISTEN_PORT        8080         (0-65535; 0: any free port)
     data_dir           APICA_PD_DATA_DIR           var/bridge   (outbox database)
     routes_file        APICA_PD_ROUTES_FILE        routes.json
     events_url         APICA_PD_EVENTS_URL         https://events.pagerduty.com/v2/enqueue
     asm_base_url       APICA_PD_ASM_BASE_URL       https://wpm.apicasystem.com
     public_url         APICA_PD_PUBLIC_URL         http://<listen_host>:<listen_port>
-    body_limit         APICA_PD_BODY_LIMIT         65536 bytes
+    body_limit         APICA_PD_BODY_LIMIT         65536 bytes  (1024 to 1048576)
     credentials_file   APICA_PD_CREDENTIALS_FILE   (none)
     token_header       APICA_PD_TOKEN_HEADER       X-Apica-Token
-    reload_interval    APICA_PD_RELOAD_INTERVAL    2.0 seconds (routes file mtime poll)
+    reload_interval    APICA_PD_RELOAD_INTERVAL    2.0 seconds  (routes file poll; > 0, <= 86400)
     allow_unauthenticated APICA_PD_ALLOW_UNAUTHENTICATED false
     log_level          APICA_PD_LOG_LEVEL          INFO
 
 The config file is named by `--config` or APICA_PD_CONFIG. Credentials never live in
 it nor on the command line: APICA_PD_TOKENS, APICA_PD_BASIC_AUTH or the credentials
-file (see `bridge.auth`).
+file (see `bridge.intake.auth`).
+
+pydantic-settings reads the variables (`EnvSettingsSource`, over the mapping it is
+given) and pydantic types and checks every value. The three layers stay apart until
+they are merged, so that a bad value's error names the flag, variable or file key it
+came from, in one line.
 """
 
 from __future__ import annotations
@@ -27,19 +32,28 @@ import ipaddress
 import logging
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
-from bridge.auth import (
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bridge.errors import ConfigError
+from bridge.intake.auth import (
     DEFAULT_TOKEN_HEADER,
     Authenticator,
     Credentials,
     credentials_from_env,
     load_credentials_file,
 )
-from bridge.errors import ConfigError
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 
@@ -48,23 +62,95 @@ CONFIG_ENV = "APICA_PD_CONFIG"
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 DEFAULT_ASM_BASE_URL = "https://wpm.apicasystem.com"
 MAX_CONFIG_FILE_BYTES = 1 << 20
+# A webhook body is a few KB; a larger limit only lets a client hold more memory.
+MAX_BODY_LIMIT = 1 << 20
+# A day; far below what a thread can wait (`threading.TIMEOUT_MAX`, an OverflowError).
+MAX_RELOAD_INTERVAL = 86_400.0
+# The flags `bridge.cli` gives a setting, where they are not `--<setting-with-dashes>`.
+FLAG_NAMES = {"listen_host": "--host", "listen_port": "--port", "routes_file": "--routes"}
 
 
-@dataclass(frozen=True)
-class BridgeConfig:
+def _not_a_bool(kind: str) -> BeforeValidator:
+    # pydantic reads True as 1: in a TOML file `listen_port = true` is a mistake.
+    def check(value: object) -> object:
+        if isinstance(value, bool):
+            raise PydanticCustomError(f"{kind}_type", "not a {kind}", {"kind": kind})
+        return value
+
+    return BeforeValidator(check)
+
+
+def _flag_text(value: object) -> object:
+    # An empty variable (`APICA_PD_ALLOW_UNAUTHENTICATED=`) is false, as it always was.
+    return (value.strip() or False) if isinstance(value, str) else value
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _no_empty_path(value: object) -> object:
+    if value == "":
+        raise PydanticCustomError("path_type", "not a path")
+    return value
+
+
+WholeNumber = Annotated[int, _not_a_bool("int")]
+# allow_inf_nan=False: `inf` overflowed the routes watcher's wait and `nan` busy-polled.
+Seconds = Annotated[float, Field(allow_inf_nan=False), _not_a_bool("float")]
+Flag = Annotated[bool, BeforeValidator(_flag_text)]
+FilePath = Annotated[Path, BeforeValidator(_no_empty_path), AfterValidator(Path.expanduser)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none),
+                         AfterValidator(lambda p: p.expanduser() if p else p)]
+OptionalText = Annotated[str | None, BeforeValidator(_empty_is_none)]
+
+
+class BridgeConfig(BaseSettings):
+    """The settings in force. `BridgeConfig(**values)` reads nothing else; `load_config` does."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, coerce_numbers_to_str=True,
+    )
+
     listen_host: str = "127.0.0.1"
-    listen_port: int = 8080
-    data_dir: Path = Path("var/bridge")
-    routes_file: Path = Path("routes.json")
+    listen_port: WholeNumber = Field(8080, ge=0, le=65535)
+    data_dir: FilePath = Path("var/bridge")
+    routes_file: FilePath = Path("routes.json")
     events_url: str = DEFAULT_EVENTS_URL
     asm_base_url: str = DEFAULT_ASM_BASE_URL
-    public_url: str | None = None
-    body_limit: int = 65536
-    credentials_file: Path | None = None
+    public_url: OptionalText = None
+    body_limit: WholeNumber = Field(65536, ge=1024, le=MAX_BODY_LIMIT)
+    credentials_file: OptionalPath = None
     token_header: str = DEFAULT_TOKEN_HEADER
-    reload_interval: float = 2.0
-    allow_unauthenticated: bool = False
+    reload_interval: Seconds = Field(2.0, gt=0, le=MAX_RELOAD_INTERVAL)
+    allow_unauthenticated: Flag = False
     log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the values given: the layers are read by `load_config`, never behind its back.
+        return (init_settings,)
+
+    @field_validator("events_url", "asm_base_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if logging.getLevelName(value.upper()) not in (10, 20, 30, 40, 50):
+            raise ValueError(f"{value!r}: use DEBUG, INFO, WARNING or ERROR")
+        return value
 
     @property
     def bridge_url(self) -> str:
@@ -77,7 +163,29 @@ class BridgeConfig:
         return f"http://{host}:{self.listen_port}"
 
 
-_FIELDS = {f.name: f for f in fields(BridgeConfig)}
+SETTINGS = tuple(BridgeConfig.model_fields)
+# What a range error says, per setting: {value} is what was given.
+_UNITS = {"body_limit": " bytes", "reload_interval": " seconds"}
+_RANGE_WORDS = {"listen_port": "{value} is not a TCP port (0-65535)"}
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of `os.environ`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(BridgeConfig)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The hook pydantic-settings' own sources override (dotenv, CLI).
+        return {(k if self.case_sensitive else k.lower()): v for k, v in self._environ.items()}
+
+
+class _Layer(NamedTuple):
+    """One source's raw values, and what to call the place a setting came from."""
+
+    values: Mapping[str, Any]
+    where: Callable[[str], str]
 
 
 def load_config(
@@ -87,21 +195,18 @@ def load_config(
 ) -> BridgeConfig:
     """Merge the sources; every error names the variable, key or flag to fix."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
     file_name = config_file or env.get(CONFIG_ENV)
-    if file_name:
-        for key, raw in _read_toml(Path(file_name)).items():
-            values[key] = _convert(key, raw, f"{file_name}: {key}")
-    for name in _FIELDS:
-        var = ENV_PREFIX + name.upper()
-        if var in env:
-            values[name] = _convert(name, env[var], var)
-    for name, raw in (overrides or {}).items():
-        if raw is not None:
-            values[name] = _convert(name, raw, f"--{name.replace('_', '-')}")
-    config = replace(BridgeConfig(), **values)
-    _validate(config)
-    return config
+    layers = (  # highest precedence first
+        _Layer({k: v for k, v in (overrides or {}).items() if v is not None},
+               lambda setting: FLAG_NAMES.get(setting, "--" + setting.replace("_", "-"))),
+        _Layer(_Environment(env)(), lambda setting: _variable(env, setting)),
+        _Layer(_read_toml(Path(file_name)) if file_name else {},
+               lambda setting: f"{file_name}: {setting}"),
+    )
+    try:
+        return BridgeConfig(**ChainMap(*(layer.values for layer in layers)))
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_problem(error, layers) for error in exc.errors())) from None
 
 
 def build_authenticator(
@@ -126,6 +231,12 @@ def build_authenticator(
     return Authenticator(Credentials(), token_header=config.token_header, disabled=True)
 
 
+def _variable(env: Mapping[str, str], setting: str) -> str:
+    """The variable that set `setting` (as spelt in `env`: the match ignores case)."""
+    wanted = (ENV_PREFIX + setting).lower()
+    return next((name for name in env if name.lower() == wanted), wanted.upper())
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(read_bounded(path, MAX_CONFIG_FILE_BYTES, what="config file")
@@ -138,65 +249,58 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
     # A [bridge] table is allowed so the file can grow other sections later.
     data = data.get("bridge", data)
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise ConfigError(
             f"config file {path}: unknown key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(_FIELDS)}"
+            f"known: {', '.join(SETTINGS)}"
         )
     return data
 
 
-def _convert(name: str, raw: object, where: str) -> Any:
-    if name not in _FIELDS:
-        raise ConfigError(f"{where}: unknown setting")
-    kind = _FIELDS[name].type
-    try:
-        if kind == "int":
-            return _int(raw)
-        if kind == "float":
-            return float(raw)  # type: ignore[arg-type]
-        if kind == "bool":
-            return _bool(raw)
-        if kind in ("Path", "Path | None"):
-            return Path(os.fspath(raw)).expanduser() if raw != "" else None  # type: ignore[arg-type]
-        if kind == "str | None":
-            return str(raw) or None
-        return str(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {raw!r} is not a valid {kind}") from None
+def _problem(error: Mapping[str, Any], layers: tuple[_Layer, ...]) -> str:
+    """One pydantic error as a sentence naming where the value came from."""
+    setting = str(error["loc"][0]) if error["loc"] else ""
+    layer = next((layer for layer in layers if setting in layer.values), layers[0])
+    where = layer.where(setting)
+    # A file's key already names the setting; a flag or a variable does not.
+    subject = f"{where}:" if where.endswith(setting) else f"{where}: {setting}"
+    value = _shown(error["input"])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"{where}: unknown setting"
+    if kind == "finite_number":
+        return f"{where}: {value!r} is not a finite number"
+    if kind.startswith(("int_", "float_", "bool_", "path_", "string_")):
+        return f"{where}: {value!r} is not a valid {_TYPE_WORDS[kind.split('_')[0]]}"
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal"):
+        return f"{subject} {_out_of_range(setting, value, kind, ctx)}"
+    if kind == "value_error":
+        return f"{subject} {ctx['error']}"
+    return f"{where}: {error['msg']}"
 
 
-def _int(raw: object) -> int:
-    if isinstance(raw, bool):
-        raise ValueError("bool is not an int")
-    return int(raw)  # type: ignore[arg-type]
+_TYPE_WORDS = {"int": "int", "float": "float", "bool": "bool", "path": "path", "string": "str"}
 
 
-def _bool(raw: object) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(text)
+def _shown(value: object) -> object:
+    """A value as given, cut short: a message is one readable line."""
+    if isinstance(value, str) and len(value) > 40:
+        return value[:37] + "..."
+    return value
 
 
-def _validate(config: BridgeConfig) -> None:
-    if not 0 <= config.listen_port <= 65535:
-        raise ConfigError(f"listen_port {config.listen_port} is not a TCP port (0-65535)")
-    if config.body_limit < 1024:
-        raise ConfigError(f"body_limit {config.body_limit} is too small (at least 1024 bytes)")
-    if config.reload_interval <= 0:
-        raise ConfigError("reload_interval must be more than 0 seconds")
-    for name in ("events_url", "asm_base_url", "public_url"):
-        value = getattr(config, name)
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ConfigError(f"{name} {value!r} must start with http:// or https://")
-    if logging.getLevelName(config.log_level.upper()) not in (10, 20, 30, 40, 50):
-        raise ConfigError(f"log_level {config.log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+def _out_of_range(setting: str, value: object, kind: str, ctx: Mapping[str, Any]) -> str:
+    if setting in _RANGE_WORDS:
+        return _RANGE_WORDS[setting].format(value=value)
+    unit = _UNITS.get(setting, "")
+    (bound,) = ctx.values()
+    bound = int(bound) if float(bound).is_integer() else bound
+    if kind == "greater_than":
+        return f"must be more than {bound}{unit} (got {value})"
+    if kind == "greater_than_equal":
+        return f"{value} is too small (at least {bound}{unit})"
+    return f"{value} is too large (at most {bound}{unit})"
 
 
 def _is_loopback(host: str) -> bool:

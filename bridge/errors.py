@@ -26,6 +26,12 @@ class ConfigError(BridgeError):
     reason = "config"
 
 
+class StoreError(BridgeError):
+    """A store that cannot be used as it is (a schema this bridge does not know)."""
+
+    reason = "store"
+
+
 class WebhookRefused(BridgeError):
     """An inbound webhook the bridge will not take; `status` is the HTTP answer."""
 

@@ -6,18 +6,12 @@ Tests pass a fresh `CollectorRegistry`; `serve` passes the one it exposes on /me
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-
-@dataclass(frozen=True)
-class OutboxStats:
-    pending: int
-    oldest_pending_age_seconds: float
-    dead_letters: int
+from bridge.store.records import OutboxStats
 
 
 class _OutboxCollector(Collector):

@@ -54,12 +54,7 @@ class RouteTable:
             stamp = self._stamp()
             routes = load_routes_file(self.path)
             self._current, self._seen = routes, stamp
-        self._metrics.routes_reloads.labels(result="loaded").inc()
-        self._log.info(
-            "routes loaded",
-            extra={"event": "routes_loaded", "path": str(self.path),
-                   "routes": sorted(routes.routes), "catch_all": routes.catch_all},
-        )
+        self._in_force(routes, "loaded")
         return routes
 
     def reload(self) -> bool:
@@ -78,13 +73,16 @@ class RouteTable:
                 )
                 return False
             self._current, self._seen = routes, stamp
-        self._metrics.routes_reloads.labels(result="reloaded").inc()
+        self._in_force(routes, "reloaded")
+        return True
+
+    def _in_force(self, routes: RoutesFile, result: str) -> None:
+        self._metrics.routes_reloads.labels(result=result).inc()
         self._log.info(
-            "routes reloaded",
-            extra={"event": "routes_reloaded", "path": str(self.path),
+            f"routes {result}",
+            extra={"event": f"routes_{result}", "path": str(self.path),
                    "routes": sorted(routes.routes), "catch_all": routes.catch_all},
         )
-        return True
 
     def changed(self) -> bool:
         """Has the file changed (mtime, size or inode: an atomic rename) since last read?"""

@@ -1,10 +1,10 @@
 """`apica-pd serve`: assemble the bridge from its config and run it until signalled.
 
-Start order: routes (an invalid first file stops here), credentials, outbox,
-worker, app; then the socket is bound and a `listening` log line gives the real
-address (port 0 picks a free one). SIGHUP re-reads the routes; SIGINT/SIGTERM stop
-uvicorn, whose lifespan stops the worker and the routes watcher; the outbox is
-closed last. Nothing pending is lost on any stop: it stays in the outbox.
+Start order: routes (an invalid first file stops here), credentials, store (the
+outbox), worker, app; then the socket is bound and a `listening` log line gives the
+real address (port 0 picks a free one). SIGHUP re-reads the routes; SIGINT/SIGTERM
+stop uvicorn, whose lifespan stops the worker and the routes watcher; the store is
+closed last. Nothing pending is lost on any stop: it stays in the store.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge.app import Hook, create_app
 from bridge.config import BridgeConfig, build_authenticator
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, StoreError
 from bridge.metrics import BridgeMetrics
 from bridge.route_table import RouteTable
 from contract.errors import RoutesFileError
@@ -33,10 +33,10 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     import uvicorn
 
-    from bridge.intake import accept_alert_async
-    from bridge.outbox import Outbox, outbox_path
-    from bridge.sender import Sender
-    from bridge.worker import Worker
+    from bridge.delivery.sender import Sender
+    from bridge.delivery.worker import Worker
+    from bridge.intake.accept import accept_alert_async
+    from bridge.store.sqlite import SqliteStore, outbox_path
 
     env = os.environ if env is None else env
     metrics = BridgeMetrics(CollectorRegistry())
@@ -49,24 +49,24 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         return 2
 
     try:
-        outbox = Outbox(outbox_path(config.data_dir))
-    except (OSError, sqlite3.Error) as exc:
+        store = SqliteStore(outbox_path(config.data_dir))
+    except (OSError, sqlite3.Error, StoreError) as exc:
         log.error("cannot start: outbox in %s: %s", config.data_dir, exc,
                   extra={"event": "start_failed"})
         return 2
     sender = Sender(config.events_url)
     try:
-        metrics.watch_outbox(outbox.stats)
-        worker = Worker(outbox, sender, metrics=metrics)
+        metrics.watch_outbox(store.stats)
+        worker = Worker(store, sender, metrics=metrics)
         app = create_app(
             routes=table,
-            accept=functools.partial(accept_alert_async, outbox,
+            accept=functools.partial(accept_alert_async, store,
                                      asm_base_url=config.asm_base_url),
             auth=auth,
             metrics=metrics,
             body_limit=config.body_limit,
-            store_ready=outbox.writable,
-            record_unclaimed=outbox.record_unclaimed,
+            store_ready=store.writable,
+            record_unclaimed=store.record_unclaimed,
             hooks=[
                 Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
                 Hook("worker", worker.start, worker.stop),
@@ -79,7 +79,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
                       exc.strerror, extra={"event": "start_failed"})
             return 2
         # uvicorn handles SIGINT/SIGTERM while it runs and re-raises them afterwards
-        # with the handlers it found: ours end `run` normally, so the outbox is closed.
+        # with the handlers it found: ours end `run` normally, so the store is closed.
         previous = {
             signal.SIGHUP: signal.signal(signal.SIGHUP, lambda *_: table.request_reload()),
             signal.SIGINT: signal.signal(signal.SIGINT, _stop),
@@ -106,7 +106,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             sock.close()
     finally:
         sender.close()
-        outbox.close()
+        store.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
 

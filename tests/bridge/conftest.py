@@ -1,11 +1,12 @@
-"""Shared bridge fixtures: a routes file on disk, sample alerts, a bridge on loopback."""
+"""Shared bridge fixtures: routes files, alerts, a fake clock, the real store, the PagerDuty
+sandbox, a bridge on loopback."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import pytest
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from bridge.asm import AsmAlert
+from bridge.intake.asm import AsmAlert
 from bridge.metrics import BridgeMetrics
-from contract.routes_file import RoutesFile, parse_routes
+from bridge.store.records import NewEvent
+from bridge.store.sqlite import SqliteStore, outbox_path
+from contract.routes_file import Route, RoutesFile, parse_routes, write_routes_file
+from sandbox.server import PagerDutySandbox
 
 CHECKOUT_KEY = "C" * 28 + "k3y1"
 SEARCH_KEY = "S" * 28 + "k3y2"
@@ -117,9 +121,90 @@ def alert() -> AsmAlert:
     return make_alert()
 
 
+def plain_alert(severity: str = "W", action: str = "trigger", **fields: object) -> AsmAlert:
+    """An alert of check 42 with nothing optional (no tags, groups or result)."""
+    values: dict = dict(action=action, severity=severity, old_severity=None, check_id=42,
+                        check_guid=None, check_name="Home page", check_type="URL",
+                        message=f"severity {severity}", timestamp="2026-11-26T11:00:00",
+                        location="Stockholm", groups=(), tags={}, result_guid=None)
+    values.update(fields)
+    return AsmAlert(**values)
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand (`clock.now += 5`)."""
+
+    now: float = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, clock: FakeClock):
+    """The real SQLite store in tmp_path, on the fake clock."""
+    with SqliteStore(outbox_path(tmp_path / "data"), clock=clock) as box:
+        yield box
+
+
+def new_event(key: str, action: str = "trigger", dedup: str = "d1") -> NewEvent:
+    return NewEvent(key, action, dedup, {"routing_key": key, "event_action": action,
+                                         "dedup_key": dedup})
+
+
+def enqueue(box: SqliteStore, *events: NewEvent, route: str = "web", check: str = "id:1",
+            fingerprint: str | None = None, open_after: frozenset[str] = frozenset()):
+    """Store these events for one check, as intake would; what `enqueue` returns."""
+    return box.enqueue(route=route, check_key=check, fingerprint=fingerprint,
+                       events_for=lambda _open: (list(events), frozenset(open_after)))
+
+
 @pytest.fixture
 def metrics() -> BridgeMetrics:
     return BridgeMetrics(CollectorRegistry())
+
+
+@pytest.fixture(scope="module")
+def pd_server() -> Iterator[PagerDutySandbox]:
+    with PagerDutySandbox(events_per_minute=None) as server:
+        yield server
+
+
+@pytest.fixture
+def pd(pd_server: PagerDutySandbox) -> Iterator[PagerDutySandbox]:
+    """The PagerDuty sandbox (one per test module), with no faults, activity or limit."""
+    pd_server.faults.clear()
+    pd_server.state.reset_activity()
+    pd_server.limiter.reset()
+    pd_server.limiter.events_per_minute = None
+    yield pd_server
+    pd_server.faults.clear()
+
+
+@pytest.fixture
+def pd_route(pd: PagerDutySandbox) -> tuple[dict, Route]:
+    """A new severity-based service in the sandbox and the bridge route pointing at it."""
+    counter = len(pd.state.services())
+    service = pd.state.create_service(name=f"Web {counter}", urgency="severity_based")
+    name = f"Apica-Web-{counter}"
+    key = pd.state.add_integration(service["id"], name=name)["integration_key"]
+    return service, Route(service_name=service["name"], service_id=service["id"],
+                          integration_name=name, routing_key=key)
+
+
+@pytest.fixture
+def pd_routes_file(tmp_path: Path, pd_route: tuple[dict, Route]) -> tuple[Path, str, dict]:
+    """A routes file whose one route, `web`, is `pd_route`: (path, routing key, service)."""
+    service, route = pd_route
+    routes = RoutesFile(version=1, stack="test", routes={"web": route})
+    path = write_routes_file(tmp_path / "routes.json", routes)
+    return path, route.routing_key.get_secret_value(), service
 
 
 @dataclass
@@ -195,14 +280,13 @@ def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
     import functools
 
     from bridge.app import create_app
-    from bridge.auth import Authenticator, Credentials
-    from bridge.intake import accept_alert_async
-    from bridge.outbox import Outbox
+    from bridge.intake.accept import accept_alert_async
+    from bridge.intake.auth import Authenticator, Credentials
     from bridge.route_table import RouteTable
 
     table = RouteTable(routes_file, metrics)
     table.load()
-    with Outbox(tmp_path / "outbox.db") as outbox:
+    with SqliteStore(tmp_path / "outbox.db") as outbox:
         app = create_app(
             routes=table, metrics=metrics, store_ready=outbox.writable,
             accept=functools.partial(accept_alert_async, outbox,

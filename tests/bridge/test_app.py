@@ -10,18 +10,13 @@ import httpx
 import pytest
 
 from bridge.app import Hook, create_app
-from bridge.auth import Authenticator, Credentials
 from bridge.errors import InvalidEvent
+from bridge.intake.accept import Accepted
+from bridge.intake.auth import Authenticator, Credentials
 from bridge.route_table import RouteTable
 from tests.bridge.conftest import OLD_TOKEN, TOKEN, routes_document
 
 LIMIT = 4096
-
-
-@dataclass
-class Result:
-    event_count: int = 1
-    duplicate: bool = False
 
 
 @dataclass
@@ -40,7 +35,8 @@ class RecordingIntake:
         if self.fail is not None:
             raise self.fail
         self.calls.append((route_name, route, alert))
-        return Result(event_count=2 if alert.action == "trigger" else 1, duplicate=self.duplicate)
+        return Accepted(event_count=2 if alert.action == "trigger" else 1,
+                        duplicate=self.duplicate)
 
 
 @dataclass
@@ -189,12 +185,12 @@ def test_unclaimed_check_without_catch_all_is_422_and_logged(routes_file, metric
 
 def test_unclaimed_webhook_is_recorded_durably(routes_file, metrics, loopback, tmp_path):
     """Issue 3: an unclaimed check is refused with a 4xx *and recorded*."""
-    from bridge.outbox import Outbox, outbox_path
+    from bridge.store.sqlite import SqliteStore, outbox_path
 
     routes_file.write_text(json.dumps(routes_document(catch_all=None)))
     table = RouteTable(routes_file, metrics)
     table.load()
-    with Outbox(outbox_path(tmp_path / "data")) as box:
+    with SqliteStore(outbox_path(tmp_path / "data")) as box:
         app = create_app(routes=table, accept=RecordingIntake(), metrics=metrics,
                          auth=Authenticator(Credentials(tokens=(TOKEN,))),
                          record_unclaimed=box.record_unclaimed)
@@ -326,7 +322,7 @@ def test_with_the_real_outbox_202_means_stored(storing_bridge):
 
 def test_a_name_of_control_characters_is_stored_as_a_valid_event(storing_bridge):
     """202 is a promise: the stored event must be one PagerDuty takes."""
-    from bridge.events import check_event
+    from bridge.intake.events import check_event
 
     body = '{"check_id": 1, "severity": "F", "check_name": "\\u0000"}'
     response = storing_bridge.post("/v1/asm/checkout", body)
@@ -345,7 +341,7 @@ def test_a_name_of_control_characters_is_stored_as_a_valid_event(storing_bridge)
     ids=["timestamp overflows in UTC", "lone surrogate"],
 )
 def test_hostile_bodies_are_stored_not_a_server_error(storing_bridge, body):
-    from bridge.events import check_event
+    from bridge.intake.events import check_event
 
     response = storing_bridge.post("/v1/asm/checkout", body)
     assert response.status_code == 202, response.text

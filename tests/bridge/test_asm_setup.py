@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.asm import parse_webhook
 from bridge.asm_setup import (
     SAMPLE_VALUES,
     body_template,
@@ -17,8 +16,9 @@ from bridge.asm_setup import (
     render_text,
     target_setups,
 )
-from bridge.auth import Credentials
 from bridge.errors import BadWebhook
+from bridge.intake.asm import parse_webhook
+from bridge.intake.auth import Credentials
 from tests.bridge.conftest import TOKEN
 
 URL = "https://bridge.example.com/"

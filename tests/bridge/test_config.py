@@ -98,3 +98,122 @@ def test_no_credentials_on_a_public_address_refuses_to_start():
     allowed = load_config(env={"APICA_PD_LISTEN_HOST": "0.0.0.0",
                                "APICA_PD_ALLOW_UNAUTHENTICATED": "true"})
     assert build_authenticator(allowed, {}, log).disabled
+
+
+# -- numbers: every numeric setting refuses non-finite and out-of-range values ---------
+
+NUMERIC = {"listen_port", "body_limit", "reload_interval"}
+
+
+def test_the_numeric_settings_are_the_ones_tested_below():
+    numeric = {name for name, field in BridgeConfig.model_fields.items()
+               if field.annotation in (int, float)}
+    assert numeric == NUMERIC == {setting for setting, *_ in NUMBERS}
+
+
+# (setting, value, the whole message for APICA_PD_<SETTING>=value)
+NUMBERS = [
+    ("listen_port", "inf", "'inf' is not a valid int"),
+    ("listen_port", "nan", "'nan' is not a valid int"),
+    ("listen_port", "-1", "listen_port -1 is not a TCP port (0-65535)"),
+    ("listen_port", "65536", "listen_port 65536 is not a TCP port (0-65535)"),
+    ("listen_port", "9" * 5000, "'" + "9" * 37 + "...' is not a valid int"),
+    ("body_limit", "inf", "'inf' is not a valid int"),
+    ("body_limit", "-inf", "'-inf' is not a valid int"),
+    ("body_limit", "1023", "body_limit 1023 is too small (at least 1024 bytes)"),
+    ("body_limit", "1048577", "body_limit 1048577 is too large (at most 1048576 bytes)"),
+    ("reload_interval", "inf", "'inf' is not a finite number"),
+    ("reload_interval", "-inf", "'-inf' is not a finite number"),
+    ("reload_interval", "nan", "'nan' is not a finite number"),
+    ("reload_interval", "0", "reload_interval must be more than 0 seconds (got 0)"),
+    ("reload_interval", "-2", "reload_interval must be more than 0 seconds (got -2)"),
+    ("reload_interval", "86401", "reload_interval 86401 is too large (at most 86400 seconds)"),
+    ("reload_interval", "1e10", "reload_interval 1e10 is too large (at most 86400 seconds)"),
+]
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), NUMBERS)
+def test_a_bad_number_in_the_environment_is_refused(setting, value, message):
+    variable = "APICA_PD_" + setting.upper()
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={variable: value})
+    assert str(caught.value) == f"{variable}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("listen_port = inf", "listen_port: inf is not a finite number"),
+        ("listen_port = true", "listen_port: True is not a valid int"),
+        ("body_limit = nan", "body_limit: nan is not a finite number"),
+        ("body_limit = 2048.5", "body_limit: 2048.5 is not a valid int"),
+        ("reload_interval = inf", "reload_interval: inf is not a finite number"),
+        ("reload_interval = -inf", "reload_interval: -inf is not a finite number"),
+        ("reload_interval = nan", "reload_interval: nan is not a finite number"),
+        ("reload_interval = 0.0", "reload_interval: must be more than 0 seconds (got 0.0)"),
+    ],
+)
+def test_a_bad_number_in_the_config_file_names_file_and_key(tmp_path, line, message):
+    path = tmp_path / "bridge.toml"
+    path.write_text(line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={}, config_file=path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"listen_port": 70000}, "--port: listen_port 70000 is not a TCP port (0-65535)"),
+        ({"reload_interval": float("nan")}, "--reload-interval: nan is not a finite number"),
+    ],
+)
+def test_a_bad_number_from_a_flag_names_the_flag(overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={}, overrides=overrides)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [("listen_port", "0", 0), ("listen_port", "65535", 65535), ("body_limit", "1024", 1024),
+     ("body_limit", "1048576", 1048576), ("reload_interval", "0.05", 0.05),
+     ("reload_interval", "86400", 86400.0)],
+)
+def test_the_bounds_themselves_are_accepted(setting, value, expected):
+    config = load_config(env={"APICA_PD_" + setting.upper(): value})
+    assert getattr(config, setting) == expected
+
+
+def test_several_bad_values_are_one_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env={"APICA_PD_LISTEN_PORT": "x", "APICA_PD_RELOAD_INTERVAL": "inf"})
+    assert str(caught.value) == ("APICA_PD_LISTEN_PORT: 'x' is not a valid int; "
+                                 "APICA_PD_RELOAD_INTERVAL: 'inf' is not a finite number")
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting", "expected"),
+    [("APICA_PD_PUBLIC_URL", "public_url", None),
+     ("APICA_PD_CREDENTIALS_FILE", "credentials_file", None),
+     ("APICA_PD_ALLOW_UNAUTHENTICATED", "allow_unauthenticated", False)],
+)
+def test_an_empty_optional_value_is_none(variable, setting, expected):
+    assert getattr(load_config(env={variable: ""}), setting) is expected
+
+
+def test_an_empty_path_is_refused():
+    with pytest.raises(ConfigError, match=r"^APICA_PD_DATA_DIR: '' is not a valid path$"):
+        load_config(env={"APICA_PD_DATA_DIR": ""})
+
+
+def test_paths_expand_the_home_directory():
+    config = load_config(env={"APICA_PD_DATA_DIR": "~/pd", "APICA_PD_CREDENTIALS_FILE": "~/c"})
+    assert (config.data_dir, config.credentials_file) == (Path.home() / "pd", Path.home() / "c")
+
+
+def test_other_apica_pd_variables_are_not_settings():
+    """Credentials and the config file's name share the prefix; they are read elsewhere."""
+    config = load_config(env={"APICA_PD_TOKENS": TOKEN, "APICA_PD_BASIC_AUTH": "a:b",
+                              "APICA_PD_SOMETHING": "x"})
+    assert config == BridgeConfig()

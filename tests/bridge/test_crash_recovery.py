@@ -14,32 +14,31 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bridge import escalation
-from bridge.outbox import Outbox, outbox_path
+from bridge.intake import escalation
+from bridge.store.sqlite import SqliteStore, outbox_path
 from sandbox.server import PagerDutySandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import json, sys, threading, time
-from bridge.asm import AsmAlert
-from bridge.intake import accept_alert
-from bridge.outbox import Outbox, outbox_path
-from bridge.ratelimit import RateLimiter
-from bridge.retry import Backoff
+from bridge.intake.asm import AsmAlert
+from bridge.intake.accept import accept_alert
+from bridge.store.sqlite import SqliteStore, outbox_path
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.retry import Backoff
 from contract.routes_file import Route
-from bridge.sender import Sender
-from bridge.worker import Worker
+from bridge.delivery.sender import Sender
+from bridge.delivery.worker import Worker
 
 data_dir, events_url, spec_path = sys.argv[1:4]
 spec = json.load(open(spec_path))
 route = Route.model_validate(spec["route"])
-outbox = Outbox(outbox_path(data_dir))
+outbox = SqliteStore(outbox_path(data_dir))
 worker = Worker(outbox, Sender(events_url, timeout=2.0), idle_poll=0.05,
                 backoff=Backoff(base=0.02, cap=0.1),
                 rate_limiter=RateLimiter(per_minute=60_000, burst=1000))
@@ -102,17 +101,10 @@ class Child:
 
 
 @pytest.fixture
-def pd() -> Iterator[PagerDutySandbox]:
-    with PagerDutySandbox(events_per_minute=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def setup(tmp_path, pd):
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    route = {"service_name": "Web", "service_id": service["id"],
-             "integration_name": "Apica-Web", "routing_key": key}
+def setup(tmp_path, pd, pd_route):
+    service, pd_route = pd_route
+    route = {**pd_route.model_dump(include={"service_name", "service_id", "integration_name"}),
+             "routing_key": pd_route.routing_key.get_secret_value()}
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"route": route, "alerts": _alerts(checks=10)}))
     slow = tmp_path / "slow.json"
@@ -133,7 +125,7 @@ def setup(tmp_path, pd):
 
 
 def _pending(data_dir: Path) -> list[tuple[str, str]]:
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         return [(e.action, e.dedup_key) for e in box.pending()]
 
 
@@ -186,10 +178,11 @@ def _expected(alerts: list[dict]) -> list[tuple[str, str]]:
     out = []
     for alert in alerts:
         check = f"id:{alert['check_id']}"
-        plan = escalation.plan("web", check, alert["action"], severities[alert["severity"]],
-                               open_keys.get(check, frozenset()))
-        open_keys[check] = plan.open_after
-        out += [(step.action, step.dedup_key) for step in plan.steps]
+        steps = escalation.steps_for("web", check, alert["action"],
+                                     severities[alert["severity"]],
+                                     open_keys.get(check, frozenset()))
+        open_keys[check] = steps.open_after
+        out += [(step.action, step.dedup_key) for step in steps.steps]
     return out
 
 
@@ -257,17 +250,11 @@ class Serve:
 
 
 @pytest.mark.slow
-def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd):
+def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd,
+                                                                   pd_routes_file):
     import requests
 
-    from contract.routes_file import RoutesFile, write_routes_file
-
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    routes = write_routes_file(tmp_path / "routes.json", RoutesFile.model_validate({
-        "version": 1, "stack": "test", "routes": {"web": {
-            "service_name": "Web", "service_id": service["id"],
-            "integration_name": "Apica-Web", "routing_key": key}}}))
+    routes, _, service = pd_routes_file
     data_dir, log = tmp_path / "data", tmp_path / "serve.log"
     pd.faults.fail(status=500, seconds=3600)
     # Few alerts: the head's backoff grows while they are posted, and the restarted

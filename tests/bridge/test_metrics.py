@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bridge.metrics import BridgeMetrics, OutboxStats
+from bridge.metrics import BridgeMetrics
+from bridge.store.records import OutboxStats
 
 
 def test_metrics_live_on_the_injected_registry_only():

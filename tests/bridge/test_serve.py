@@ -1,4 +1,4 @@
-"""`python -m bridge` as a real process against the PagerDuty sandbox; the CLI commands."""
+"""`serve`: the bridge assembled and run, as a real process against the PagerDuty sandbox."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apica_pagerduty.cli import main
 from bridge.asm_setup import SAMPLE_VALUES, body_template, render
+from bridge.cli import main
 from sandbox.server import PagerDutySandbox
 from tests.bridge.conftest import TOKEN, routes_document
 
@@ -201,29 +201,6 @@ def test_serve_refuses_a_public_address_without_credentials(tmp_path, routes_fil
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["msg"].startswith("cannot start: no credentials configured and the bridge "
                                   "listens on 0.0.0.0")
-
-
-def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
-    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("APICA_PD_TOKENS", TOKEN)
-    assert main(["asm-setup", "--routes", str(routes_file),
-                 "--public-url", "https://bridge.example.com", "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    urls = [t["trigger"]["url"] for t in data["targets"]]
-    assert urls == [f"https://bridge.example.com/v1/asm/{n}"
-                    for n in ("checkout", "search", "fallback")]
-    assert TOKEN not in json.dumps(data)
-
-    assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
-    out = capsys.readouterr().out
-    assert f"Header:       X-Apica-Token: {TOKEN}" in out
-    assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
-
-
-def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
-    assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
-    assert "no such file" in capsys.readouterr().err
 
 
 def test_serve_reports_an_unusable_data_dir(tmp_path, routes_file, monkeypatch, capsys):

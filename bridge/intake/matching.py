@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.asm import AsmAlert
 from bridge.errors import Unrouted
+from bridge.intake.asm import AsmAlert
 from contract.routes_file import RoutesFile
 from contract.vocabulary import normal_tag_text, tag_claim_parts
 

@@ -19,27 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from bridge.asm import AsmAlert
-from bridge.intake import accept_alert
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.retry import Backoff
+from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender
+from bridge.delivery.worker import Worker
+from bridge.intake.accept import accept_alert
 from bridge.metrics import BridgeMetrics
-from bridge.outbox import NewEvent, Outbox, outbox_path
-from bridge.ratelimit import RateLimiter
-from bridge.retry import Backoff
-from bridge.sender import Dead, Delivered, RetryLater, Sender
-from bridge.worker import Worker
+from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route
-from sandbox.server import PagerDutySandbox
+from tests.bridge.conftest import FakeClock, enqueue, new_event, plain_alert
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedSender:
@@ -63,24 +54,8 @@ class ScriptedSender:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path, clock):
-    with Outbox(outbox_path(tmp_path), clock=clock) as box:
-        yield box
-
-
-@pytest.fixture
 def sender() -> ScriptedSender:
     return ScriptedSender()
-
-
-@pytest.fixture
-def metrics() -> BridgeMetrics:
-    return BridgeMetrics(CollectorRegistry())
 
 
 @pytest.fixture
@@ -101,11 +76,8 @@ def make_worker(outbox, sender, clock, metrics):
         worker.stop(timeout=5)
 
 
-def store(box: Outbox, key: str, *dedups: str, action: str = "trigger") -> None:
-    events = [NewEvent(key, action, d, {"routing_key": key, "event_action": action,
-                                        "dedup_key": d}) for d in dedups]
-    box.enqueue(route="web", check_key="id:1", fingerprint=None,
-                planner=lambda _open: (events, frozenset()))
+def store(box: SqliteStore, key: str, *dedups: str, action: str = "trigger") -> None:
+    enqueue(box, *(new_event(key, action, d) for d in dedups))
 
 
 def sent(sender: ScriptedSender, key: str | None = None) -> list[str]:
@@ -248,7 +220,7 @@ def _wait_until(condition, timeout: float = 5.0) -> None:
 
 
 def test_background_thread_delivers_and_stops(tmp_path, sender, metrics):
-    with Outbox(outbox_path(tmp_path / "bg")) as box:
+    with SqliteStore(outbox_path(tmp_path / "bg")) as box:
         worker = Worker(box, sender, metrics=metrics, validate=lambda body: [],
                         rate_limiter=RateLimiter(per_minute=6000, burst=100))
         worker.start()
@@ -261,7 +233,7 @@ def test_background_thread_delivers_and_stops(tmp_path, sender, metrics):
 
 def test_slow_key_does_not_block_another(tmp_path, sender, metrics):
     sender.gate[KEY_A] = threading.Event()
-    with Outbox(outbox_path(tmp_path / "slow")) as box:
+    with SqliteStore(outbox_path(tmp_path / "slow")) as box:
         worker = Worker(box, sender, metrics=metrics, validate=lambda body: [],
                         rate_limiter=RateLimiter(per_minute=6000, burst=100))
         worker.start()
@@ -279,38 +251,10 @@ def test_slow_key_does_not_block_another(tmp_path, sender, metrics):
 BASE = "https://asm.example.com"
 
 
-@pytest.fixture(scope="module")
-def pd_server():
-    with PagerDutySandbox(events_per_minute=None) as server:
-        yield server
-
-
-@pytest.fixture
-def pd(pd_server):
-    pd_server.faults.clear()
-    pd_server.state.reset_activity()
-    pd_server.limiter.reset()
-    pd_server.limiter.events_per_minute = None
-    yield pd_server
-    pd_server.faults.clear()
-
-
-@pytest.fixture
-def pd_route(pd):
-    """A severity-based service in the sandbox and the bridge route pointing at it."""
-    counter = len(pd.state.services())
-    service = pd.state.create_service(name=f"Web {counter}", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name=f"Apica-Web-{counter}")[
-        "integration_key"]
-    route = Route(service_name=service["name"], service_id=service["id"],
-                  integration_name=f"Apica-Web-{counter}", routing_key=key)
-    return service, route
-
-
 @pytest.fixture
 def live(tmp_path, pd, metrics):
     """Outbox + worker delivering to the sandbox with real time and short backoffs."""
-    box = Outbox(outbox_path(tmp_path / "live"))
+    box = SqliteStore(outbox_path(tmp_path / "live"))
     sender = Sender(pd.events_url, timeout=2.0)
     worker = Worker(box, sender, metrics=metrics, backoff=Backoff(base=0.02, cap=0.1),
                     rate_limiter=RateLimiter(per_minute=60_000, burst=1000), idle_poll=0.05)
@@ -320,15 +264,8 @@ def live(tmp_path, pd, metrics):
     box.close()
 
 
-def asm_alert(severity: str, action: str = "trigger", check_id: int = 42) -> AsmAlert:
-    return AsmAlert(action=action, severity=severity, old_severity=None, check_id=check_id,
-                    check_guid=None, check_name=f"Check {check_id}", check_type="URL",
-                    message=f"severity {severity}", timestamp="2026-11-26T11:00:00",
-                    location="Stockholm", groups=(), tags={}, result_guid=None)
-
-
 def accept(box, route, severity, action="trigger", check_id=42):
-    return accept_alert(box, "web", route, asm_alert(severity, action, check_id),
+    return accept_alert(box, "web", route, plain_alert(severity, action, check_id=check_id),
                         asm_base_url=BASE)
 
 
@@ -471,7 +408,7 @@ def test_fatal_after_pagerduty_closed_the_high_incident_pages_high(pd, pd_route,
     assert answer.status_code == 202
     accept(box, route, "W")
     _wait_until(lambda: not box.pending())
-    again = dataclasses.replace(asm_alert("F"), message="down again")  # not a duplicate
+    again = dataclasses.replace(plain_alert("F"), message="down again")  # not a duplicate
     accept_alert(box, "web", route, again, asm_base_url=BASE)
     _wait_until(lambda: not box.pending())
     incidents = [(i["incident_key"].rsplit(":", 1)[1], i["urgency"], i["status"])
@@ -487,7 +424,7 @@ def test_fatal_after_pagerduty_closed_the_high_incident_pages_high(pd, pd_route,
 def test_rate_limiter_queues_a_burst_instead_of_429(tmp_path, pd, pd_route, metrics):
     _, route = pd_route
     pd.limiter.events_per_minute = 10
-    with Outbox(outbox_path(tmp_path / "burst")) as box:
+    with SqliteStore(outbox_path(tmp_path / "burst")) as box:
         worker = Worker(box, Sender(pd.events_url), metrics=metrics, idle_poll=0.05,
                         rate_limiter=RateLimiter(per_minute=1, burst=10))
         for check in range(12):
@@ -559,7 +496,7 @@ def test_any_answers_keep_order_and_lose_nothing(lanes, answers):
         return next(script, Delivered(202))
 
     sender.send = send  # type: ignore[method-assign]
-    with tempfile.TemporaryDirectory() as tmp, Outbox(outbox_path(tmp), clock=clock) as box:
+    with tempfile.TemporaryDirectory() as tmp, SqliteStore(outbox_path(tmp), clock=clock) as box:
         expected = {}
         for key, count in zip(keys, lanes, strict=True):
             expected[key] = [f"{key[0]}{i}" for i in range(count)]
@@ -589,7 +526,7 @@ def test_second_worker_on_the_same_outbox_stands_by_then_takes_over(tmp_path, me
     """Two bridges on one data dir: one delivers, the other waits for its lock."""
     path = outbox_path(tmp_path / "shared")
     first_sender, second_sender = ScriptedSender(), ScriptedSender()
-    with Outbox(path) as box1, Outbox(path) as box2:
+    with SqliteStore(path) as box1, SqliteStore(path) as box2:
         options = dict(metrics=metrics, validate=lambda body: [], idle_poll=0.02,
                        rate_limiter=RateLimiter(per_minute=6000, burst=100))
         first = Worker(box1, first_sender, **options)
@@ -614,17 +551,17 @@ def test_second_worker_on_the_same_outbox_stands_by_then_takes_over(tmp_path, me
 def test_stop_keeps_the_delivery_lock_while_a_send_is_in_flight(tmp_path, sender, metrics):
     """A standby must not take over a lane whose head is still being sent: it could send
     the next event (a resolve) before the trigger in flight reaches PagerDuty."""
-    from bridge.worker import DeliveryLock
+    from bridge.store.file_lock import FileLock
 
     sender.gate[KEY_A] = threading.Event()
-    with Outbox(outbox_path(tmp_path / "inflight")) as box:
+    with SqliteStore(outbox_path(tmp_path / "inflight")) as box:
         worker = Worker(box, sender, metrics=metrics, validate=lambda body: [],
                         rate_limiter=RateLimiter(per_minute=6000, burst=100), idle_poll=0.02)
         worker.start()
         store(box, KEY_A, "a1", "a2")
         _wait_until(lambda: worker._busy)  # a1 is being sent
         assert worker.stop(timeout=0.1) is False
-        standby = DeliveryLock(worker.delivery_lock.path)
+        standby = FileLock(worker.delivery_lock.path)
         assert worker.delivery_lock.held
         assert not standby.try_acquire()
         sender.gate[KEY_A].set()  # the send finishes: now the lock goes

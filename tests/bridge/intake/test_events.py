@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bridge.events import build_event, check_event, summary
+from bridge.intake.events import build_event, check_event, summary
 from tests.bridge.conftest import CHECKOUT_KEY, make_alert
 
 BASE = "https://wpm.apicasystem.com"

@@ -41,7 +41,9 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Plan:
+class EscalationSteps:
+    """The events one alert becomes, and the check's open urgency classes once sent."""
+
     steps: tuple[Step, ...]
     open_after: frozenset[Urgency]
 
@@ -61,13 +63,13 @@ def dedup_key(route_name: str, check_key: str, urgency: Urgency) -> str:
     return f"{DEDUP_PREFIX}:{route_name}:sha256-{digest}:{urgency}"
 
 
-def plan(
+def steps_for(
     route_name: str,
     check_key: str,
     action: Action,
     pd_severity: str,
     open_now: frozenset[Urgency],
-) -> Plan:
+) -> EscalationSteps:
     """The events for one alert and the check's open keys once they are delivered."""
 
     def step(act: Action, urgency: Urgency) -> Step:
@@ -75,10 +77,10 @@ def plan(
 
     if action == "resolve":
         targets = [u for u in _URGENCY_ORDER if u in open_now] or list(_URGENCY_ORDER)
-        return Plan(tuple(step("resolve", u) for u in targets), frozenset())
+        return EscalationSteps(tuple(step("resolve", u) for u in targets), frozenset())
     if urgency_class(pd_severity) == "high":
         steps = [step("trigger", "high")]
         if "low" in open_now:
             steps.append(step("resolve", "low"))
-        return Plan(tuple(steps), frozenset({"high"}))
-    return Plan((step("trigger", "low"),), open_now | {"low"})
+        return EscalationSteps(tuple(steps), frozenset({"high"}))
+    return EscalationSteps((step("trigger", "low"),), open_now | {"low"})

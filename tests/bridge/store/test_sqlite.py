@@ -7,44 +7,15 @@ import stat
 
 import pytest
 
-from bridge.outbox import NewEvent, Outbox, outbox_path
+from bridge.store.sqlite import SqliteStore, outbox_path
+from tests.bridge.conftest import enqueue, new_event
 
 KEY_A = "a" * 32
 KEY_B = "b" * 32
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path, clock):
-    with Outbox(outbox_path(tmp_path / "data"), clock=clock, duplicate_window=60) as box:
-        yield box
-
-
-def _event(key: str = KEY_A, action: str = "trigger", dedup: str = "d1") -> NewEvent:
-    return NewEvent(key, action, dedup, {"routing_key": key, "event_action": action,
-                                         "dedup_key": dedup})
-
-
-def _store(box: Outbox, *events: NewEvent, route="web", check="id:1", fingerprint=None,
-           open_after=frozenset()):
-    return box.enqueue(route=route, check_key=check, fingerprint=fingerprint,
-                       planner=lambda _open: (list(events), frozenset(open_after)))
-
-
 def test_file_is_private(outbox, tmp_path):
-    _store(outbox, _event())
+    enqueue(outbox, new_event(KEY_A))
     assert stat.S_IMODE(outbox.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(outbox.path.parent.stat().st_mode) == 0o700
     for side in outbox.path.parent.glob("*-wal"):
@@ -58,7 +29,8 @@ def test_journal_is_wal(outbox):
 
 
 def test_events_keep_order_and_body(outbox, clock):
-    assert _store(outbox, _event(dedup="d1"), _event(action="resolve", dedup="d2")) == 2
+    assert enqueue(outbox, new_event(KEY_A, dedup="d1"),
+                   new_event(KEY_A, action="resolve", dedup="d2")) == 2
     pending = outbox.pending()
     assert [(e.action, e.dedup_key) for e in pending] == [("trigger", "d1"), ("resolve", "d2")]
     assert pending[0].body["dedup_key"] == "d1"
@@ -67,8 +39,8 @@ def test_events_keep_order_and_body(outbox, clock):
 
 
 def test_lane_heads_one_per_routing_key(outbox):
-    _store(outbox, _event(KEY_A, dedup="a1"), _event(KEY_A, dedup="a2"))
-    _store(outbox, _event(KEY_B, dedup="b1"))
+    enqueue(outbox, new_event(KEY_A, dedup="a1"), new_event(KEY_A, dedup="a2"))
+    enqueue(outbox, new_event(KEY_B, dedup="b1"))
     def heads():
         return [(h.routing_key, outbox.get(h.id).dedup_key) for h in outbox.lane_heads()]
 
@@ -78,74 +50,62 @@ def test_lane_heads_one_per_routing_key(outbox):
 
 
 def test_duplicate_within_window_is_stored_once(outbox, clock):
-    assert _store(outbox, _event(), fingerprint="fp") == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="fp") == 1
     clock.now += 59
-    assert _store(outbox, _event(), fingerprint="fp") is None
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="fp") is None
     assert len(outbox.pending()) == 1
     clock.now += 2
-    assert _store(outbox, _event(), fingerprint="fp") == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="fp") == 1
     assert len(outbox.pending()) == 2
 
 
 def test_a_duplicate_repeats_the_checks_latest_alert_only(outbox, clock):
     """F, I, F within the window: the third is a re-trigger, not a copy of the first."""
-    assert _store(outbox, _event(), fingerprint="F") == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="F") == 1
     clock.now += 1
-    assert _store(outbox, _event(action="resolve"), fingerprint="I") == 1
+    assert enqueue(outbox, new_event(KEY_A, action="resolve"), fingerprint="I") == 1
     clock.now += 1
-    assert _store(outbox, _event(), fingerprint="F") == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="F") == 1
     clock.now += 1
-    assert _store(outbox, _event(), fingerprint="F") is None  # a copy of the latest
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="F") is None  # a copy of the latest
     # Another check's latest alert is its own.
-    assert _store(outbox, _event(), check="id:2", fingerprint="F") == 1
+    assert enqueue(outbox, new_event(KEY_A), check="id:2", fingerprint="F") == 1
     # An alert stored without a fingerprint is the latest too.
-    assert _store(outbox, _event(action="resolve")) == 1
-    assert _store(outbox, _event(), fingerprint="F") == 1
+    assert enqueue(outbox, new_event(KEY_A, action="resolve")) == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="F") == 1
     assert len(outbox.pending()) == 6
 
 
-def test_an_outbox_of_schema_1_opens(tmp_path):
-    path = outbox_path(tmp_path / "old")
-    path.parent.mkdir()
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE recent_alerts (fingerprint TEXT PRIMARY KEY,"
-                     " seen_at REAL NOT NULL); PRAGMA user_version=1;")
-    db.close()
-    with Outbox(path) as box:
-        assert _store(box, _event(), fingerprint="fp") == 1
-        assert _store(box, _event(), fingerprint="fp") is None
-
-
-def test_check_state_follows_planner(outbox):
+def test_check_state_follows_events_for(outbox):
     seen = []
 
-    def planner(open_now):
+    def events_for(open_now):
         seen.append(open_now)
-        return [_event()], frozenset({"low"})
+        return [new_event(KEY_A)], frozenset({"low"})
 
-    outbox.enqueue(route="web", check_key="id:1", fingerprint=None, planner=planner)
+    outbox.enqueue(route="web", check_key="id:1", fingerprint=None, events_for=events_for)
     assert outbox.open_keys("web", "id:1") == {"low"}
-    _store(outbox, _event(), open_after={"high", "low"})
+    enqueue(outbox, new_event(KEY_A), open_after={"high", "low"})
     assert outbox.open_keys("web", "id:1") == {"high", "low"}
-    _store(outbox, _event(action="resolve"))
+    enqueue(outbox, new_event(KEY_A, action="resolve"))
     assert outbox.open_keys("web", "id:1") == frozenset()
     assert seen == [frozenset()]
     assert outbox.open_keys("other", "id:1") == frozenset()
 
 
-def test_planner_failure_stores_nothing(outbox):
-    def planner(_open):
+def test_events_for_failure_stores_nothing(outbox):
+    def events_for(_open):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        outbox.enqueue(route="web", check_key="id:1", fingerprint="fp", planner=planner)
+        outbox.enqueue(route="web", check_key="id:1", fingerprint="fp", events_for=events_for)
     assert outbox.pending() == []
     # The fingerprint was rolled back too: the retry is not mistaken for a duplicate.
-    assert _store(outbox, _event(), fingerprint="fp") == 1
+    assert enqueue(outbox, new_event(KEY_A), fingerprint="fp") == 1
 
 
 def test_reschedule_counts_attempts(outbox, clock):
-    _store(outbox, _event())
+    enqueue(outbox, new_event(KEY_A))
     head = outbox.lane_heads()[0]
     outbox.reschedule(head.id, next_attempt_at=clock.now + 5, error="500 boom")
     again = outbox.get(head.id)
@@ -154,7 +114,7 @@ def test_reschedule_counts_attempts(outbox, clock):
 
 
 def test_dead_letter_and_redrive(outbox, clock):
-    _store(outbox, _event(dedup="d1"), _event(dedup="d2"))
+    enqueue(outbox, new_event(KEY_A, dedup="d1"), new_event(KEY_A, dedup="d2"))
     first = outbox.get(outbox.lane_heads()[0].id)
     dead_id = outbox.dead_letter(first.id, status=400, reason="invalid_event",
                                  message="Event object is invalid")
@@ -173,7 +133,7 @@ def test_dead_letter_and_redrive(outbox, clock):
 
 
 def test_redrive_all(outbox):
-    _store(outbox, _event(dedup="d1"), _event(dedup="d2"))
+    enqueue(outbox, new_event(KEY_A, dedup="d1"), new_event(KEY_A, dedup="d2"))
     for event in outbox.pending():
         outbox.dead_letter(event.id, status=None, reason="invalid_event", message="m",
                            attempted=False)
@@ -184,9 +144,9 @@ def test_redrive_all(outbox):
 def test_stats_and_backlog(outbox, clock):
     assert outbox.stats().pending == 0
     assert outbox.stats().oldest_pending_age_seconds == 0.0
-    _store(outbox, _event(dedup="d1"), route="web")
+    enqueue(outbox, new_event(KEY_A, dedup="d1"), route="web")
     clock.now += 30
-    _store(outbox, _event(KEY_B, dedup="d2"), route="api")
+    enqueue(outbox, new_event(KEY_B, dedup="d2"), route="api")
     outbox.reschedule(outbox.pending()[1].id, next_attempt_at=clock.now, error="503")
     clock.now += 10
     stats = outbox.stats()
@@ -200,33 +160,33 @@ def test_stats_and_backlog(outbox, clock):
 def test_listeners_hear_new_events(outbox):
     calls = []
     outbox.subscribe(lambda: calls.append(1))
-    _store(outbox, _event())
+    enqueue(outbox, new_event(KEY_A))
     assert calls == [1]
 
 
 def test_survives_reopen(tmp_path, clock):
     path = outbox_path(tmp_path)
-    with Outbox(path, clock=clock) as box:
-        _store(box, _event(dedup="d1"), open_after={"low"})
-    with Outbox(path, clock=clock) as box:
+    with SqliteStore(path, clock=clock) as box:
+        enqueue(box, new_event(KEY_A, dedup="d1"), open_after={"low"})
+    with SqliteStore(path, clock=clock) as box:
         assert [e.dedup_key for e in box.pending()] == ["d1"]
         assert box.open_keys("web", "id:1") == {"low"}
         assert box.writable()
 
 
-def test_concurrent_writers_batch_and_a_failing_unit_fails_alone(outbox):
+def test_concurrent_writers_batch_and_a_failing_job_fails_alone(outbox):
     """Many threads at once (group commit): every good alert stored, each bad one refused."""
     from concurrent.futures import ThreadPoolExecutor
 
     def accept(i: int) -> str:
-        def planner(_open):
+        def events_for(_open):
             if i % 7 == 0:
                 raise ValueError(f"bad {i}")
-            return [_event(dedup=f"d{i}")], frozenset()
+            return [new_event(KEY_A, dedup=f"d{i}")], frozenset()
 
         try:
             outbox.enqueue(route="web", check_key=f"id:{i}", fingerprint=f"fp{i}",
-                           planner=planner)
+                           events_for=events_for)
         except ValueError:
             return "refused"
         return "stored"
@@ -240,7 +200,7 @@ def test_concurrent_writers_batch_and_a_failing_unit_fails_alone(outbox):
 
 
 def test_close_is_final(tmp_path):
-    box = Outbox(outbox_path(tmp_path))
+    box = SqliteStore(outbox_path(tmp_path))
     box.close()
     box.close()  # idempotent
     with pytest.raises(sqlite3.ProgrammingError):
@@ -250,7 +210,7 @@ def test_close_is_final(tmp_path):
 
 
 def test_unclaimed_webhooks_are_kept_cut_and_pruned(outbox, clock, monkeypatch):
-    import bridge.outbox as outbox_module
+    import bridge.store.sqlite as outbox_module
 
     monkeypatch.setattr(outbox_module, "UNCLAIMED_KEEP", 3)
     for i in range(5):

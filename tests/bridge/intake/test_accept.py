@@ -1,4 +1,4 @@
-"""accept_alert: escalation plans stored atomically, duplicates dropped."""
+"""accept_alert: escalation steps stored atomically, duplicates dropped."""
 
 from __future__ import annotations
 
@@ -6,34 +6,15 @@ import dataclasses
 
 import pytest
 
-from bridge.asm import AsmAlert
 from bridge.errors import InvalidEvent
-from bridge.events import check_event
-from bridge.intake import Accepted, accept_alert, fingerprint
-from bridge.outbox import Outbox, outbox_path
+from bridge.intake.accept import Accepted, accept_alert, fingerprint
+from bridge.intake.events import check_event
+from bridge.store.sqlite import SqliteStore
 from contract.routes_file import Route
+from tests.bridge.conftest import plain_alert
 
 KEY = "R" * 28 + "abcd"
 BASE = "https://asm.example.com"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox(tmp_path, clock):
-    with Outbox(outbox_path(tmp_path), clock=clock, duplicate_window=60) as box:
-        yield box
 
 
 @pytest.fixture
@@ -42,21 +23,13 @@ def route() -> Route:
                  routing_key=KEY)
 
 
-def alert(severity: str = "W", action: str = "trigger", **fields) -> AsmAlert:
-    values = dict(action=action, severity=severity, old_severity=None, check_id=42,
-                  check_guid=None, check_name="Home page", check_type="URL",
-                  message=f"sev {severity}", timestamp="2026-11-26T11:00:00",
-                  location="Stockholm", groups=(), tags={}, result_guid=None)
-    values.update(fields)
-    return AsmAlert(**values)
-
-
-def stored(box: Outbox) -> list[tuple[str, str]]:
+def stored(box: SqliteStore) -> list[tuple[str, str]]:
     return [(e.action, e.dedup_key.rsplit(":", 1)[1]) for e in box.pending()]
 
 
 def test_trigger_stores_one_valid_event(outbox, route):
-    assert accept_alert(outbox, "web", route, alert("W"), asm_base_url=BASE) == Accepted(1, False)
+    assert accept_alert(outbox, "web", route, plain_alert("W"),
+                        asm_base_url=BASE) == Accepted(1, False)
     (event,) = outbox.pending()
     assert (event.route, event.routing_key, event.check_key, event.action) == (
         "web", KEY, "id:42", "trigger")
@@ -68,9 +41,9 @@ def test_trigger_stores_one_valid_event(outbox, route):
 
 
 def test_w_e_i_escalates_then_resolves_everything(outbox, route):
-    accept_alert(outbox, "web", route, alert("W"), asm_base_url=BASE)
-    assert accept_alert(outbox, "web", route, alert("E"), asm_base_url=BASE).event_count == 2
-    assert accept_alert(outbox, "web", route, alert("I", "resolve"),
+    accept_alert(outbox, "web", route, plain_alert("W"), asm_base_url=BASE)
+    assert accept_alert(outbox, "web", route, plain_alert("E"), asm_base_url=BASE).event_count == 2
+    assert accept_alert(outbox, "web", route, plain_alert("I", "resolve"),
                         asm_base_url=BASE).event_count == 1
     assert stored(outbox) == [
         ("trigger", "low"), ("trigger", "high"), ("resolve", "low"), ("resolve", "high")]
@@ -80,12 +53,12 @@ def test_w_e_i_escalates_then_resolves_everything(outbox, route):
 def test_route_severity_map_decides_the_class(outbox):
     strict = Route(service_name="S", service_id="PS", integration_name="Apica-S",
                    routing_key=KEY, severity_map={"W": "error"})
-    accept_alert(outbox, "strict", strict, alert("W"), asm_base_url=BASE)
+    accept_alert(outbox, "strict", strict, plain_alert("W"), asm_base_url=BASE)
     assert stored(outbox) == [("trigger", "high")]
 
 
 def test_exact_duplicate_within_window_is_dropped(outbox, route, clock):
-    first = alert("F")
+    first = plain_alert("F")
     assert accept_alert(outbox, "web", route, first, asm_base_url=BASE) == Accepted(1, False)
     clock.now += 30
     assert accept_alert(outbox, "web", route, first, asm_base_url=BASE) == Accepted(0, True)
@@ -102,7 +75,7 @@ def test_a_re_trigger_after_a_resolve_is_not_a_duplicate(outbox, route, clock):
     for severity, action in [("F", "trigger"), ("I", "resolve"), ("F", "trigger"),
                              ("F", "trigger")]:
         clock.now += 5
-        results.append(accept_alert(outbox, "web", route, alert(severity, action),
+        results.append(accept_alert(outbox, "web", route, plain_alert(severity, action),
                                     asm_base_url=BASE))
     assert results == [Accepted(1, False), Accepted(1, False), Accepted(1, False),
                        Accepted(0, True)]
@@ -111,15 +84,15 @@ def test_a_re_trigger_after_a_resolve_is_not_a_duplicate(outbox, route, clock):
 
 
 def test_fingerprint_depends_on_route_and_content():
-    a = alert("W")
-    assert fingerprint("web", a) == fingerprint("web", alert("W"))
+    a = plain_alert("W")
+    assert fingerprint("web", a) == fingerprint("web", plain_alert("W"))
     assert fingerprint("web", a) != fingerprint("api", a)
-    assert fingerprint("web", a) != fingerprint("web", alert("E"))
+    assert fingerprint("web", a) != fingerprint("web", plain_alert("E"))
 
 
 def test_checks_are_tracked_separately(outbox, route):
-    accept_alert(outbox, "web", route, alert("W", check_id=1), asm_base_url=BASE)
-    accept_alert(outbox, "web", route, alert("F", check_id=2), asm_base_url=BASE)
+    accept_alert(outbox, "web", route, plain_alert("W", check_id=1), asm_base_url=BASE)
+    accept_alert(outbox, "web", route, plain_alert("F", check_id=2), asm_base_url=BASE)
     assert outbox.open_keys("web", "id:1") == {"low"}
     assert outbox.open_keys("web", "id:2") == {"high"}
 
@@ -128,13 +101,13 @@ def test_async_accept_is_the_same_transaction(outbox, route):
     """`accept_alert_async` (for an event loop) stores and deduplicates like the sync one."""
     import asyncio
 
-    from bridge.intake import accept_alert_async
+    from bridge.intake.accept import accept_alert_async
 
     async def scenario() -> list[Accepted]:
         return [
-            await accept_alert_async(outbox, "web", route, alert("W"), asm_base_url=BASE),
-            await accept_alert_async(outbox, "web", route, alert("W"), asm_base_url=BASE),
-            await accept_alert_async(outbox, "web", route, alert("F"), asm_base_url=BASE),
+            await accept_alert_async(outbox, "web", route, plain_alert("W"), asm_base_url=BASE),
+            await accept_alert_async(outbox, "web", route, plain_alert("W"), asm_base_url=BASE),
+            await accept_alert_async(outbox, "web", route, plain_alert("F"), asm_base_url=BASE),
         ]
 
     assert asyncio.run(scenario()) == [Accepted(1, False), Accepted(0, True), Accepted(2, False)]
@@ -153,7 +126,7 @@ def test_an_event_pagerduty_would_refuse_is_refused_before_anything_is_stored(ou
                                                  "W": "warning", "I": "info"},
                                    links=())
     with pytest.raises(InvalidEvent) as caught:
-        accept_alert(outbox, "web", broken, alert("F"), asm_base_url=BASE)
+        accept_alert(outbox, "web", broken, plain_alert("F"), asm_base_url=BASE)
     assert caught.value.reason == "invalid_event"
     assert "route 'web': event breaks the Events API rules: routing_key must be 32 letters " \
         "or digits" in str(caught.value)
@@ -162,13 +135,14 @@ def test_an_event_pagerduty_would_refuse_is_refused_before_anything_is_stored(ou
     # Not remembered as seen: the same webhook, once the route is fixed, is stored.
     fixed = Route(service_name="Web", service_id="PWEB", integration_name="Apica-Web",
                   routing_key=KEY)
-    assert accept_alert(outbox, "web", fixed, alert("F"), asm_base_url=BASE) == Accepted(1, False)
+    assert accept_alert(outbox, "web", fixed, plain_alert("F"),
+                        asm_base_url=BASE) == Accepted(1, False)
 
 
 def test_a_check_name_of_control_characters_still_pages(outbox, route):
     """`"check_name": "\\u0000"` cleans to an empty summary: it falls back to the check id
     instead of storing an event PagerDuty would refuse."""
-    accept_alert(outbox, "web", route, alert("F", check_name="\x00", message=""),
+    accept_alert(outbox, "web", route, plain_alert("F", check_name="\x00", message=""),
                  asm_base_url=BASE)
     (event,) = outbox.pending()
     assert event.body["payload"]["summary"] == "ASM check 42"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.retry import MAX_RETRY_AFTER, Backoff, Behaviour, parse_retry_after, rule_for
+from bridge.delivery.retry import MAX_RETRY_AFTER, Backoff, Behaviour, parse_retry_after, rule_for
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.escalation import MAX_DEDUP_KEY, dedup_key, plan, urgency_class
+from bridge.intake.escalation import MAX_DEDUP_KEY, dedup_key, steps_for, urgency_class
 
 HIGH = frozenset({"high"})
 LOW = frozenset({"low"})
 NONE: frozenset = frozenset()
 
 
-def _steps(p):
-    return [(s.action, s.urgency) for s in p.steps]
+def _steps(escalated):
+    return [(s.action, s.urgency) for s in escalated.steps]
 
 
 @pytest.mark.parametrize(
@@ -63,9 +63,9 @@ def test_dedup_key_never_exceeds_limit(route, check):
     ],
 )
 def test_trigger_rules(severity, open_now, steps, open_after):
-    p = plan("web", "id:1", "trigger", severity, open_now)
-    assert _steps(p) == steps
-    assert p.open_after == open_after
+    escalated = steps_for("web", "id:1", "trigger", severity, open_now)
+    assert _steps(escalated) == steps
+    assert escalated.open_after == open_after
 
 
 @pytest.mark.parametrize(
@@ -79,14 +79,14 @@ def test_trigger_rules(severity, open_now, steps, open_after):
     ],
 )
 def test_resolve_closes_every_open_key(open_now, steps):
-    p = plan("web", "id:1", "resolve", "info", open_now)
-    assert _steps(p) == steps
-    assert p.open_after == NONE
+    escalated = steps_for("web", "id:1", "resolve", "info", open_now)
+    assert _steps(escalated) == steps
+    assert escalated.open_after == NONE
 
 
 def test_steps_carry_the_keys_of_their_class():
-    p = plan("web", "guid:abc", "trigger", "critical", LOW)
-    assert [s.dedup_key for s in p.steps] == [
+    escalated = steps_for("web", "guid:abc", "trigger", "critical", LOW)
+    assert [s.dedup_key for s in escalated.steps] == [
         "apica-asm:web:guid:abc:high",
         "apica-asm:web:guid:abc:low",
     ]
@@ -96,9 +96,9 @@ def test_w_e_i_sequence():
     open_now = NONE
     seen = []
     for action, severity in [("trigger", "warning"), ("trigger", "error"), ("resolve", "info")]:
-        p = plan("web", "id:7", action, severity, open_now)
-        seen += _steps(p)
-        open_now = p.open_after
+        escalated = steps_for("web", "id:7", action, severity, open_now)
+        seen += _steps(escalated)
+        open_now = escalated.open_after
     assert seen == [
         ("trigger", "low"),
         ("trigger", "high"),
@@ -114,9 +114,9 @@ def test_low_class_trigger_never_sends_to_the_high_key():
     open_now = NONE
     seen = []
     for severity in ("critical", "warning", "critical"):
-        p = plan("web", "id:1", "trigger", severity, open_now)
-        seen += _steps(p)
-        open_now = p.open_after
+        escalated = steps_for("web", "id:1", "trigger", severity, open_now)
+        seen += _steps(escalated)
+        open_now = escalated.open_after
     assert seen == [
         ("trigger", "high"),
         ("trigger", "low"),

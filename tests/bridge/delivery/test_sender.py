@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bridge.sender import Dead, Delivered, RetryLater, Sender, classify
+from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender, classify
 
 EVENT = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "d",
          "payload": {"summary": "s", "source": "x", "severity": "info"}}

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bridge.errors import Unrouted
-from bridge.matching import Match, match_route, tag_claims
+from bridge.intake.matching import Match, match_route, tag_claims
 from contract.routes_file import parse_routes
 from tests.bridge.conftest import make_alert, routes_document
 

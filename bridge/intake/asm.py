@@ -4,7 +4,7 @@ ASM renders the target body by substituting `%PLACEHOLDERS%` as raw text, so a J
 body arrives broken whenever a value holds a backslash, a newline or (with `%M%`)
 a double quote. Valid JSON is read as JSON, except a body that declares `"format": "asm-raw"`
 (the template `asm-setup` prints), whose values are read literally. Invalid JSON
-is recovered by `bridge.json_recovery` only when one best reading exists;
+is recovered by `bridge.intake.json_recovery` only when one best reading exists;
 otherwise the webhook is refused with a `BadWebhook` that says what was wrong.
 
 Field names are matched loosely (case, `-`/space/`_`, a few aliases such as
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 from bridge.errors import BadWebhook, UnsupportedContentType
-from bridge.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
+from bridge.intake.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
 from contract.vocabulary import ASM_SEVERITY_WORDS, MAX_CHECK_ID_DIGITS, Action, AsmSeverity
 
 # Canonical field -> accepted spellings (after `_normal_key`).
@@ -132,11 +132,8 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
         name: _text(name, value) for name, value in raw.items() if name not in _STRUCTURED
     }
     for name, value in values.items():
-        if value is not None and len(value) > FIELD_LIMITS[name]:
-            raise BadWebhook(
-                "field_too_long",
-                f"field {name!r} is {len(value)} characters; the limit is {FIELD_LIMITS[name]}",
-            )
+        if value is not None:
+            _within_limit(name, value)
     severity = _severity("severity", values.get("severity"))
     action = _action(values.get("action"), severity)
     if severity is None:
@@ -214,17 +211,21 @@ def parse_tags(value: object) -> dict[str, tuple[str, ...]]:
         return tags
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'tags' must be text like 'Key: V1, V2; Key 2: V3'")
-    if len(value) > FIELD_LIMITS["tags"]:
-        raise BadWebhook(
-            "field_too_long",
-            f"field 'tags' is {len(value)} characters; the limit is {FIELD_LIMITS['tags']}",
-        )
+    _within_limit("tags", value)
     tags = {}
     for part in value.split(";"):
         key, _, vals = part.partition(":")
         if key.strip():
             tags[key.strip()] = tuple(v.strip() for v in vals.split(",") if v.strip())
     return tags
+
+
+def _within_limit(name: str, value: str) -> None:
+    if len(value) > FIELD_LIMITS[name]:
+        raise BadWebhook(
+            "field_too_long",
+            f"field {name!r} is {len(value)} characters; the limit is {FIELD_LIMITS[name]}",
+        )
 
 
 def parse_groups(value: object) -> tuple[str, ...]:
@@ -236,11 +237,7 @@ def parse_groups(value: object) -> tuple[str, ...]:
         return tuple(t for t in texts if t)
     if not isinstance(value, str):
         raise BadWebhook("bad_field", "field 'groups' must be text or a list")
-    if len(value) > FIELD_LIMITS["groups"]:
-        raise BadWebhook(
-            "field_too_long",
-            f"field 'groups' is {len(value)} characters; the limit is {FIELD_LIMITS['groups']}",
-        )
+    _within_limit("groups", value)
     return tuple(g.strip() for g in value.split(",") if g.strip())
 
 

@@ -30,7 +30,7 @@ _KEY = re.compile(r'"([^"\\\r\n]{1,64})"\s*:\s*')
 _BARE = re.compile(r"[^,}\"]*")
 _WS = re.compile(r"\s*")
 _END = re.compile(r"\s*(?:,|\}\s*\Z)")
-# Each reading step costs one unit (a real ASM body needs a few hundred); a hostile
+# The budget counts reading steps (a real ASM body needs a few hundred); a hostile
 # body full of quotes stops here after about 20 ms instead of holding the event loop.
 DEFAULT_BUDGET = 20_000
 

@@ -6,14 +6,14 @@ import base64
 
 import pytest
 
-from bridge.auth import (
+from bridge.errors import ConfigError
+from bridge.intake.auth import (
     Authenticator,
     Credentials,
     credentials_from_env,
     load_credentials_file,
     parse_credentials_text,
 )
-from bridge.errors import ConfigError
 
 NEW = "new-token-0123456789"
 OLD = "old-token-0123456789"

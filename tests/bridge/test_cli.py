@@ -1,16 +1,18 @@
-"""`apica-pd outbox`, `dead-letters list|redrive` and `test-route`."""
+"""The bridge's commands: `asm-setup`, `outbox`, `dead-letters list|redrive`, `unclaimed`,
+`test-route`."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 
-from apica_pagerduty.cli import main
-from bridge.outbox import NewEvent, Outbox, outbox_path
-from contract.routes_file import RoutesFile, write_routes_file
-from sandbox.server import PagerDutySandbox
+from bridge.cli import main
+from bridge.store.records import NewEvent
+from bridge.store.sqlite import SqliteStore, outbox_path
+from tests.bridge.conftest import TOKEN, enqueue, new_event
 
 KEY = "Q" * 28 + "wxyz"
 
@@ -25,11 +27,9 @@ def _no_bridge_env(monkeypatch):
 @pytest.fixture
 def data_dir(tmp_path):
     path = tmp_path / "data"
-    with Outbox(outbox_path(path)) as box:
+    with SqliteStore(outbox_path(path)) as box:
         for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
-            event = NewEvent(KEY, "trigger", dedup, {"routing_key": KEY, "dedup_key": dedup})
-            box.enqueue(route=route, check_key="id:1", fingerprint=None,
-                        planner=lambda _o, e=event: ([e], frozenset()))
+            enqueue(box, new_event(KEY, dedup=dedup), route=route)
         first, *_ = box.pending()
         box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
         box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
@@ -84,14 +84,14 @@ def test_dead_letters_list_shows_message_and_last4_only(capsys, data_dir):
 
 
 def test_redrive_by_id_and_unknown_id(capsys, data_dir):
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         (letter,) = box.dead_letters()
     code, out, err = run(capsys, "dead-letters", "redrive", str(letter.id), "999",
                          "--data-dir", str(data_dir))
     assert code == 1
     assert f"re-drove 1 dead letter(s): {letter.id}" in out
     assert "not found: 999" in err
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         assert box.dead_letters() == []
         assert [e.dedup_key for e in box.pending()] == ["d1", "d2", "d3"]
 
@@ -108,24 +108,8 @@ def test_redrive_needs_ids_or_all(capsys, data_dir):
     assert "IDs or --all" in err
 
 
-@pytest.fixture
-def pd():
-    with PagerDutySandbox(events_per_minute=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def routes_file(tmp_path, pd):
-    service = pd.state.create_service(name="Web", urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Web")["integration_key"]
-    routes = RoutesFile.model_validate({"version": 1, "stack": "test", "routes": {"web": {
-        "service_name": "Web", "service_id": service["id"], "integration_name": "Apica-Web",
-        "routing_key": key}}})
-    return write_routes_file(tmp_path / "routes.json", routes), key, service
-
-
-def test_test_route_triggers_and_resolves(capsys, pd, routes_file):
-    path, key, service = routes_file
+def test_test_route_triggers_and_resolves(capsys, pd, pd_routes_file):
+    path, key, service = pd_routes_file
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 0
@@ -138,8 +122,8 @@ def test_test_route_triggers_and_resolves(capsys, pd, routes_file):
     assert (incident["status"], incident["urgency"]) == ("resolved", "low")
 
 
-def test_test_route_reports_refusal(capsys, pd, routes_file):
-    path, _, _ = routes_file
+def test_test_route_reports_refusal(capsys, pd, pd_routes_file):
+    path, _, _ = pd_routes_file
     pd.faults.fail(status=403, count=1, body={"status": "error", "message": "Forbidden"})
     code, out, _ = run(capsys, "test-route", "web", "--routes", str(path),
                        "--events-url", pd.events_url)
@@ -148,27 +132,26 @@ def test_test_route_reports_refusal(capsys, pd, routes_file):
     assert "resolve" not in out
 
 
-def test_test_route_unknown_route(capsys, pd, routes_file):
-    path, _, _ = routes_file
+def test_test_route_unknown_route(capsys, pd, pd_routes_file):
+    path, _, _ = pd_routes_file
     code, _, err = run(capsys, "test-route", "nope", "--routes", str(path),
                        "--events-url", pd.events_url)
     assert code == 2
     assert "no route 'nope'" in err and "routes: web" in err
 
 
-def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes_file):
+def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
-    from bridge.ratelimit import RateLimiter
-    from bridge.sender import Sender
-    from bridge.worker import Worker
+    from bridge.delivery.ratelimit import RateLimiter
+    from bridge.delivery.sender import Sender
+    from bridge.delivery.worker import Worker
 
-    _, key, _ = routes_file
+    _, key, _ = pd_routes_file
     data = tmp_path / "running"
     body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
-    with Outbox(outbox_path(data)) as box:
-        box.enqueue(route="web", check_key="id:9", fingerprint=None, planner=lambda _o: (
-            [NewEvent(key, "trigger", "redrive-me", body)], frozenset()))
+    with SqliteStore(outbox_path(data)) as box:
+        enqueue(box, NewEvent(key, "trigger", "redrive-me", body), check="id:9")
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
         worker = Worker(box, sender, idle_poll=0.05, rate_limiter=RateLimiter(burst=100))
@@ -189,7 +172,7 @@ def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, routes
 
 
 def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
-    with Outbox(outbox_path(data_dir)) as box:
+    with SqliteStore(outbox_path(data_dir)) as box:
         box.record_unclaimed(check_id=999, check_guid=None, check_name="Login EU",
                              severity="F", action="trigger",
                              body=b'{"check_id": "999",\n "severity": "F"}')
@@ -204,3 +187,56 @@ def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
     assert (row["check_id"], row["check_name"], row["body_bytes"]) == (999, "Login EU", 37)
     code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
     assert "unclaimed webhooks 1" in out.splitlines()[0]
+
+
+def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
+    for name in [n for n in os.environ if n.startswith("APICA_PD_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("APICA_PD_TOKENS", TOKEN)
+    assert main(["asm-setup", "--routes", str(routes_file),
+                 "--public-url", "https://bridge.example.com", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    urls = [t["trigger"]["url"] for t in data["targets"]]
+    assert urls == [f"https://bridge.example.com/v1/asm/{n}"
+                    for n in ("checkout", "search", "fallback")]
+    assert TOKEN not in json.dumps(data)
+
+    assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
+    out = capsys.readouterr().out
+    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+
+
+def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
+    assert main(["asm-setup", "--routes", str(tmp_path / "none.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_non_finite_reload_interval_at_start(tmp_path, monkeypatch, capsys):
+    """`inf` killed the routes watcher (OverflowError) and `nan` busy-polled."""
+    monkeypatch.setenv("APICA_PD_RELOAD_INTERVAL", "inf")
+    code, _, err = run(capsys, "serve", "--data-dir", str(tmp_path))
+    assert code == 2
+    assert err == "apica-pd serve: APICA_PD_RELOAD_INTERVAL: 'inf' is not a finite number\n"
+
+
+@pytest.mark.parametrize(("argv", "none"), [(["dead-letters", "list"], "no dead letters\n"),
+                                            (["unclaimed"], "no unclaimed webhooks\n")])
+def test_empty_listings_say_so_and_their_json_is_an_empty_list(capsys, tmp_path, argv, none):
+    SqliteStore(outbox_path(tmp_path)).close()
+    assert run(capsys, *argv, "--data-dir", str(tmp_path)) == (0, none, "")
+    code, out, _ = run(capsys, *argv, "--data-dir", str(tmp_path), "--json")
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path):
+    import sqlite3
+
+    path = outbox_path(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
+                   "bridge knows up to 3; run the bridge that wrote it (or a newer one)\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
+from bridge.intake.json_recovery import Ambiguous, Unrecoverable, recover_flat_object
 
 KNOWN = {"a", "b", "c"}
 

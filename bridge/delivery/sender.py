@@ -1,7 +1,7 @@
 """The only code that talks to the PagerDuty Events API.
 
 `Sender.send(event)` makes one POST and classifies the answer with the retry
-policy table (`bridge.retry`) into `Delivered`, `RetryLater` or `Dead`. It never
+policy table (`bridge.delivery.retry`) into `Delivered`, `RetryLater` or `Dead`. It never
 sleeps or retries itself: the worker owns time, so waits are scheduled and survive
 restarts.
 """
@@ -17,8 +17,7 @@ from typing import Any
 
 import requests
 
-from bridge.config import DEFAULT_EVENTS_URL
-from bridge.retry import (
+from bridge.delivery.retry import (
     CONNECTION_RULE,
     TIMEOUT_RULE,
     Behaviour,
@@ -67,7 +66,7 @@ class Sender:
 
     def __init__(
         self,
-        events_url: str = DEFAULT_EVENTS_URL,
+        events_url: str,
         *,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session_factory: Callable[[], requests.Session] = requests.Session,

@@ -1,4 +1,4 @@
-"""Deliver the outbox to PagerDuty: one FIFO lane per routing key, lanes independent.
+"""Deliver the stored events to PagerDuty: one FIFO lane per routing key, lanes independent.
 
 Threading: one dispatcher thread plus a small pool of sender threads. The
 dispatcher looks at the head (oldest pending event) of every lane and hands a head
@@ -10,32 +10,30 @@ another while fewer than `max_in_flight` keys are slow at once. A lane has at mo
 one event in flight, which keeps per-key order (a resolve never overtakes its
 trigger) without any lock on the data.
 
-One deliverer per outbox: `start()` takes an exclusive `flock` next to the
-database. A second bridge on the same data directory (a replica on a shared
-volume, a mistaken second start) accepts webhooks into the same outbox but stands
-by for delivery until the first one stops or dies (the OS drops the lock even on
-`kill -9`). Two deliverers would each send a lane's head, and a resolve could
+One deliverer per store: `start()` takes the store's delivery lock (SQLite: a
+`flock` next to the database). A second bridge on the same store (a replica on a
+shared volume, a mistaken second start) accepts webhooks into the same store but
+stands by for delivery until the first one stops or dies (the OS drops the lock even
+on `kill -9`). Two deliverers would each send a lane's head, and a resolve could
 overtake its trigger.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
+from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.retry import Backoff
+from bridge.delivery.sender import Dead, Delivered, Outcome, RetryLater, Sender
 from bridge.metrics import BridgeMetrics
-from bridge.outbox import Outbox, PendingEvent
-from bridge.ratelimit import RateLimiter
-from bridge.retry import Backoff
-from bridge.sender import Dead, Delivered, Outcome, RetryLater, Sender
+from bridge.store.base import Store
+from bridge.store.records import PendingEvent
 from contract.redact import last4
 
 log = logging.getLogger("bridge.worker")
@@ -48,39 +46,9 @@ INTERNAL_ERROR_DELAY = 5.0
 def _default_validator() -> Validator:
     # The Events API rules intake already checked before storing: checked again here as
     # the last guard (an event stored by an older bridge, a re-driven dead letter).
-    from bridge.events import check_event
+    from bridge.intake.events import check_event
 
     return check_event
-
-
-class DeliveryLock:
-    """An exclusive, non-blocking `flock` on a file; released by the OS if the process dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def try_acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 class Worker:
@@ -91,7 +59,7 @@ class Worker:
 
     def __init__(
         self,
-        outbox: Outbox,
+        store: Store,
         sender: Sender,
         *,
         rate_limiter: RateLimiter | None = None,
@@ -103,7 +71,7 @@ class Worker:
         max_in_flight: int = 8,
         idle_poll: float = 1.0,
     ) -> None:
-        self.outbox = outbox
+        self.store = store
         self.sender = sender
         self.rate_limiter = rate_limiter or RateLimiter()
         self.metrics = metrics or BridgeMetrics()
@@ -122,8 +90,8 @@ class Worker:
         self._dirty = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.delivery_lock = DeliveryLock(outbox.path.with_name(outbox.path.name + ".deliver.lock"))
-        outbox.subscribe(self.wake)
+        self.delivery_lock = store.delivery_lock()
+        store.subscribe(self.wake)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -196,7 +164,7 @@ class Worker:
             if not standing_by:
                 log.warning("another process is delivering from this outbox; standing by",
                             extra={"event": "delivery_standby",
-                                   "lock": str(self.delivery_lock.path)})
+                                   "lock": str(self.delivery_lock)})
                 standing_by = True
             if self._stopping.wait(self._idle_poll):
                 return False
@@ -210,7 +178,7 @@ class Worker:
         now = self._clock()
         wake_at = now + self._idle_poll
         futures: list[Future[None]] = []
-        for head in self.outbox.lane_heads():
+        for head in self.store.lane_heads():
             key = head.routing_key
             with self._busy_lock:
                 if key in self._busy:
@@ -222,7 +190,7 @@ class Worker:
             if wait > 0:
                 wake_at = min(wake_at, now + wait)
                 continue
-            event = self.outbox.get(head.id)
+            event = self.store.get(head.id)
             if event is None:  # gone meanwhile (another process re-drove or purged)
                 continue
             with self._busy_lock:
@@ -249,7 +217,7 @@ class Worker:
             log.exception("delivery failed inside the bridge; will retry",
                           extra=_fields(event, "delivery_error"))
             try:
-                self.outbox.reschedule(event.id, next_attempt_at=self._clock()
+                self.store.reschedule(event.id, next_attempt_at=self._clock()
                                        + INTERNAL_ERROR_DELAY, error="internal error")
             except Exception:
                 log.exception("could not reschedule", extra=_fields(event, "delivery_error"))
@@ -266,7 +234,7 @@ class Worker:
 
     def _record(self, event: PendingEvent, outcome: Outcome) -> None:
         if isinstance(outcome, Delivered):
-            self.outbox.mark_delivered(event.id)
+            self.store.mark_delivered(event.id)
             self.metrics.delivered.labels(event.action).inc()
             latency = max(self._clock() - event.created_at, 0.0)
             self.metrics.delivery_latency.observe(latency)
@@ -277,7 +245,7 @@ class Worker:
             delay = (outcome.after if outcome.after is not None
                      else self._backoff.delay(attempt, self._rng))
             error = f"{outcome.status or '-'} {outcome.reason}: {outcome.message}".rstrip(": ")
-            self.outbox.reschedule(event.id, next_attempt_at=self._clock() + delay, error=error)
+            self.store.reschedule(event.id, next_attempt_at=self._clock() + delay, error=error)
             self.metrics.retried.labels(outcome.reason).inc()
             log.warning("event will be retried", extra=_fields(
                 event, "delivery_retry", attempt=attempt, reason=outcome.reason,
@@ -286,7 +254,7 @@ class Worker:
             self._dead(event, outcome, attempted=True)
 
     def _dead(self, event: PendingEvent, outcome: Dead, *, attempted: bool) -> None:
-        self.outbox.dead_letter(event.id, status=outcome.status, reason=outcome.reason,
+        self.store.dead_letter(event.id, status=outcome.status, reason=outcome.reason,
                                 message=outcome.message, attempted=attempted)
         self.metrics.dead_lettered.labels(outcome.reason).inc()
         facts = _fields(event, "dead_lettered", reason=outcome.reason, status=outcome.status,

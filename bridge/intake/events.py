@@ -11,7 +11,7 @@ import json
 import re
 from datetime import datetime
 
-from bridge.asm import AsmAlert
+from bridge.intake.asm import AsmAlert
 from contract.routes_file import Route
 from contract.vocabulary import (
     MAX_DEDUP_KEY,

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bridge.asm import AsmAlert, normalize_timestamp, parse_groups, parse_tags, parse_webhook
 from bridge.errors import BadWebhook, UnsupportedContentType
+from bridge.intake.asm import AsmAlert, normalize_timestamp, parse_groups, parse_tags, parse_webhook
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -297,7 +297,7 @@ ACCEPTED_HOSTILE = [
 @pytest.mark.parametrize(("case", "raw", "field", "expected"), ACCEPTED_HOSTILE,
                          ids=[c[0] for c in ACCEPTED_HOSTILE])
 def test_hostile_bodies_that_still_page(case, raw, field, expected):
-    from bridge.intake import fingerprint
+    from bridge.intake.accept import fingerprint
 
     alert = parse_webhook(raw, JSON)
     assert getattr(alert, field) == expected

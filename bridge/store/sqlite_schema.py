@@ -1,0 +1,124 @@
+"""The SQLite store's schema, as the migrations that build it (`PRAGMA user_version`).
+
+`MIGRATIONS[n]` takes a store from version n to n + 1. A migration, once released, is
+history: never edit it, append the next one. A store newer than this bridge knows is
+refused (an older bridge could misread it), never "repaired".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bridge.errors import StoreError
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: events, dead letters, open urgency classes, duplicate fingerprints.
+    (
+        """CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            route TEXT NOT NULL,
+            routing_key TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            action TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS events_lane ON events (routing_key, id)",
+        """CREATE TABLE IF NOT EXISTS dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id INTEGER NOT NULL,
+            route TEXT NOT NULL,
+            routing_key TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            action TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            status INTEGER,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL,
+            dead_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS check_state (
+            route TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            open_keys TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (route, check_key)
+        )""",
+        """CREATE TABLE IF NOT EXISTS recent_alerts (
+            fingerprint TEXT PRIMARY KEY,
+            seen_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS recent_alerts_seen ON recent_alerts (seen_at)",
+    ),
+    # 2: a duplicate repeats the check's *latest* accepted alert only (F, I, F is three
+    # alerts); version 1 kept every fingerprint of the window, whatever came after it.
+    (
+        "DROP TABLE IF EXISTS recent_alerts",
+        """CREATE TABLE IF NOT EXISTS last_alerts (
+            route TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (route, check_key)
+        )""",
+        "CREATE INDEX IF NOT EXISTS last_alerts_seen ON last_alerts (seen_at)",
+    ),
+    # 3: webhooks refused (422) because no route claims the check, kept so a person can
+    # add the check to a stack file (`apica-pd unclaimed`). (Bridges of version 2 made
+    # this table without counting it, hence IF NOT EXISTS.)
+    (
+        """CREATE TABLE IF NOT EXISTS unclaimed (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at REAL NOT NULL,
+            check_id INTEGER,
+            check_guid TEXT,
+            check_name TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            action TEXT NOT NULL,
+            body TEXT NOT NULL,
+            body_bytes INTEGER NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return version
+
+
+def migrate(db: sqlite3.Connection, where: str) -> None:
+    """Bring the store at `db` (autocommit mode) up to `SCHEMA_VERSION` in one transaction.
+
+    A store already there costs one read and takes no lock. `where` names the store in
+    the error for a schema newer than this bridge knows.
+    """
+    if schema_version(db) == SCHEMA_VERSION:
+        return
+    # BEGIN IMMEDIATE: another process may be migrating the same file; read the version
+    # again under the write lock so each step runs once.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = schema_version(db)
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{where}: the outbox has schema version {found}, and this bridge knows "
+                f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
+            )
+        for steps in MIGRATIONS[found:]:
+            for statement in steps:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
