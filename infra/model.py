@@ -643,7 +643,7 @@ class SupportHours(_Resolved):
     end_time: str  # "HH:MM:SS", after start_time
 
 
-class Urgency(_Resolved):
+class UrgencyRule(_Resolved):
     """PagerDuty `incident_urgency_rule` (+ support hours and scheduled action).
 
     type "constant": `urgency` is set, the support-hours fields are None/False.
@@ -661,7 +661,7 @@ class Urgency(_Resolved):
     raise_at_support_hours_start: bool = False
 
     @model_validator(mode="after")
-    def _consistent(self) -> Urgency:
+    def _consistent(self) -> UrgencyRule:
         constant = self.type == "constant"
         has_hours = self.support_hours is not None
         if constant == has_hours or constant != (self.urgency is not None):
@@ -702,7 +702,7 @@ class NewService(_Resolved):
     name: str
     description: str | None
     escalation_policy: str  # key into Stack.escalation_policies
-    urgency: Urgency
+    urgency: UrgencyRule
     auto_resolve_timeout: int | None  # seconds, None = off
     acknowledgement_timeout: int | None  # seconds, None = off
     alert_grouping: AlertGrouping | None  # None = no grouping

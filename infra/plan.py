@@ -27,7 +27,7 @@ from infra.model import (
     NewPolicy,
     NewService,
     Stack,
-    Urgency,
+    UrgencyRule,
 )
 
 # PagerDuty's "off" for auto-resolve and acknowledgement timeouts in the provider.
@@ -310,7 +310,7 @@ def _new_service(service: NewService) -> NewServicePlan:
 
 
 def _urgency(
-    urgency: Urgency,
+    urgency: UrgencyRule,
 ) -> tuple[UrgencyRulePlan, SupportHoursPlan | None, tuple[ScheduledActionPlan, ...]]:
     if urgency.type == "constant" or urgency.support_hours is None:
         return UrgencyRulePlan(type="constant", urgency=urgency.urgency), None, ()

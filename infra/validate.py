@@ -58,7 +58,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.yaml_source import PathKey, YamlDocument, gc_paused, load_yaml, parse_yaml
 
@@ -666,11 +666,11 @@ def _new_service(
     )
 
 
-def _urgency(raw: RawUrgency) -> Urgency:
+def _urgency(raw: RawUrgency) -> UrgencyRule:
     if not isinstance(raw, RawSupportHoursUrgency):
-        return Urgency(type="constant", urgency=raw)
+        return UrgencyRule(type="constant", urgency=raw)
     hours = raw.support_hours
-    return Urgency(
+    return UrgencyRule(
         type="use_support_hours",
         during_support_hours=hours.during,
         outside_support_hours=hours.outside,

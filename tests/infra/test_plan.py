@@ -20,7 +20,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.plan import (
     TIMEOUT_OFF,
@@ -64,7 +64,7 @@ def new_service(key: str = "web", **overrides: Any) -> NewService:
         "name": "Web",
         "description": None,
         "escalation_policy": "oncall",
-        "urgency": Urgency(type="constant", urgency="severity_based"),
+        "urgency": UrgencyRule(type="constant", urgency="severity_based"),
         "auto_resolve_timeout": 4 * 3600,
         "acknowledgement_timeout": 30 * 60,
         "alert_grouping": None,
@@ -105,8 +105,8 @@ def stack_of(*services: NewService | ExistingService, **overrides: Any) -> Stack
     return Stack(**{**fields, **overrides})
 
 
-def support_hours_urgency(raise_at_start: bool, during: str = "high") -> Urgency:
-    return Urgency(
+def support_hours_urgency(raise_at_start: bool, during: str = "high") -> UrgencyRule:
+    return UrgencyRule(
         type="use_support_hours",
         during_support_hours=during,
         outside_support_hours="low",

@@ -29,7 +29,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.offline_plan import OfflinePlan, PlanMocks, Registration, run_under_mocks
 from infra.plan import build_plan
@@ -69,7 +69,7 @@ def new_service(key: str = "web", **overrides: Any) -> NewService:
         "name": key.title(),
         "description": None,
         "escalation_policy": "oncall",
-        "urgency": Urgency(type="constant", urgency="severity_based"),
+        "urgency": UrgencyRule(type="constant", urgency="severity_based"),
         "auto_resolve_timeout": 4 * 3600,
         "acknowledgement_timeout": None,
         "alert_grouping": None,
@@ -242,7 +242,7 @@ def test_existing_policy_is_looked_up_not_created() -> None:
 
 
 def test_support_hours_with_scheduled_action() -> None:
-    urgency = Urgency(
+    urgency = UrgencyRule(
         type="use_support_hours",
         during_support_hours="high",
         outside_support_hours="low",

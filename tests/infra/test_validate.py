@@ -23,7 +23,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.validate import (
     check_file,
@@ -720,7 +720,7 @@ def test_builtin_defaults(stack_of: Stacks) -> None:
         name="Web",
         description=None,
         escalation_policy="oncall",
-        urgency=Urgency(type="constant", urgency="severity_based"),
+        urgency=UrgencyRule(type="constant", urgency="severity_based"),
         auto_resolve_timeout=4 * 3600,
         acknowledgement_timeout=30 * 60,
         alert_grouping=None,
@@ -760,7 +760,7 @@ def test_defaults_apply_to_every_service(stack_of: Stacks) -> None:
     web = stack.services["web"]
     assert isinstance(web, NewService)
     assert web.escalation_policy == "oncall"
-    assert web.urgency == Urgency(type="constant", urgency="high")
+    assert web.urgency == UrgencyRule(type="constant", urgency="high")
     assert (web.auto_resolve_timeout, web.acknowledgement_timeout) == (7200, None)
     assert web.alert_grouping == AlertGrouping(type="time", timeout=0)
     assert web.auto_pause_timeout == 300
@@ -784,7 +784,7 @@ def test_a_service_overrides_defaults(stack_of: Stacks) -> None:
     ).replace("    name: On-call\n", "    name: On-call\n    team: Payments\n")
     web = stack_of(content).services["web"]
     assert isinstance(web, NewService)
-    assert web.urgency == Urgency(type="constant", urgency="low")
+    assert web.urgency == UrgencyRule(type="constant", urgency="low")
     assert (web.auto_resolve_timeout, web.acknowledgement_timeout) == (None, 600)
     assert (web.alert_grouping, web.auto_pause_timeout) == (None, None)
     assert (web.team, web.protect) == ("Payments", True)
@@ -798,7 +798,7 @@ def test_a_service_overrides_defaults(stack_of: Stacks) -> None:
 
 def test_support_hours_urgency_is_normalised(stack_of: Stacks) -> None:
     stack = stack_of(with_hours("time_zone: UTC", "days: [sun, mon]", *GOOD_HOURS[2:]))
-    assert stack.services["web"].urgency == Urgency(  # type: ignore[union-attr]
+    assert stack.services["web"].urgency == UrgencyRule(  # type: ignore[union-attr]
         type="use_support_hours",
         during_support_hours="high",
         outside_support_hours="low",
