@@ -21,12 +21,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 from infra.errors import InfraError
 from infra.yaml_source import MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from infra.model import Stack
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -127,9 +130,9 @@ def run_diff(
     from infra.diff import diff_stacks, gate
     from infra.diff_render import Labels, render
 
-    old_data, _ = _load(old)
-    new_data, allow = _load(new)
-    diff = diff_stacks(old_data, new_data)
+    old_stack, _ = _load(old)
+    new_stack, allow = _load(new)
+    diff = diff_stacks(old_stack, new_stack)
     verdict = gate(diff, allow_all=allow_all, allow_keys=allow) if check else None
     labels = Labels(file_label, old.label, new.label)
     text = render(fmt, diff, labels, verdict)
@@ -215,20 +218,15 @@ def _reason(exc: BaseException) -> str:
 # -- validating a side ---------------------------------------------------------------------
 
 
-def _load(side: Side) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Resolved stack as plain data (empty when absent), and its allow_destroy keys."""
+def _load(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
+    """The resolved stack (None when absent) and its allow_destroy keys."""
     from infra.errors import StackFileInvalid
     from infra.validate import parse_stack
 
     if side.text is None:
-        return {}, ()
+        return None, ()
     try:
         stack = parse_stack(side.text, side.label)
     except StackFileInvalid as exc:
         raise DiffInputError(f"{side.label} is not a valid stack file:\n{exc}") from None
-    data = stack.model_dump(mode="json")
-    # The gate reads allow_destroy; it is not a change to PagerDuty, so not diffed.
-    data.pop(ALLOW_FIELD, None)
-    return data, stack.allow_destroy
-
-
+    return stack, stack.allow_destroy

@@ -32,8 +32,7 @@ from infra.model import (
     UrgencyRule,
 )
 from infra.offline_plan import OfflinePlan, PlanMocks, Registration, run_under_mocks
-from infra.plan import build_plan
-from infra.resources import COMPONENT_TYPE, ProgramError, deploy, require_exact_vendor, run_program
+from infra.resources import COMPONENT_TYPE, ProgramError, require_exact_vendor, run_program
 
 POLICY = "pagerduty:index/escalationPolicy:EscalationPolicy"
 SERVICE = "pagerduty:index/service:Service"
@@ -348,7 +347,7 @@ def mocked() -> None:
 @pulumi.runtime.test
 def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
     legacy = ExistingService(key="legacy", name="Legacy", integration=integration("Apica-L"))
-    deployed = deploy(build_plan(stack_of(new_service(), legacy, catch_all="legacy")))
+    deployed = run_program(stack_of(new_service(), legacy, catch_all="legacy"))
 
     def check(values: list[Any]) -> None:
         routes_text, web_key, web_id = values
@@ -370,7 +369,7 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
 
 @pulumi.runtime.test
 def test_integration_keys_and_routes_are_secret_outputs(mocked: None) -> Any:
-    deployed = deploy(build_plan(stack_of(new_service())))
+    deployed = run_program(stack_of(new_service()))
 
     async def check() -> None:
         assert await deployed.bridge_routes.is_secret()
