@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pulumi.runtime.mocks import Mocks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +28,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from infra.offline_plan import plan_command
-
     return plan_command(args.file, as_json=args.json, stack_name=args.stack)
+
+
+def plan_command(
+    path: str | Path,
+    *,
+    as_json: bool = False,
+    stack_name: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    mocks: Mocks | None = None,
+) -> int:
+    """`apica-pd plan FILE`: print the offline preview; 1 with the problems for a bad file."""
+    import pulumi
+
+    from infra.errors import InfraError, StackError
+    from infra.preview import preview_stack_file
+    from infra.preview_render import render_tree, to_json
+
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        preview = preview_stack_file(path, stack_name, mocks)
+    except StackError as exc:
+        print(str(exc), file=err)
+        return 1
+    except (pulumi.RunError, InfraError) as exc:
+        # The program refused the stack (e.g. an invalid routes file): say why, no traceback.
+        print(f"{path}: {exc}", file=err)
+        return 1
+    out.write(to_json(preview) if as_json else render_tree(preview))
+    return 0
 
 
 # -- validate / schema (stack-file side) ----------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from infra.sandbox_mocks import PagerDutyRestMocks, RestApplyError, snake_case_inputs
+from infra.sandbox_mocks import PagerDutyRestMocks, RestApplyError
 from sandbox.server import PagerDutySandbox
 
 
@@ -28,13 +28,6 @@ def resource(typ: str, logical_name: str, **inputs: object) -> MockResourceArgs:
     return MockResourceArgs(
         typ=typ, name=logical_name, inputs=inputs, provider="", resource_id=""
     )
-
-
-def test_inputs_become_snake_case_with_whole_numbers():
-    assert snake_case_inputs({"numLoops": 2.0, "rules": [{"escalationDelayInMinutes": 30.0}]}) == {
-        "num_loops": 2, "rules": [{"escalation_delay_in_minutes": 30}],
-    }
-    assert snake_case_inputs({"ratio": 0.5}) == {"ratio": 0.5}
 
 
 def test_vendor_look_up_prefers_exact_name_then_takes_a_partial(sandbox, mocks):
