@@ -34,6 +34,7 @@ from pulumi.runtime import stack as sdk_stack
 from pulumi.runtime import sync_await as sdk_sync_await
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
+from contract.errors import ApicaError
 from infra.errors import InfraError
 
 #: The project name of Pulumi.yaml; resources' URNs carry it.
@@ -198,7 +199,8 @@ def as_python(value: Any, text: Callable[[str], Any] | None = None) -> Any:
 
 
 def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    if isinstance(context.get("exception"), pulumi.RunError | InfraError):
+    # Errors raised on purpose (ours, or the program's RunError) were reported once already.
+    if isinstance(context.get("exception"), pulumi.RunError | ApicaError):
         return
     loop.default_exception_handler(context)
 

@@ -1,4 +1,4 @@
-"""Apply a stack file to a PagerDuty REST API (the local sandbox) through the real program.
+"""Apply a stack to the sandbox's REST API through the real Pulumi program, under mocks.
 
 The program runs unchanged under Pulumi's mock runtime; `PagerDutyRestMocks` turns
 each registration into a REST call, so the resulting `bridge_routes` carries the
@@ -13,7 +13,7 @@ from contract.vocabulary import APICA_VENDOR_NAME
 from infra.mock_runtime import run_under_mocks
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.resources import run_program
-from infra.sandbox_mocks import PagerDutyRestMocks
+from sandbox.rest_mocks import PagerDutyRestMocks
 
 # Existing services the stack names need a policy of their own in the sandbox account.
 SEED_POLICY_FOR_EXISTING_SERVICES = "Pre-existing services"

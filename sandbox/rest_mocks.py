@@ -13,14 +13,14 @@ from typing import Any
 import requests
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from infra.errors import InfraError
+from contract.errors import ApicaError
 from infra.mock_runtime import as_python
 from infra.preview import LOOKUPS
 
 _TIMEOUT = 10
 
 
-class RestApplyError(InfraError):
+class RestApplyError(ApicaError):
     """The REST API refused something the program declared."""
 
 
