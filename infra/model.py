@@ -45,6 +45,7 @@ from contract.vocabulary import (
     PagerDutySeverity,
     UrgencyLevel,
 )
+from infra.messages import describe, quoted
 
 # --- PagerDuty limits --------------------------------------------------------------
 
@@ -86,20 +87,6 @@ _VENDOR_ID_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 # --- value checks (raise ValueError with the message a user reads) -----------------
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", type(None): "empty"}
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return names.get(type(value), type(value).__name__)
-
-
 def parse_duration(value: Any) -> int:
     """`'30m'` -> 1800. Raises ValueError naming the accepted forms."""
     if isinstance(value, bool) or not isinstance(value, str):
@@ -108,11 +95,11 @@ def parse_duration(value: Any) -> int:
                 f"must be a duration with a unit such as '{value}m' or '{value}s' "
                 f"(a bare number has no unit)"
             )
-        raise ValueError(f"must be a duration such as '30m', got {_describe_type(value)}")
+        raise ValueError(f"must be a duration such as '30m', got {describe(value)}")
     match = _DURATION_RE.match(value.strip())
     if not match:
         raise ValueError(
-            f"{_short(value)} is not a duration: write a number and one unit, "
+            f"{quoted(value)} is not a duration: write a number and one unit, "
             "s, m, h or d (e.g. '90s', '30m', '4h', '1d')"
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -177,7 +164,7 @@ def _display_name(*, special: bool) -> Callable[[Any], str]:
 
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be a string, got {_describe_type(value)}")
+            raise ValueError(f"must be a string, got {describe(value)}")
         if not value.strip():
             raise ValueError("must not be blank")
         if len(value) > MAX_NAME_LENGTH:
@@ -198,7 +185,7 @@ def _display_name(*, special: bool) -> Callable[[Any], str]:
 
 def _nonblank(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {_describe_type(value)}")
+        raise ValueError(f"must be a string, got {describe(value)}")
     if not value.strip():
         raise ValueError("must not be blank")
     if len(value) > MAX_NAME_LENGTH:
@@ -209,7 +196,7 @@ def _nonblank(value: Any) -> str:
 def _email(value: Any) -> str:
     value = _nonblank(value)
     if not _EMAIL_RE.fullmatch(value):
-        raise ValueError(f"{_short(value)} is not an e-mail address (users are named by e-mail)")
+        raise ValueError(f"{quoted(value)} is not an e-mail address (users are named by e-mail)")
     return value
 
 
@@ -217,7 +204,7 @@ def _vendor_id(value: Any) -> str:
     value = _nonblank(value)
     if not _VENDOR_ID_RE.fullmatch(value):
         raise ValueError(
-            f"{_short(value)} is not a PagerDuty vendor id (upper-case letters and digits, "
+            f"{quoted(value)} is not a PagerDuty vendor id (upper-case letters and digits, "
             "e.g. 'PAPICA1')"
         )
     return value
@@ -227,7 +214,7 @@ def _hhmm(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError('must be a time such as "09:00" (quote it)')
     if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
-        raise ValueError(f'{_short(value)} is not a time of day: write HH:MM, e.g. "09:00"')
+        raise ValueError(f'{quoted(value)} is not a time of day: write HH:MM, e.g. "09:00"')
     return value
 
 
@@ -246,7 +233,7 @@ def _time_zone(value: Any) -> str:
         hint = (
             f"; did you mean {close[0]!r}?" if close else " (use an IANA name like Europe/Berlin)"
         )
-        raise ValueError(f"unknown time zone {_short(value)}{hint}")
+        raise ValueError(f"unknown time zone {quoted(value)}{hint}")
     return value
 
 

@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from contract.routes_file import Link
 from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.errors import Problem, StackFileInvalid
+from infra.messages import describe
 from infra.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_AUTO_PAUSE_SECONDS,
@@ -218,7 +219,7 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
         return msg.removeprefix("Value error, ")
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        got = f"got {value!r}" if isinstance(value, str) else f"got {_describe(value)}"
+        got = f"got {value!r}" if isinstance(value, str) else f"got {describe(value)}"
         text = f"must be one of {', '.join(choices)}; {got}"
         if isinstance(value, str):
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
@@ -228,13 +229,13 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
     if kind == "string_pattern_mismatch":
         return _pattern_message(path, value)
     simple = {
-        "string_type": f"must be a string, got {_describe(value)}",
-        "int_type": f"must be a whole number, got {_describe(value)}",
-        "bool_type": f"must be true or false, got {_describe(value)}",
-        "model_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "model_attributes_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "dict_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "list_type": f"must be a list, got {_describe(value)}",
+        "string_type": f"must be a string, got {describe(value)}",
+        "int_type": f"must be a whole number, got {describe(value)}",
+        "bool_type": f"must be true or false, got {describe(value)}",
+        "model_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "model_attributes_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "dict_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "list_type": f"must be a list, got {describe(value)}",
         "greater_than_equal": f"must be at least {ctx.get('ge')}, got {value!r}",
         "less_than_equal": f"must be at most {ctx.get('le')}, got {value!r}",
         "string_too_short": "must not be empty",
@@ -263,22 +264,6 @@ def _pattern_message(path: PathKey, value: Any) -> str:
     if field == "escalation_policy":
         return f"{value!r} is not a valid escalation policy key: {_NAME_HINT}"
     return f"{value!r} has the wrong form"
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (an empty value)"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) <= 40 else "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 def _unknown_key(loc: tuple[int | str, ...], path: PathKey) -> str:

@@ -40,6 +40,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 from infra.errors import Problem, StackFileInvalid, StackFileUnreadable
+from infra.messages import describe, quoted
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
@@ -150,7 +151,7 @@ def parse_yaml(raw: bytes | str, name: str) -> YamlDocument:
                     name,
                     root.start_mark,
                     "the top level must be a mapping (defaults:, escalation_policies:, "
-                    f"services:, ...), not {_kind(data)}",
+                    f"services:, ...), not {describe(data)}",
                 )
             ],
         )
@@ -313,18 +314,6 @@ def _at(name: str, mark: Any, message: str) -> Problem:
 
 def _mark(mark: Any) -> Mark:
     return Mark(mark.line + 1, mark.column + 1)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "empty"
-    return f"a single value ({type(value).__name__})"
-
-
-def _short(value: str) -> str:
-    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
 
 
 def _tag(tag: str) -> str:
@@ -513,7 +502,7 @@ class _Builder:
             return value  # `<<` as a value is just the string
         if tag in (_INT, _FLOAT, _BOOL, _NULL):
             kind = tag.rsplit(":", 1)[-1]
-            self._report(node.start_mark, f"{_short(value)} is not a valid {kind}")
+            self._report(node.start_mark, f"{quoted(value)} is not a valid {kind}")
         else:
             self._report(node.start_mark, f"unsupported tag {_tag(tag)}: write a plain value")
         return None

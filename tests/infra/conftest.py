@@ -10,8 +10,18 @@ from typing import Any
 import pytest
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
+from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.errors import StackFileInvalid
-from infra.model import Stack
+from infra.model import (
+    ExistingService,
+    Integration,
+    NewPolicy,
+    NewService,
+    Rule,
+    Stack,
+    Target,
+    UrgencyRule,
+)
 from infra.preview import PreviewMocks
 from infra.validate import load_stack
 
@@ -34,6 +44,75 @@ services:
 """
 # MINIMAL_STACK with a routed check: 4 resources, 2 look-ups.
 SMALL_STACK = MINIMAL_STACK + "    integration:\n      checks: {ids: [1]}\n"
+
+
+# -- resolved models, built directly (for plan and program tests) ------------------------
+
+
+def integration(name: str = "Apica-Web", **overrides: Any) -> Integration:
+    fields: dict[str, Any] = {
+        "name": name,
+        "vendor_id": None,
+        "check_ids": (),
+        "check_guids": (),
+        "check_tags": (),
+        "severity_map": dict(DEFAULT_SEVERITY_MAP),
+        "links": (),
+    }
+    return Integration(**{**fields, **overrides})
+
+
+def new_service(key: str = "web", **overrides: Any) -> NewService:
+    """A new service `key` named `key.title()`, on policy `oncall`, PagerDuty's defaults."""
+    fields: dict[str, Any] = {
+        "key": key,
+        "name": key.title(),
+        "description": None,
+        "escalation_policy": "oncall",
+        "urgency": UrgencyRule(type="constant", urgency="severity_based"),
+        "auto_resolve_timeout": 4 * 3600,
+        "acknowledgement_timeout": 30 * 60,
+        "alert_grouping": None,
+        "auto_pause_timeout": None,
+        "team": None,
+        "protect": True,
+        "integration": integration(f"Apica-{key.title()}"),
+    }
+    return NewService(**{**fields, **overrides})
+
+
+def new_policy(key: str = "oncall", **overrides: Any) -> NewPolicy:
+    """Policy `key` ("On-call"): one rule paging ann@example.com after 30 minutes."""
+    fields: dict[str, Any] = {
+        "key": key,
+        "name": "On-call",
+        "description": None,
+        "num_loops": 1,
+        "team": None,
+        "protect": True,
+        "rules": (
+            Rule(
+                delay_minutes=30,
+                assignment="assign_to_everyone",
+                targets=(Target(type="user", ref="ann@example.com"),),
+            ),
+        ),
+    }
+    return NewPolicy(**{**fields, **overrides})
+
+
+def resolved_stack(*services: NewService | ExistingService, **overrides: Any) -> Stack:
+    """A Stack of `services` and the policy `oncall` (`new_policy()`)."""
+    fields: dict[str, Any] = {
+        "escalation_policies": {"oncall": new_policy()},
+        "services": {service.key: service for service in services},
+        "catch_all": None,
+        "apica_vendor_id": None,
+    }
+    return Stack(**{**fields, **overrides})
+
+
+# -- mocks -------------------------------------------------------------------------------
 
 
 class RecordingMocks(PreviewMocks):

@@ -60,8 +60,8 @@ def test_parse_duration(text: str, seconds: int) -> None:
             "'5 min' is not a duration: write a number and one unit, s, m, h or d "
             "(e.g. '90s', '30m', '4h', '1d')",
         ),
-        (True, "must be a duration such as '30m', got a boolean"),
-        (None, "must be a duration such as '30m', got empty"),
+        (True, "must be a duration such as '30m', got a boolean (true)"),
+        (None, "must be a duration such as '30m', got an empty value"),
     ],
 )
 def test_parse_duration_refuses(value: Any, message: str) -> None:

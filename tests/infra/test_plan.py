@@ -9,14 +9,11 @@ from typing import Any
 import pytest
 
 from contract.routes_file import parse_routes
+from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.model import (
     AlertGrouping,
     ExistingService,
-    Integration,
-    NewPolicy,
-    NewService,
     Rule,
-    Stack,
     SupportHours,
     Target,
     UrgencyRule,
@@ -34,68 +31,9 @@ from infra.plan import (
     service_logical_name,
 )
 
-SEVERITIES = {"F": "critical", "E": "error", "W": "warning", "I": "info"}
+from .conftest import integration, new_policy, new_service, resolved_stack
+
 KEY = "0123456789abcdef0123456789abcdef"
-
-
-def integration(name: str = "Apica-Web", **overrides: Any) -> Integration:
-    fields: dict[str, Any] = {
-        "name": name,
-        "vendor_id": None,
-        "check_ids": (),
-        "check_guids": (),
-        "check_tags": (),
-        "severity_map": dict(SEVERITIES),
-        "links": (),
-    }
-    return Integration(**{**fields, **overrides})
-
-
-def new_service(key: str = "web", **overrides: Any) -> NewService:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": "Web",
-        "description": None,
-        "escalation_policy": "oncall",
-        "urgency": UrgencyRule(type="constant", urgency="severity_based"),
-        "auto_resolve_timeout": 4 * 3600,
-        "acknowledgement_timeout": 30 * 60,
-        "alert_grouping": None,
-        "auto_pause_timeout": None,
-        "team": None,
-        "protect": True,
-        "integration": integration(),
-    }
-    return NewService(**{**fields, **overrides})
-
-
-def new_policy(key: str = "oncall", **overrides: Any) -> NewPolicy:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": "On-call",
-        "description": None,
-        "num_loops": 1,
-        "team": None,
-        "protect": True,
-        "rules": (
-            Rule(
-                delay_minutes=30,
-                assignment="assign_to_everyone",
-                targets=(Target(type="user", ref="ann@example.com"),),
-            ),
-        ),
-    }
-    return NewPolicy(**{**fields, **overrides})
-
-
-def stack_of(*services: NewService | ExistingService, **overrides: Any) -> Stack:
-    fields: dict[str, Any] = {
-        "escalation_policies": {"oncall": new_policy()},
-        "services": {service.key: service for service in services},
-        "catch_all": None,
-        "apica_vendor_id": None,
-    }
-    return Stack(**{**fields, **overrides})
 
 
 def support_hours_urgency(raise_at_start: bool, during: str = "high") -> UrgencyRule:
@@ -261,11 +199,11 @@ def test_routes_document_is_a_valid_routes_file() -> None:
             check_ids=(1, 2),
             check_guids=("a-b",),
             check_tags=("Env: prod",),
-            severity_map={**SEVERITIES, "W": "error"},
+            severity_map={**DEFAULT_SEVERITY_MAP, "W": "error"},
         )
     )
     legacy = ExistingService(key="legacy", name="Legacy", integration=integration("Apica-L"))
-    stack = stack_of(routed, legacy, catch_all="legacy")
+    stack = resolved_stack(routed, legacy, catch_all="legacy")
     resolved = {
         "web": ResolvedRoute("PWEB", "https://x.pagerduty.com/services/PWEB", KEY),
         "legacy": ResolvedRoute("PLEG", None, KEY.upper()),
@@ -282,7 +220,7 @@ def test_routes_document_is_a_valid_routes_file() -> None:
 
 
 def test_routes_json_is_stable() -> None:
-    stack = stack_of(new_service())
+    stack = resolved_stack(new_service())
     resolved = {"web": ResolvedRoute("PWEB", None, KEY)}
     first = routes_json(routes_document(stack, "dev", resolved))
     assert first == routes_json(routes_document(stack, "dev", dict(resolved)))

@@ -16,13 +16,11 @@ import pulumi
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.mock_runtime import set_fresh_mocks
+from infra.mock_runtime import as_python, set_fresh_mocks
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,
     ExistingService,
-    Integration,
-    NewPolicy,
     NewService,
     Rule,
     Stack,
@@ -30,32 +28,20 @@ from infra.model import (
     Target,
     UrgencyRule,
 )
+from infra.plan import service_args
 from infra.preview import Preview, PreviewMocks, Registration, preview_program
 from infra.resources import COMPONENT_TYPE, ProgramError, require_exact_vendor, run_program
 
-from .conftest import RecordingMocks
+from .conftest import RecordingMocks, integration, new_policy, resolved_stack
+from .conftest import new_service as resolved_service
 
 POLICY = "pagerduty:index/escalationPolicy:EscalationPolicy"
 SERVICE = "pagerduty:index/service:Service"
 INTEGRATION = "pagerduty:index/serviceIntegration:ServiceIntegration"
-SEVERITIES = {"F": "critical", "E": "error", "W": "warning", "I": "info"}
 MAIN = Path(__file__).resolve().parents[2] / "infra"
 
 
 # -- stacks -------------------------------------------------------------------------
-
-
-def integration(name: str, **overrides: Any) -> Integration:
-    fields: dict[str, Any] = {
-        "name": name,
-        "vendor_id": None,
-        "check_ids": (),
-        "check_guids": (),
-        "check_tags": (),
-        "severity_map": dict(SEVERITIES),
-        "links": (),
-    }
-    return Integration(**{**fields, **overrides})
 
 
 def check_id(key: str) -> int:
@@ -64,58 +50,37 @@ def check_id(key: str) -> int:
 
 
 def new_service(key: str = "web", **overrides: Any) -> NewService:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": key.title(),
-        "description": None,
-        "escalation_policy": "oncall",
-        "urgency": UrgencyRule(type="constant", urgency="severity_based"),
-        "auto_resolve_timeout": 4 * 3600,
-        "acknowledgement_timeout": None,
-        "alert_grouping": None,
-        "auto_pause_timeout": None,
-        "team": None,
-        "protect": True,
-        "integration": integration(f"Apica-{key.title()}", check_ids=(check_id(key),)),
-    }
-    return NewService(**{**fields, **overrides})
+    """A service with a check of its own and no acknowledgement timeout."""
+    routed = integration(f"Apica-{key.title()}", check_ids=(check_id(key),))
+    return resolved_service(
+        key, **{"acknowledgement_timeout": None, "integration": routed, **overrides}
+    )
 
 
-def new_policy(key: str = "oncall", **overrides: Any) -> NewPolicy:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": "On-call",
-        "description": "Primary then secondary",
-        "num_loops": 2,
-        "team": "Web",
-        "protect": True,
-        "rules": (
-            Rule(
-                delay_minutes=15,
-                assignment="round_robin",
-                targets=(
-                    Target(type="user", ref="ann@example.com"),
-                    Target(type="schedule", ref="Web primary"),
-                ),
-            ),
-            Rule(
-                delay_minutes=30,
-                assignment="assign_to_everyone",
-                targets=(Target(type="user", ref="ann@example.com"),),
+ONCALL = new_policy(
+    description="Primary then secondary",
+    num_loops=2,
+    team="Web",
+    rules=(
+        Rule(
+            delay_minutes=15,
+            assignment="round_robin",
+            targets=(
+                Target(type="user", ref="ann@example.com"),
+                Target(type="schedule", ref="Web primary"),
             ),
         ),
-    }
-    return NewPolicy(**{**fields, **overrides})
+        Rule(
+            delay_minutes=30,
+            assignment="assign_to_everyone",
+            targets=(Target(type="user", ref="ann@example.com"),),
+        ),
+    ),
+)
 
 
 def stack_of(*services: NewService | ExistingService, **overrides: Any) -> Stack:
-    fields: dict[str, Any] = {
-        "escalation_policies": {"oncall": new_policy()},
-        "services": {service.key: service for service in services},
-        "catch_all": None,
-        "apica_vendor_id": None,
-    }
-    return Stack(**{**fields, **overrides})
+    return resolved_stack(*services, **{"escalation_policies": {"oncall": ONCALL}, **overrides})
 
 
 def offline(stack: Stack, mocks: PreviewMocks | None = None) -> Preview:
@@ -222,59 +187,40 @@ def test_existing_policy_is_looked_up_not_created() -> None:
     assert one(preview, "service-web").inputs["escalation_policy"] == "${escalation_policy:Ops}"
 
 
-def test_support_hours_with_scheduled_action() -> None:
-    urgency = UrgencyRule(
-        type="use_support_hours",
-        during_support_hours="high",
-        outside_support_hours="low",
-        support_hours=SupportHours(
-            time_zone="America/Lima",
-            days_of_week=(1, 2, 3, 4, 5),
-            start_time="09:00:00",
-            end_time="17:00:00",
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({}, id="constant-urgency"),
+        pytest.param(
+            {
+                "urgency": UrgencyRule(
+                    type="use_support_hours",
+                    during_support_hours="high",
+                    outside_support_hours="low",
+                    support_hours=SupportHours(
+                        time_zone="America/Lima",
+                        days_of_week=(1, 2, 3, 4, 5),
+                        start_time="09:00:00",
+                        end_time="17:00:00",
+                    ),
+                    raise_at_support_hours_start=True,
+                ),
+                "alert_grouping": AlertGrouping(
+                    type="content_based", aggregate="any", fields=("summary",)
+                ),
+                "auto_pause_timeout": 120,
+            },
+            id="support-hours-grouping-auto-pause",
         ),
-        raise_at_support_hours_start=True,
-    )
-    inputs = one(offline(stack_of(new_service(urgency=urgency))), "service-web").inputs
-    assert inputs["incident_urgency_rule"] == {
-        "type": "use_support_hours",
-        "during_support_hours": {"type": "constant", "urgency": "high"},
-        "outside_support_hours": {"type": "constant", "urgency": "low"},
-    }
-    assert inputs["support_hours"] == {
-        "type": "fixed_time_per_day",
-        "time_zone": "America/Lima",
-        "start_time": "09:00:00",
-        "end_time": "17:00:00",
-        "days_of_weeks": [1, 2, 3, 4, 5],
-    }
-    assert inputs["scheduled_actions"] == [
-        {
-            "type": "urgency_change",
-            "to_urgency": "high",
-            "ats": [{"type": "named_time", "name": "support_hours_start"}],
-        }
-    ]
-
-
-def test_grouping_and_auto_pause_inputs() -> None:
-    service = new_service(
-        alert_grouping=AlertGrouping(type="content_based", aggregate="any", fields=("summary",)),
-        auto_pause_timeout=120,
-    )
+    ],
+)
+def test_a_service_is_registered_with_the_plans_arguments(overrides: dict[str, Any]) -> None:
+    # infra.plan pins each argument's value; here: all of them reach the provider as planned.
+    service = new_service(**overrides)
     inputs = one(offline(stack_of(service)), "service-web").inputs
-    assert inputs["alert_grouping_parameters"] == {
-        "type": "content_based",
-        "config": {"aggregate": "any", "fields": ["summary"]},
-    }
-    assert inputs["auto_pause_notifications_parameters"] == {"enabled": True, "timeout": 120}
-
-
-def test_no_grouping_sends_no_grouping_parameters() -> None:
-    inputs = one(offline(stack_of(new_service())), "service-web").inputs
-    assert "alert_grouping_parameters" not in inputs
-    assert "scheduled_actions" not in inputs
-    assert "support_hours" not in inputs
+    planned = as_python(service_args(service))  # as the mocks see it: unset values dropped
+    provider_default = {"description": "Managed by Pulumi"}  # pulumi-pagerduty's, for None
+    assert inputs == {**provider_default, **planned, "escalation_policy": "${policy-oncall.id}"}
 
 
 def test_vendor_override_skips_the_look_up() -> None:

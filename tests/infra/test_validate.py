@@ -570,7 +570,7 @@ def test_value_rules(problems_of: Problems, line: str, expected: str) -> None:
             id="invisible-character",
         ),
         pytest.param("''", "must not be blank", id="empty"),
-        pytest.param("42", "must be a string, got a number", id="number"),
+        pytest.param("42", "must be a string, got a number (42)", id="number"),
     ],
 )
 def test_service_name_rules(problems_of: Problems, name: str, expected: str) -> None:

@@ -91,7 +91,7 @@ BILLION_LAUGHS = "".join(
             "just text\n",
             [
                 "s.yaml:1:1: the top level must be a mapping (defaults:, escalation_policies:, "
-                "services:, ...), not a single value (str)"
+                "services:, ...), not a string ('just text')"
             ],
             id="top-level-scalar",
         ),
