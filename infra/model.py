@@ -10,7 +10,7 @@ Two layers, on purpose:
 * `Stack` and its parts are the resolved result (see `infra.validate.load_stack`):
   defaults merged into every service, durations in seconds (None = off), urgency in
   one shape, integration names defaulted, severity maps complete. They are frozen,
-  plain and position-free: the plan and the Pulumi program read only these.
+  plain and position-free: plan, diff and the Pulumi program read only these.
 
 Limits quoted from PagerDuty (REST API v2 OpenAPI and the pagerduty Terraform provider,
 which pulumi-pagerduty wraps) are named constants below; docs/stack-file.md lists them.
@@ -576,7 +576,7 @@ class RawStack(_Raw):
     )
 
 
-# --- resolved model (what the plan / Pulumi program consume) ------------------------
+# --- resolved model (what plan, diff and the Pulumi program read) --------------------
 
 
 class _Resolved(BaseModel):
