@@ -96,7 +96,7 @@ def parse_duration(value: Any) -> int:
                 f"(a bare number has no unit)"
             )
         raise ValueError(f"must be a duration such as '30m', got {describe(value)}")
-    match = _DURATION_RE.match(value.strip())
+    match = _DURATION_RE.fullmatch(value.strip())
     if not match:
         raise ValueError(
             f"{quoted(value)} is not a duration: write a number and one unit, "
@@ -193,6 +193,14 @@ def _nonblank(value: Any) -> str:
     return value
 
 
+def _printable(value: Any) -> str:
+    value = _nonblank(value)
+    if not value.isprintable():
+        # A name PagerDuty looks up never holds a newline or control character.
+        raise ValueError("must not contain control or other non-printable characters")
+    return value
+
+
 def _email(value: Any) -> str:
     value = _nonblank(value)
     if not _EMAIL_RE.fullmatch(value):
@@ -237,21 +245,35 @@ def _time_zone(value: Any) -> str:
     return value
 
 
+# For editors (ECMA-262 regular expressions): no control characters, no line breaks.
+_NO_CONTROLS = r"\x00-\x1f\x7f-\x9f"
 ServiceName = Annotated[
     str,
     BeforeValidator(_display_name(special=False)),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME_LENGTH,
+            "pattern": f"^[^{_NO_CONTROLS}]*$",
+        }
+    ),
 ]
 PolicyName = Annotated[
     str,
     BeforeValidator(_display_name(special=True)),
     WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"^[^\\/&<>]*$"}
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME_LENGTH,
+            "pattern": f"^[^\\\\/&<>{_NO_CONTROLS}]*$",
+        }
     ),
 ]
 Text = Annotated[
     str,
-    BeforeValidator(_nonblank),
+    BeforeValidator(_printable),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
 ]
 Description = str
@@ -504,9 +526,10 @@ class RawChecks(_Raw):
     )
 
 
-class RawLink(_Raw):
-    href: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+class RawLink(Link):
+    """A link PagerDuty shows on the incident (the routes file's `Link`, typed strictly)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RawIntegration(_Raw):

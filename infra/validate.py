@@ -257,6 +257,8 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
 
 def _pattern_message(path: PathKey, value: Any) -> str:
     field = path[-1] if path else ""
+    if len(path) >= 2 and path[-2] == "allow_destroy":
+        return f"{value!r} is not a valid service or escalation policy key: {_NAME_HINT}"
     if field == "href":
         return f"{value!r} is not an http(s) URL"
     if field == "catch_all":

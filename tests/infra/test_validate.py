@@ -556,6 +556,98 @@ def test_value_rules(problems_of: Problems, line: str, expected: str) -> None:
     assert problems_of(with_web(line)) == [f"stack.yaml:{expected}"]
 
 
+# Python's `$` also matches before a final newline: every pattern must refuse one.
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            with_web(
+                'urgency: {support_hours: {time_zone: UTC, days: [mon], start: "09:00\\n",'
+                ' end: "17:00"}}'
+            ),
+            "11:67: services.web.urgency.support_hours.start: '09:00\\n' is not a time of day: "
+            'write HH:MM, e.g. "09:00"',
+            id="start",
+        ),
+        pytest.param(
+            with_web(
+                'urgency: {support_hours: {time_zone: UTC, days: [mon], start: "09:00",'
+                ' end: "17:00\\n"}}'
+            ),
+            "11:81: services.web.urgency.support_hours.end: '17:00\\n' is not a time of day: "
+            'write HH:MM, e.g. "09:00"',
+            id="end",
+        ),
+        pytest.param(
+            'apica: {vendor_id: "PAPICA1\\n"}\n' + HEAD,
+            "1:20: apica.vendor_id: 'PAPICA1\\n' is not a PagerDuty vendor id (upper-case "
+            "letters and digits, e.g. 'PAPICA1')",
+            id="vendor-id",
+        ),
+        pytest.param(
+            with_web('integration: {vendor_id: "PAPICA1\\n"}'),
+            "11:30: services.web.integration.vendor_id: 'PAPICA1\\n' is not a PagerDuty vendor id "
+            "(upper-case letters and digits, e.g. 'PAPICA1')",
+            id="integration-vendor-id",
+        ),
+        pytest.param(
+            HEAD.replace("{user: ann@example.com}", '{user: "a@example.com\\n"}'),
+            "6:26: escalation_policies.oncall.rules[0].targets[0].user: 'a@example.com\\n' is not "
+            "an e-mail address (users are named by e-mail)",
+            id="user",
+        ),
+        pytest.param(
+            HEAD.replace("{user: ann@example.com}", '{schedule: "Primary\\n"}'),
+            "6:30: escalation_policies.oncall.rules[0].targets[0].schedule: must not contain "
+            "control or other non-printable characters",
+            id="schedule",
+        ),
+        pytest.param(
+            HEAD.replace("  web:\n", '  "web\\n":\n'),
+            "8:3: services: service key 'web\\n' is not a valid route name: use 1-63 lowercase "
+            "letters, digits, '-' or '_', starting with a letter or digit",
+            id="service-key",
+        ),
+        pytest.param(
+            HEAD.replace("escalation_policy: oncall", 'escalation_policy: "oncall\\n"'),
+            "10:24: services.web.escalation_policy: 'oncall\\n' is not a valid escalation policy "
+            "key: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            id="policy-reference",
+        ),
+        pytest.param(
+            HEAD + 'catch_all: "web\\n"\n',
+            "11:12: catch_all: 'web\\n' is not a valid service key: use 1-63 lowercase letters, "
+            "digits, '-' or '_', starting with a letter or digit",
+            id="catch-all",
+        ),
+        pytest.param(
+            HEAD + 'allow_destroy: ["web\\n"]\n',
+            "11:17: allow_destroy[0]: 'web\\n' is not a valid service or escalation policy key: "
+            "use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            id="allow-destroy",
+        ),
+        pytest.param(
+            with_web('integration: {links: [{href: "https://x.example\\n", text: R}]}'),
+            "11:34: services.web.integration.links[0].href: 'https://x.example\\n' is not an "
+            "http(s) URL",
+            id="link-href",
+        ),
+        pytest.param(
+            with_web('integration: {links: [{href: "https://x.example", text: "R\\n"}]}'),
+            "11:61: services.web.integration.links[0].text: must be one line of text",
+            id="link-text",
+        ),
+        pytest.param(
+            with_web('team: "Web\\n"'),
+            "11:11: services.web.team: must not contain control or other non-printable characters",
+            id="team",
+        ),
+    ],
+)
+def test_trailing_newlines_are_refused(problems_of: Problems, content: str, expected: str) -> None:
+    assert problems_of(content) == [f"stack.yaml:{expected}"]
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
