@@ -39,7 +39,9 @@ from pydantic import (
 
 from contract.routes_file import Link
 from contract.vocabulary import (
+    CHECK_GUID_PATTERN,
     DEFAULT_SEVERITY_MAP,
+    MAX_CHECK_ID,
     ROUTE_NAME_PATTERN,
     AsmSeverity,
     PagerDutySeverity,
@@ -517,8 +519,9 @@ RawPolicy = Annotated[
 
 
 class RawChecks(_Raw):
-    ids: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
-    guids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+    # The bridge matches ids and GUIDs of ASM's shapes only: refuse what it never could.
+    ids: list[Annotated[int, Field(ge=0, le=MAX_CHECK_ID)]] = Field(default_factory=list)
+    guids: list[Annotated[str, StringConstraints(pattern=f"^{CHECK_GUID_PATTERN}$")]] = Field(
         default_factory=list
     )
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(

@@ -309,6 +309,38 @@ def test_service_team_matching_its_policy_any_case(stack_of: Stacks) -> None:
             id="tag-routed-twice",
         ),
         pytest.param(
+            with_web("integration: {checks: {tags: ['Team: Checkout']}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: ['team :checkout']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag 'team :checkout' "
+                "is already routed to service 'web' (line 11); route each check to one service"
+            ],
+            id="tag-routed-twice-as-the-bridge-normalises",
+        ),
+        pytest.param(
+            with_web("integration: {checks: {tags: ['Team: Checkout']}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: [' TEAM ']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag ' TEAM ' overlaps "
+                "tag 'Team: Checkout' of service 'web' (line 11): a check carrying both would "
+                "page only one of them; make the tags tell the services apart"
+            ],
+            id="key-only-tag-overlaps-a-valued-one",
+        ),
+        pytest.param(
+            with_web("integration: {checks: {tags: [Team]}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: ['Team: API', 'Env: prod']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag 'Team: API' "
+                "overlaps tag 'Team' of service 'web' (line 11): a check carrying both would "
+                "page only one of them; make the tags tell the services apart"
+            ],
+            id="valued-tag-overlaps-a-key-only-one",
+        ),
+        pytest.param(
             with_web("integration: {checks: {ids: [7, 7]}}"),
             [
                 "stack.yaml:11:37: services.web.integration.checks.ids[1]: check id 7 is "
@@ -544,6 +576,25 @@ def test_unquoted_clock_times_are_strings(stack_of: Stacks) -> None:
             "integration: {checks: {ids: [-1]}}",
             "11:34: services.web.integration.checks.ids[0]: must be at least 0, got -1",
             id="negative-check-id",
+        ),
+        pytest.param(
+            "integration: {checks: {ids: [1234567890123456789]}}",
+            "11:34: services.web.integration.checks.ids[0]: 1234567890123456789 is not an ASM "
+            "check id (at most 18 digits): the bridge could never match it",
+            id="check-id-over-18-digits",
+        ),
+        pytest.param(
+            "integration: {checks: {guids: ['7d3f 0c2e']}}",
+            "11:36: services.web.integration.checks.guids[0]: '7d3f 0c2e' is not an ASM check "
+            "GUID (1-64 letters, digits, '-' or '_'): the bridge could never match it",
+            id="check-guid-with-white-space",
+        ),
+        pytest.param(
+            "integration: {checks: {guids: ['" + "a" * 65 + "']}}",
+            "11:36: services.web.integration.checks.guids[0]: '" + "a" * 35 + "...' "
+            "is not an ASM check GUID (1-64 letters, digits, '-' or '_'): the bridge could never "
+            "match it",
+            id="check-guid-too-long",
         ),
         pytest.param(
             "team: ''",
