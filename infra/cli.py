@@ -44,6 +44,7 @@ def plan_command(
     import pulumi
 
     from infra.errors import InfraError, StackError
+    from infra.messages import escape_lines
     from infra.preview import preview_stack_file
     from infra.preview_render import render_tree, to_json
 
@@ -51,11 +52,11 @@ def plan_command(
     try:
         preview = preview_stack_file(path, stack_name, mocks)
     except StackError as exc:
-        print(str(exc), file=err)
+        print(escape_lines(str(exc)), file=err)
         return 1
     except (pulumi.RunError, InfraError) as exc:
         # The program refused the stack (e.g. an invalid routes file): say why, no traceback.
-        print(f"{path}: {exc}", file=err)
+        print(escape_lines(f"{path}: {exc}"), file=err)
         return 1
     out.write(to_json(preview) if as_json else render_tree(preview))
     return 0
@@ -86,6 +87,7 @@ def _register_schema(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from infra.messages import escape
     from infra.validate import check_file
 
     bad = 0
@@ -94,7 +96,8 @@ def _validate(args: argparse.Namespace) -> int:
             result = check_file(path)
         except Exception as exc:  # a bug of ours: still one line, never a traceback
             print(
-                f"{path}: internal error ({type(exc).__name__}); please report it", file=sys.stderr
+                f"{escape(path)}: internal error ({type(exc).__name__}); please report it",
+                file=sys.stderr,
             )
             bad += 1
             continue
@@ -106,7 +109,7 @@ def _validate(args: argparse.Namespace) -> int:
         services = len(result.stack.services)
         policies = len(result.stack.escalation_policies)
         print(
-            f"{path}: ok ({services} service{'s' * (services != 1)}, "
+            f"{escape(path)}: ok ({services} service{'s' * (services != 1)}, "
             f"{policies} escalation polic{'ies' if policies != 1 else 'y'})"
         )
     if bad and len(args.files) > 1:

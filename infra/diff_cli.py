@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 from infra.errors import InfraError
+from infra.messages import escape_lines
 from infra.yaml_source import MAX_FILE_BYTES
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _handle(args: argparse.Namespace) -> int:
             old, new, file_label, fmt=fmt, check=args.check, allow_all=args.allow_destroy
         )
     except DiffInputError as exc:
-        print(f"apica-pd diff: {exc}", file=sys.stderr)
+        print(escape_lines(f"apica-pd diff: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     sys.stdout.write(text)
     if code == EXIT_BLOCKED:

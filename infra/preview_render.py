@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from infra.messages import escape
 from infra.preview import Preview
 
 _INTERNAL = ("urn", "parent_urn")
@@ -58,7 +59,7 @@ def render_tree(preview: Preview) -> str:
         lines.append("outputs:")
         for output in preview.outputs:
             lines += _field("  ", output.name, output.value)
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 def _field(pad: str, key: str, value: Any) -> list[str]:

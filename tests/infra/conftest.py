@@ -46,6 +46,23 @@ services:
 SMALL_STACK = MINIMAL_STACK + "    integration:\n      checks: {ids: [1]}\n"
 
 
+# Values that would rewrite a terminal if printed raw: erase the line and forge another,
+# a CSI in its one-byte C1 form, a bidi override, a line separator, DEL, a bare newline.
+HOSTILE = [
+    pytest.param("Ops\x1b[2K\rstacks/prod.yaml: ok", id="escape-sequence"),
+    pytest.param("Ops\x9b2K", id="c1-csi"),
+    pytest.param("Ops\u202emoc.elpmaxe", id="bidi-override"),
+    pytest.param("Ops\u2028forged line", id="line-separator"),
+    pytest.param("Ops\x7f\x08", id="del-backspace"),
+    pytest.param("Ops\nforged: ok", id="newline"),
+]
+
+
+def raw_controls(text: str) -> list[str]:
+    """Characters of printed output that a terminal would act on (newlines end lines)."""
+    return [char for char in text if not char.isprintable() and char != "\n"]
+
+
 # -- resolved models, built directly (for plan and program tests) ------------------------
 
 

@@ -13,7 +13,7 @@ import infra.validate
 from apica_pagerduty.cli import main
 from infra.cli import plan_command
 
-from .conftest import MINIMAL_STACK, STACKS, RecordingMocks
+from .conftest import HOSTILE, MINIMAL_STACK, STACKS, RecordingMocks, raw_controls
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -164,3 +164,36 @@ def test_plan_reports_program_errors_without_the_key(
     assert "bridge_routes" in captured.err and "routing_key" in captured.err
     assert "9876" not in captured.err
     assert "Traceback" not in captured.err
+
+
+# -- what is printed never carries a raw control character ----------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_validate_escapes_values_it_quotes(
+    run: Run, write_stack: Callable[..., Path], value: str
+) -> None:
+    # The unknown-policy message lists the declared policy keys as they are written.
+    text = MINIMAL_STACK.replace("  oncall:", f"  {json.dumps(value)}:")
+    bad = write_stack(text, "bad.yaml")
+    code, out, err = run("validate", str(bad))
+    assert (code, out) == (1, "")
+    assert raw_controls(err) == []
+    key_problem, reference_problem = err.splitlines()
+    assert key_problem.startswith(f"{bad}:2:3: escalation_policies: escalation policy key ")
+    assert reference_problem.startswith(
+        f"{bad}:10:24: services.web.escalation_policy: unknown escalation policy 'oncall'; "
+        "declared in escalation_policies: Ops"
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_plan_escapes_values_in_the_tree(
+    run: Run, write_stack: Callable[..., Path], value: str
+) -> None:
+    path = write_stack(MINIMAL_STACK + f"    description: {json.dumps(value)}\n", "x.yaml")
+    code, out, err = run("plan", str(path))
+    assert (code, err) == (0, "")
+    assert raw_controls(out) == []
+    (line,) = [line for line in out.splitlines() if "description: Ops" in line]
+    assert "forged" not in out.replace(line, "")

@@ -13,6 +13,8 @@ import pytest
 from apica_pagerduty.cli import main
 from tests.conftest import git
 
+from .conftest import HOSTILE, raw_controls
+
 ROOT = Path(__file__).resolve().parents[2]
 
 BASE = """\
@@ -209,8 +211,6 @@ def test_usage_errors_exit_2(
 # -- git revisions -----------------------------------------------------------------------
 
 
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A repository whose main has stacks/prod.yaml = BASE, one commit."""
@@ -352,3 +352,20 @@ def test_process_exit_status_is_3(repo: Path) -> None:
     )
     assert (proc.returncode, proc.stderr) == (3, BLOCKED_STDERR)
     assert proc.stdout.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
+
+
+@pytest.mark.parametrize("fmt", [[], ["--markdown"]], ids=["text", "markdown"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_values_are_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, fmt: list[str]
+) -> None:
+    changed = BASE.replace(
+        "    name: Checkout API\n",
+        f"    name: Checkout API\n    description: {json.dumps(value)}\n",
+    )
+    old, new = _write(tmp_path, "old.yaml", BASE), _write(tmp_path, "new.yaml", changed)
+    code, out, err = _run(capsys, old, new, *fmt)
+    assert (code, err) == (0, "")
+    assert raw_controls(out) == []
+    (line,) = [line for line in out.splitlines() if "description: (none)" in line]
+    assert "forged" not in out.replace(line, "")
