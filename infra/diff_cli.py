@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.errors import UnreadableFile
-from contract.files import read_bounded
+from contract.files import describe_size, read_bounded
 from infra.errors import InfraError
 from infra.messages import escape_lines
 from infra.yaml_source import MAX_FILE_BYTES
@@ -172,12 +172,22 @@ def read_revision(path: str, rev: str) -> Side:
             f"unknown git revision {rev!r} in {top}: fetch it first (e.g. `git fetch origin "
             "main`, or in GitHub Actions check out with fetch-depth: 0)"
         )
-    shown = _git(top, "show", f"{rev}:{rel}")
+    # Type and size first: a revision's file is read bounded, like a file on disk.
+    found = _git(top, "cat-file", "--batch-check=%(objecttype) %(objectsize)", stdin=f"{rev}:{rel}")
+    kind, _, size = found.stdout.decode(errors="replace").strip().partition(" ")
+    if found.returncode != 0 or kind not in ("blob", "tree"):
+        return Side(f"{rev} (file absent)", None)
+    if kind != "blob":
+        raise DiffInputError(f"{rev}:{rel}: is a directory, not a stack file")
+    if int(size) > MAX_FILE_BYTES:
+        raise DiffInputError(
+            f"{rev}:{rel}: is {describe_size(int(size))}; a stack file may be at most "
+            f"{describe_size(MAX_FILE_BYTES)}"
+        )
+    shown = _git(top, "cat-file", "blob", f"{rev}:{rel}")
     if shown.returncode != 0:
-        exists = _git(top, "cat-file", "-e", f"{rev}:{rel}")
-        if exists.returncode != 0:
-            return Side(f"{rev} (file absent)", None)
-        raise DiffInputError(f"{rev}:{rel}: git show failed: {shown.stderr.strip()}")
+        detail = shown.stderr.decode(errors="replace").strip()
+        raise DiffInputError(f"{rev}:{rel}: git cat-file failed: {detail}")
     try:
         return Side(rev, shown.stdout.decode("utf-8"))
     except UnicodeDecodeError:
@@ -201,10 +211,14 @@ def _repo_of(path: str) -> tuple[str, str]:
     return root, Path(rel).as_posix()
 
 
-def _git(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(cwd: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
-            ["git", "-C", cwd, *args], capture_output=True, check=False, timeout=60
+            ["git", "-C", cwd, *args],
+            input=None if stdin is None else stdin.encode() + b"\n",
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
     except FileNotFoundError:
         raise DiffInputError("git is not installed or not on PATH") from None
