@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.errors import UnreadableFile
-from contract.files import describe_size, read_bounded
+from contract.files import oversize_reason, read_bounded
 from infra.errors import InfraError
 from infra.messages import escape_lines
 from infra.yaml_source import MAX_FILE_BYTES
@@ -181,9 +181,7 @@ def read_revision(path: str, rev: str) -> Side:
         raise DiffInputError(f"{rev}:{rel}: is a directory, not a stack file")
     if int(size) > MAX_FILE_BYTES:
         raise DiffInputError(
-            f"{rev}:{rel}: is {describe_size(int(size))}; a stack file may be at most "
-            f"{describe_size(MAX_FILE_BYTES)}"
-        )
+            f"{rev}:{rel}: {oversize_reason(int(size), MAX_FILE_BYTES, 'stack file')}")
     shown = _git(top, "cat-file", "blob", f"{rev}:{rel}")
     if shown.returncode != 0:
         detail = shown.stderr.decode(errors="replace").strip()

@@ -432,8 +432,10 @@ def test_an_oversized_file_at_a_revision_is_not_read(
     stack.write_text(BASE, encoding="utf-8")
     code, out, err = _run(capsys, str(stack), "--base", "main")
     assert (code, out) == (1, "")
+    size = len(BASE) + MAX_FILE_BYTES + 1
     assert err == (
-        "apica-pd diff: main:stacks/prod.yaml: is 5.0 MiB; a stack file may be at most 5.0 MiB\n"
+        f"apica-pd diff: main:stacks/prod.yaml: is {size:,} bytes; a stack file may be at most "
+        "5,242,880 bytes (5 MiB)\n"
     )
 
 

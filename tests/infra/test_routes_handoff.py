@@ -223,7 +223,7 @@ def test_install_of_endless_stdin_stops_at_the_limit(tmp_path, monkeypatch, caps
     monkeypatch.setattr(sys, "stdin", open("/dev/zero"))  # noqa: SIM115
     assert main(["routes", "install", "-", "--out", str(tmp_path / "r.json")]) == 1
     assert one_line_error(capsys) == (
-        "routes install: standard input is more than 32.0 MiB: not routes JSON")
+        "routes install: standard input is more than 32 MiB: not routes JSON")
 
 
 def test_extract_routes_refuses_a_redacted_secret():

@@ -253,8 +253,9 @@ def test_file_over_the_size_limit(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     with big.open("wb") as handle:  # sparse: no need to write 5 MB
         handle.truncate(MAX_FILE_BYTES + 1)
-    # The one bounded reader (contract.files) words it; sizes are rounded to 0.1 MiB.
-    assert _unreadable(big) == f"{big}: is 5.0 MiB; a stack file may be at most 5.0 MiB"
+    # The one bounded reader (contract.files) words it.
+    assert _unreadable(big) == (
+        f"{big}: is 5,242,881 bytes; a stack file may be at most 5,242,880 bytes (5 MiB)")
 
 
 # --- what comes back for good input ----------------------------------------------
