@@ -533,13 +533,13 @@ class AsmClient:
     def _read(self, response: requests.Response, what: str, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_body:
-            raise self._too_large(describe_size(int(declared)), what)
+            raise self._too_large(f"{int(declared):,} bytes", what)
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(_CHUNK):
             size += len(chunk)
             if size > self._max_body:
-                raise self._too_large(f"over {describe_size(self._max_body)}", what)
+                raise self._too_large(f"over {self._max_body:,} bytes", what)
             if self._clock() > deadline:
                 raise _Transient("the answer did not arrive in time")
             chunks.append(chunk)
@@ -547,8 +547,8 @@ class AsmClient:
 
     def _too_large(self, size: str, what: str) -> AsmApiError:
         return AsmApiError(
-            f"{self._about(what)}: the answer is {size}; at most "
-            f"{describe_size(self._max_body)} is read"
+            f"{self._about(what)}: the answer is {size}; at most {self._max_body:,} bytes "
+            f"({describe_size(self._max_body)}) are read"
         )
 
     def _json(self, body: bytes, what: str) -> Any:
