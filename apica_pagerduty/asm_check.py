@@ -29,7 +29,8 @@ from contract.vocabulary import normal_tag_text
 from infra.messages import escape, quoted
 
 if TYPE_CHECKING:  # the handler imports these itself: `apica-pd --help` stays fast
-    from bridge.asm_api import AsmApiSettings, AsmClient, AsmCredential
+    from bridge.asm_api import AsmClient
+    from bridge.asm_config import AsmApiSettings, AsmCredential
     from bridge.asm_model import AsmCheck
     from infra.model import Stack
     from infra.yaml_source import SourceMap
@@ -266,7 +267,8 @@ def check_command(
     connect: Callable[[AsmApiSettings, AsmCredential], AsmClient] | None = None,
 ) -> int:
     """The whole command; `connect` makes the ASM client (default: `AsmClient`)."""
-    from bridge.asm_api import AsmClient, load_asm_credential, load_asm_settings
+    from bridge.asm_api import AsmClient
+    from bridge.asm_config import load_asm_credential, load_asm_settings
     from bridge.errors import AsmApiError, ConfigError
     from infra.errors import StackFileInvalid
 
