@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from contract.vocabulary import normal_tag_text
+from contract.vocabulary import normal_tag_text, tag_claim_parts
 from infra.messages import escape, quoted
 
 if TYPE_CHECKING:  # the handler imports these itself: `apica-pd --help` stays fast
@@ -141,17 +141,6 @@ def stack_claims(stack: Stack, positions: SourceMap | None = None) -> list[Claim
     return claims
 
 
-def claim_matches(claim: Claim, check: AsmCheck, tags: Mapping[str, set[str]]) -> bool:
-    """Does the bridge route `check` by this claim? `tags`: the check's, normalised."""
-    from bridge.intake.matching import tag_claims
-
-    if claim.kind == "ids":
-        return claim.value == check.id
-    if claim.kind == "guids":
-        return str(claim.value).lower() == check.guid.lower()
-    return tag_claims(str(claim.value), dict(tags))
-
-
 def check_claims(
     file: str,
     claims: Sequence[Claim],
@@ -162,15 +151,27 @@ def check_claims(
 ) -> Report:
     """The findings for one stack file's claims against ASM's checks (`customer_context`:
     whether they are the account's checks or only the ASM user's)."""
+    by_id: dict[int | str, list[Claim]] = {}
+    by_guid: dict[str, list[Claim]] = {}
+    # Tag claims by folded key: (claim, folded value or None for "any value").
+    by_tag_key: dict[str, list[tuple[Claim, str | None]]] = {}
+    for claim in claims:
+        if claim.kind == "ids":
+            by_id.setdefault(claim.value, []).append(claim)
+        elif claim.kind == "guids":
+            by_guid.setdefault(str(claim.value).lower(), []).append(claim)
+        else:
+            key, value = tag_claim_parts(str(claim.value))
+            by_tag_key.setdefault(key, []).append((claim, value))
     matched: dict[Claim, list[AsmCheck]] = {claim: [] for claim in claims}
     by_check: dict[int, list[Claim]] = {}
     for check in checks:
-        tags = {normal_tag_text(k): {normal_tag_text(v) for v in vs}
-                for k, vs in check.tags.items()}
-        for claim in claims:
-            if claim_matches(claim, check, tags):
-                matched[claim].append(check)
-                by_check.setdefault(check.id, []).append(claim)
+        hits = [*by_id.get(check.id, ()), *by_guid.get(check.guid.lower(), ()),
+                *tag_hits(check, by_tag_key)]
+        for claim in hits:
+            matched[claim].append(check)
+        if hits:
+            by_check[check.id] = hits
     unseen = "" if customer_context else (
         " (or this ASM user cannot see it: see APICA_PD_ASM_CUSTOMER_CONTEXT)")
     findings = [f for claim in claims if (f := _missing(claim, matched[claim], unseen))]
@@ -183,6 +184,20 @@ def check_claims(
         unclaimed_disabled=sum(not c.enabled for c in unclaimed),
         catch_all=catch_all,
     )
+
+
+def tag_hits(
+    check: AsmCheck, by_tag_key: Mapping[str, list[tuple[Claim, str | None]]]
+) -> list[Claim]:
+    """The tag claims `check` satisfies, as `bridge.intake.matching.tag_claims` decides
+    (folded keys and values; a claim without a value wants the key only), in the
+    claims' order. Indexed by key: an account has thousands of checks."""
+    # Keys that fold alike: the last one stands, as in the bridge.
+    tags = {normal_tag_text(key): {normal_tag_text(v) for v in values}
+            for key, values in check.tags.items()}
+    hits = [claim for key, values in tags.items() for claim, value in by_tag_key.get(key, ())
+            if value is None or value in values]
+    return sorted(hits, key=lambda claim: claim.rank)
 
 
 def _missing(claim: Claim, found: list[AsmCheck], unseen: str) -> Finding | None:

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apica_pagerduty.asm_check import Claim, check_claims, check_command, render_report
 from apica_pagerduty.cli import main
@@ -250,3 +252,24 @@ def test_the_bridge_s_order_decides_who_wins():
         "the bridge routes it to service 'second'; route each check to one service"]
     assert render_report(report)[-1] == (
         "s.yaml: 1 finding; 2 claims checked against 1 ASM check; 0 enabled checks unclaimed")
+
+
+_TEXT = st.text(alphabet=" aAbB:", min_size=0, max_size=4)
+
+
+@given(tags=st.dictionaries(_TEXT, st.lists(_TEXT, max_size=3), max_size=3),
+       claims=st.lists(_TEXT.filter(lambda t: t.strip(": ") != ""), min_size=1, max_size=4))
+def test_tag_claims_match_as_the_bridge_matches_them(tags, claims):
+    from apica_pagerduty.asm_check import tag_hits
+    from bridge.intake.matching import tag_claims
+    from contract.vocabulary import normal_tag_text, tag_claim_parts
+
+    check = AsmCheck(id=1, guid=GUID, name="c", enabled=True,
+                     tags={k: tuple(v) for k, v in tags.items()})
+    made = [Claim("s", 0, "tags", index, text) for index, text in enumerate(claims)]
+    by_key: dict = {}
+    for claim in made:
+        key, value = tag_claim_parts(str(claim.value))
+        by_key.setdefault(key, []).append((claim, value))
+    folded = {normal_tag_text(k): {normal_tag_text(v) for v in vs} for k, vs in tags.items()}
+    assert tag_hits(check, by_key) == [c for c in made if tag_claims(str(c.value), folded)]
