@@ -73,6 +73,9 @@ JSON_TYPES = ("application/json", "text/json")
 RAW_FORMAT = "asm-raw"
 _STRUCTURED = ("tags", "groups", "format")
 _KEEP_LITERAL = frozenset({"message", "check_name"})
+# Python refuses to turn an integer of over 4,300 digits into an int (a ValueError,
+# not a JSON error); ASM's longest number is a check id of at most 18 digits.
+MAX_NUMBER_DIGITS = 100
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -262,7 +265,7 @@ def normalize_timestamp(value: str | None) -> str | None:
 
 def _json_fields(text: str) -> tuple[dict[str, object], bool]:
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_int=_bounded_int)
     except RecursionError:
         raise BadWebhook("broken_json", "body is nested too deeply to be ASM fields") from None
     except (json.JSONDecodeError, _DuplicateKey) as exc:
@@ -288,6 +291,17 @@ def _json_fields(text: str) -> tuple[dict[str, object], bool]:
         if literal.keys() == fields.keys():
             return literal, False
     return fields, False
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise BadWebhook(
+            "bad_number",
+            f"body has a number of {digits} digits; the limit is {MAX_NUMBER_DIGITS} "
+            "(ASM's numbers are check ids of at most 18 digits)",
+        )
+    return int(text)
 
 
 def _recovered_fields(text: str, where: str) -> dict[str, object]:

@@ -363,6 +363,16 @@ def test_hostile_bodies_are_stored_not_a_server_error(storing_bridge, body):
     assert check_event(event.body) == []
 
 
+def test_a_5000_digit_number_is_400_not_a_server_error(storing_bridge):
+    """Python's int digit limit raised a ValueError inside json.loads: 500, traceback."""
+    response = storing_bridge.post("/v1/asm/checkout",
+                                   '{"severity": "F", "check_id": ' + "1" * 5000 + "}")
+    assert (response.status_code, response.json()) == (400, {
+        "error": "bad_number", "message": "body has a number of 5000 digits; the limit is 100 "
+                                          "(ASM's numbers are check ids of at most 18 digits)"})
+    assert storing_bridge.outbox.pending() == []
+
+
 def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
     with caplog.at_level("WARNING", logger="bridge.http"):
         response = bridge.post("/v1/asm/checkout", alert_body(check_id="201"))

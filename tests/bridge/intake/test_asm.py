@@ -161,6 +161,16 @@ REFUSED = [
      "field 'message' is 16385 characters; the limit is 16384"),
     ("guid with space", body(check_guid="a b"), "bad_field",
      "field 'check_guid' must not contain whitespace"),
+    # Python's int digit limit raised a ValueError: 500 and a traceback.
+    ("5,000-digit check id", b'{"severity": "E", "check_id": ' + b"9" * 5000 + b"}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100 (ASM's numbers are "
+     "check ids of at most 18 digits)"),
+    ("5,000-digit number in an ignored field",
+     b'{"severity": "E", "check_id": 1, "extra": -' + b"1" * 5000 + b"}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100"),
+    ("5,000-digit number in a tag list",
+     b'{"severity": "E", "check_id": 1, "tags": {"T": [' + b"1" * 5000 + b"]}}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100"),
 ]
 
 
@@ -288,6 +298,10 @@ ACCEPTED_HOSTILE = [
      b'{"severity": "F", "check_id": 1, "tags": {"T\\ud800": ["\\udc00"]},'
      b' "groups": ["g\\ud800"]}',
      "tags", {"T\ufffd": ("\ufffd",)}),
+    ("a 100-digit number is read", b'{"severity": "F", "check_id": 1, "message": '
+     + b"7" * 100 + b"}", "message", "7" * 100),
+    ("a number of huge magnitude as a float", b'{"severity": "F", "check_id": 1, "message": '
+     + b"1" * 5000 + b'.5}', "message", "inf"),
     ("valid surrogate pair is kept",
      b'{"severity": "F", "check_id": 1, "message": "\\ud83d\\ude00"}',
      "message", "\U0001f600"),
