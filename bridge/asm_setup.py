@@ -34,7 +34,9 @@ BODY_FIELDS: tuple[tuple[str, str], ...] = (
     ("check_guid", "%CHECK_GUID%"),
     ("check_type", "%CHECK_TYPE%"),
     ("timestamp", "%UTC-T%"),
-    ("result_guid", "%RESULT_GUID%"),
+    # %RESULT_G-U-I-D%: the result id with dashes, as ASM's API gives it (`identifier`);
+    # %RESULT_GUID% is the same id without dashes (the bridge reads both).
+    ("result_guid", "%RESULT_G-U-I-D%"),
     ("location", "%LOCATION%"),
     ("groups", "%GROUPS%"),
     ("tags", "%CHECK_TAGS%"),
@@ -46,7 +48,7 @@ BODY_FIELDS: tuple[tuple[str, str], ...] = (
 SAMPLE_VALUES: dict[str, str] = {
     "S": "E", "OLD_SEV_CHAR": "W", "CHECK_ID": "101",
     "CHECK_GUID": "6f9619ff-8b86-d011-b42d-00c04fc964ff", "CHECK_TYPE": "URL",
-    "UTC-T": "2026-11-26T10:00:00", "RESULT_GUID": "0c2d2b1e-3d64-4d1e-9f7a-5b0a8a3e2f10",
+    "UTC-T": "2026-11-26T10:00:00", "RESULT_G-U-I-D": "0c2d2b1e-3d64-4d1e-9f7a-5b0a8a3e2f10",
     "LOCATION": "Stockholm, Sweden", "GROUPS": "Shop, Production",
     "CHECK_TAGS": "Team: Checkout; Tier: 1", "CHECK_NAME": "Checkout page",
     "QM": "HTTP 500 from https://shop.example.com/checkout",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,7 +96,7 @@ class AsmAlert:
     location: str | None
     groups: tuple[str, ...]
     tags: dict[str, tuple[str, ...]]
-    result_guid: str | None
+    result_guid: str | None  # `canonical_guid`: dashed, lower case
     recovered: bool = False  # the JSON body was broken and recovered
 
     @property
@@ -166,7 +167,7 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
         location=values.get("location"),
         groups=parse_groups(raw.get("groups")),
         tags=parse_tags(raw.get("tags")),
-        result_guid=values.get("result_guid"),
+        result_guid=canonical_guid(values.get("result_guid")),
         recovered=recovered,
     )
 
@@ -242,6 +243,20 @@ def parse_groups(value: object) -> tuple[str, ...]:
         raise BadWebhook("bad_field", "field 'groups' must be text or a list")
     _within_limit("groups", value)
     return tuple(g.strip() for g in value.split(",") if g.strip())
+
+
+def canonical_guid(value: str | None) -> str | None:
+    """A GUID in the one form the bridge passes on: dashed, lower case (the API's result
+    `identifier`). ASM's `%RESULT_GUID%` gives it without dashes, `%RESULT_G-U-I-D%`
+    with them; both are read. Anything else gives None: like a timestamp, the result id
+    is not worth losing the page over.
+    """
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
 
 
 def normalize_timestamp(value: str | None) -> str | None:

@@ -86,9 +86,38 @@ def test_sample_rendering_parses_to_the_expected_alert():
 
 
 def test_resolve_rendering_resolves():
-    values = dict(SAMPLE_VALUES, S="I", RESULT_GUID="")
+    values = dict(SAMPLE_VALUES, S="I", **{"RESULT_G-U-I-D": ""})
     alert = parse_webhook(render(body_template("resolve"), values).encode(), "application/json")
     assert (alert.action, alert.severity, alert.result_guid) == ("resolve", "I", None)
+
+
+# What ASM substitutes for one result (Apica's placeholder list): the same id twice.
+ASM_RESULT_PLACEHOLDERS = {"RESULT_GUID": "a8e59d718fa949cb86c9ccfc93ff1876",
+                           "RESULT_G-U-I-D": "a8e59d71-8fa9-49cb-86c9-ccfc93ff1876"}
+
+
+def test_the_printed_body_carries_the_result_id_to_pagerduty_dashed(routes):
+    """%RESULT_GUID% is the id without dashes; the link and details use the dashed form."""
+    from bridge.intake.events import build_event
+
+    values = {**SAMPLE_VALUES, **ASM_RESULT_PLACEHOLDERS}
+    assert '"result_guid": "%RESULT_G-U-I-D%"' in body_template("trigger")
+    alert = parse_webhook(render(body_template("trigger"), values).encode(), "application/json")
+    event = build_event(alert, "checkout", routes.routes["checkout"], action="trigger",
+                        dedup_key="k", asm_base_url="https://asm.example")
+    assert event["payload"]["custom_details"]["result_guid"] == (
+        "a8e59d71-8fa9-49cb-86c9-ccfc93ff1876")
+    assert event["links"][1] == {
+        "href": "https://asm.example/Check/Details/101"
+                "?resultGuid=a8e59d71-8fa9-49cb-86c9-ccfc93ff1876",
+        "text": "ASM result"}
+
+
+def test_a_body_written_with_the_undashed_placeholder_gives_the_same_id():
+    old = body_template("trigger").replace("%RESULT_G-U-I-D%", "%RESULT_GUID%")
+    values = {**SAMPLE_VALUES, **ASM_RESULT_PLACEHOLDERS}
+    alert = parse_webhook(render(old, values).encode(), "application/json")
+    assert alert.result_guid == "a8e59d71-8fa9-49cb-86c9-ccfc93ff1876"
 
 
 NASTY = [
