@@ -208,7 +208,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _asm_setup(args: argparse.Namespace) -> int:
-    from bridge.asm_setup import render_json, render_text, target_setups
+    from bridge.asm_setup import render_json, render_text, setup_notes, target_setups
     from bridge.errors import ConfigError
     from bridge.intake.auth import credentials_from_env, load_credentials_file
     from contract.errors import RoutesFileError
@@ -216,7 +216,7 @@ def _asm_setup(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args, public_url=args.public_url)
-        credentials = credentials_from_env(os.environ)
+        from_env = credentials = credentials_from_env(os.environ)
         if config.credentials_file is not None:
             credentials = credentials.merged(load_credentials_file(config.credentials_file))
         routes = load_routes_file(config.routes_file)
@@ -225,7 +225,12 @@ def _asm_setup(args: argparse.Namespace) -> int:
         return 2
     setups = target_setups(routes, config.bridge_url, credentials, config.token_header,
                            reveal=args.reveal)
-    sys.stdout.write(render_json(setups) if args.format == "json" else render_text(setups))
+    notes = setup_notes(from_env, config.credentials_file, config.bridge_url,
+                        public_url_given=config.public_url is not None, reveal=args.reveal)
+    for warning in notes.warnings:  # also on stderr: stdout may go straight to a file
+        print(f"apica-pd asm-setup: {warning}", file=sys.stderr)
+    render = render_json if args.format == "json" else render_text
+    sys.stdout.write(render(setups, notes))
     return 0
 
 

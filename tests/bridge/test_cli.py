@@ -206,10 +206,18 @@ def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
                     for n in ("checkout", "search", "fallback")]
     assert TOKEN not in json.dumps(data)
 
+    assert capsys.readouterr().err == ""  # a public URL: nothing to warn about
+
     assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
-    out = capsys.readouterr().out
-    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    out, err = capsys.readouterr()
+    assert f"  X-Apica-Token: {TOKEN}\n" in out
     assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+    # Without --public-url the URLs are the listen address: said in the output and on stderr.
+    warning = ("WARNING: no --public-url (or APICA_PD_PUBLIC_URL): the URLs below are the "
+               "bridge's listen address http://127.0.0.1:8080, which ASM cannot reach. Give "
+               "the https:// URL ASM reaches (the proxy in front of the bridge).")
+    assert out.startswith(warning + "\n\n== Route checkout")
+    assert err == f"apica-pd asm-setup: {warning}\n"
 
 
 def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
