@@ -266,6 +266,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # an integer over Python's 4,300 digits, not a TOML error
+        raise ConfigError(f"config file {path}: a number cannot be read ({exc})") from None
     # A [bridge] table is allowed so the file can grow other sections later.
     data = data.get("bridge", data)
     unknown = sorted(set(data) - set(SETTINGS))

@@ -73,6 +73,10 @@ def test_config_file_errors(tmp_path):
         load_config(env={}, config_file=path)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(env={}, config_file=tmp_path / "absent.toml")
+    path.write_text("listen_port = " + "9" * 5000 + "\n")  # was a ValueError traceback
+    with pytest.raises(ConfigError, match=r"c.toml: a number cannot be read \(Exceeds the "
+                                          r"limit \(4300 digits\)"):
+        load_config(env={}, config_file=path)
 
 
 def test_credentials_from_env_and_file(tmp_path):
