@@ -29,11 +29,11 @@ def data_dir(tmp_path):
     path = tmp_path / "data"
     with SqliteStore(outbox_path(path)) as box:
         for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
-            enqueue(box, new_event(KEY, dedup=dedup), route=route)
+            enqueue(box, new_event(dedup=dedup), route=route)
         first, *_ = box.pending()
         box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
-        box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
-                        message="Event object is invalid")
+        box.dead_letter(box.pending()[-1].id, routing_key=KEY, status=400,
+                        reason="invalid_event", message="Event object is invalid")
     return path
 
 
@@ -142,19 +142,20 @@ def test_test_route_unknown_route(capsys, pd, pd_routes_file):
 
 def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
-    from bridge.delivery.ratelimit import RateLimiter
     from bridge.delivery.sender import Sender
     from bridge.delivery.worker import Worker
+    from contract.routes_file import load_routes_file
 
-    _, key, _ = pd_routes_file
+    routes_path, _, _ = pd_routes_file
+    routes = load_routes_file(routes_path)
     data = tmp_path / "running"
-    body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
+    body = {"event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
     with SqliteStore(outbox_path(data)) as box:
-        enqueue(box, NewEvent(key, "trigger", "redrive-me", body), check="id:9")
+        enqueue(box, NewEvent("trigger", "redrive-me", body), check="id:9")
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
-        worker = Worker(box, sender, idle_poll=0.05, rate_limiter=RateLimiter(burst=100))
+        worker = Worker(box, sender, lambda: routes, idle_poll=0.05)
         worker.start()
         try:
             deadline = time.monotonic() + 10
@@ -239,4 +240,4 @@ def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path)
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
-                   "bridge knows up to 3; run the bridge that wrote it (or a newer one)\n")
+                   "bridge knows up to 4; run the bridge that wrote it (or a newer one)\n")

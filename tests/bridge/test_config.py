@@ -23,6 +23,8 @@ def test_defaults():
     assert config.asm_base_url == "https://wpm.apicasystem.com"
     assert config.bridge_url == "http://127.0.0.1:8080"
     assert config.body_limit == 65536
+    # PagerDuty's documented window: about 120 events per routing key per 60 s.
+    assert (config.events_timeout, config.events_per_key) == (10.0, 120)
 
 
 def test_precedence_file_then_env_then_flags(tmp_path):
@@ -102,7 +104,7 @@ def test_no_credentials_on_a_public_address_refuses_to_start():
 
 # -- numbers: every numeric setting refuses non-finite and out-of-range values ---------
 
-NUMERIC = {"listen_port", "body_limit", "reload_interval"}
+NUMERIC = {"listen_port", "body_limit", "reload_interval", "events_timeout", "events_per_key"}
 
 
 def test_the_numeric_settings_are_the_ones_tested_below():
@@ -129,6 +131,12 @@ NUMBERS = [
     ("reload_interval", "-2", "reload_interval must be more than 0 seconds (got -2)"),
     ("reload_interval", "86401", "reload_interval 86401 is too large (at most 86400 seconds)"),
     ("reload_interval", "1e10", "reload_interval 1e10 is too large (at most 86400 seconds)"),
+    ("events_timeout", "nan", "'nan' is not a finite number"),
+    ("events_timeout", "0", "events_timeout must be more than 0 seconds (got 0)"),
+    ("events_timeout", "121", "events_timeout 121 is too large (at most 120 seconds)"),
+    ("events_per_key", "inf", "'inf' is not a valid int"),
+    ("events_per_key", "0", "events_per_key 0 is too small (at least 1)"),
+    ("events_per_key", "10001", "events_per_key 10001 is too large (at most 10000)"),
 ]
 
 

@@ -29,19 +29,21 @@ import json, sys, threading, time
 from bridge.intake.asm import AsmAlert
 from bridge.intake.accept import accept_alert
 from bridge.store.sqlite import SqliteStore, outbox_path
-from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.pacing import Pacing
 from bridge.delivery.retry import Backoff
-from contract.routes_file import Route
+from contract.routes_file import Route, RoutesFile
 from bridge.delivery.sender import Sender
 from bridge.delivery.worker import Worker
 
 data_dir, events_url, spec_path = sys.argv[1:4]
 spec = json.load(open(spec_path))
 route = Route.model_validate(spec["route"])
+routes = RoutesFile(version=1, stack="test", routes={"web": route})
 outbox = SqliteStore(outbox_path(data_dir))
-worker = Worker(outbox, Sender(events_url, timeout=2.0), idle_poll=0.05,
-                backoff=Backoff(base=0.02, cap=0.1),
-                rate_limiter=RateLimiter(per_minute=60_000, burst=1000))
+# A short lease: the restarted child waits out the killed one's lease on its head.
+worker = Worker(outbox, Sender(events_url, timeout=0.5), lambda: routes, idle_poll=0.05,
+                backoff=Backoff(base=0.02, cap=0.1), pacing=Pacing(limit=60_000),
+                lease_seconds=0.5)
 worker.start()
 for i, fields in enumerate(spec["alerts"]):
     alert = AsmAlert(**{**fields, "groups": tuple(fields["groups"]), "tags": {}})
