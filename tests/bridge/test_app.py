@@ -443,3 +443,43 @@ def test_webhook_paths_outside_the_fast_path_behave_as_routes(bridge):
     # Trailing slash and nested paths are not webhook routes: Starlette answers them.
     assert bridge.post("/v1/asm/checkout/extra", alert_body()).status_code == 404
     assert httpx.put(bridge.url + "/v1/asm", content=b"{}").status_code == 405
+
+
+def test_readyz_says_not_ready_while_the_store_cannot_commit(tmp_path, routes_file, metrics,
+                                                             loopback, monkeypatch):
+    """Issue 9 item 5. The outbox is capped with SQLite's max_page_count (`max_bytes`):
+    past it SQLite fails the commit with SQLITE_FULL, the error a full disk gives, without
+    filling a real file system. Webhooks get 503 and /readyz says not ready until commits
+    succeed again (here: delivered events free their pages)."""
+    import functools
+
+    import bridge.store.sqlite as outbox_module
+    from bridge.intake.accept import accept_alert_async
+    from bridge.store.sqlite import SqliteStore
+
+    monkeypatch.setattr(outbox_module, "PROBE_EVERY", 0.0)
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    with SqliteStore(tmp_path / "outbox.db", max_bytes=256 << 10) as outbox:
+        app = create_app(
+            routes=table, metrics=metrics, store_ready=outbox.writable,
+            accept=functools.partial(accept_alert_async, outbox,
+                                     asm_base_url="https://asm.example"),
+            auth=Authenticator(Credentials(tokens=(TOKEN,))))
+        with loopback(app) as server:
+            def post(check: int) -> int:
+                body = {"check_id": 101, "severity": "F", "check_name": f"Check {check}",
+                        "message": "x" * 8000}
+                return httpx.post(server.url + "/v1/asm/checkout", json=body, timeout=10,
+                                  headers={"X-Apica-Token": TOKEN}).status_code
+
+            assert httpx.get(server.url + "/readyz").status_code == 200
+            answers = [post(check) for check in range(60)]
+            assert 202 in answers and answers[-1] == 503  # the outbox filled up
+            response = httpx.get(server.url + "/readyz")
+            assert (response.status_code, response.json()) == (
+                503, {"status": "not ready", "problems": ["store not writable"]})
+            for event in outbox.pending():
+                outbox.mark_delivered(event.id, routing_key=CHECKOUT_KEY)
+            assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+            assert post(99) == 202
