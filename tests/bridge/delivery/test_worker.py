@@ -679,6 +679,27 @@ def test_pacing_queues_a_burst_instead_of_429(tmp_path, pd, pd_route, live_route
     assert [e.check_key for e in pending] == ["id:10", "id:11"]
 
 
+@pytest.mark.parametrize("late", [
+    ("F", "2026-11-26T10:00:00"),  # a trigger stamped before the resolve, posted after it
+    ("F", "2026-11-26T09:55:00"),  # a byte-identical replay of the first F
+])
+def test_a_late_or_replayed_trigger_leaves_the_incident_resolved(pd, pd_route, live, late):
+    service, route = pd_route
+    box, worker = live
+    worker.start()
+    for severity, stamp in [("F", "2026-11-26T09:55:00"), ("I", "2026-11-26T10:05:00"), late]:
+        action = "resolve" if severity == "I" else "trigger"
+        result = accept_alert(box, "web", route,
+                              plain_alert(severity, action, timestamp=stamp, message="m"),
+                              asm_base_url=BASE)
+        _wait_until(lambda: not box.pending())
+    assert (result.stale, result.event_count) == (True, 0)
+    assert posted(pd, 202) == [("trigger", "apica-asm:web:id:42:high"),
+                               ("resolve", "apica-asm:web:id:42:high")]
+    (incident,) = pd.state.incidents(service_id=service["id"])
+    assert incident["status"] == "resolved"
+
+
 def test_duplicates_within_window_are_delivered_once(pd, pd_route, live):
     _, route = pd_route
     box, worker = live
