@@ -16,9 +16,10 @@ From the routes in force at send time:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bridge.store.records import LaneHead
+from bridge.store.records import KeyIncidents, LaneHead
 from contract.redact import last4
 from contract.routes_file import RoutesFile
 
@@ -65,3 +66,31 @@ def gone_message(route: str, dedup_key: str, opened: str) -> str:
 def orphaned_message(route: str, dedup_key: str, opened: str, sent_to: str) -> str:
     return (f"{gone_message(route, dedup_key, opened)} (a new trigger for it went through "
             f"{last4(sent_to)} and opened a new incident)")
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """A key a route lists or an incident was opened through, and the incidents open on
+    it. `role`: current, previous, not listed (open incidents nobody can close through
+    the bridge) or unknown (the routes file could not be read)."""
+
+    route: str
+    routing_key: str
+    role: str
+    open_incidents: int
+
+
+def key_uses(routes: RoutesFile | None, open_incidents: Sequence[KeyIncidents]) -> list[KeyUse]:
+    """Per route, its keys and the incidents open on each (`apica-pd outbox`): a previous
+    key with none open is safe to forget."""
+    counts = {(i.route, i.routing_key): i.open for i in open_incidents}
+    uses = []
+    for name, route in sorted((routes.routes if routes else {}).items()):
+        listed = [(route.routing_key, "current"),
+                  *((p.routing_key, "previous") for p in route.previous_routing_keys)]
+        for key, role in listed:
+            secret = key.get_secret_value()
+            uses.append(KeyUse(name, secret, role, counts.pop((name, secret), 0)))
+    unlisted = "unknown" if routes is None else "not listed"
+    uses += [KeyUse(name, key, unlisted, count) for (name, key), count in sorted(counts.items())]
+    return uses

@@ -65,6 +65,66 @@ def test_outbox_json(capsys, data_dir):
                    "last_error": "503 server_error: down"}
 
 
+K_NEW = "N" * 28 + "n3w2"
+K_OLD = "O" * 28 + "0ld1"
+K_OLDER = "P" * 28 + "0ld0"
+K_GONE = "G" * 28 + "g0n3"
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    """A store with incidents open on a previous key and on a key no longer listed, and a
+    routes file listing a current and two previous keys."""
+    from contract.routes_file import RoutesFile, write_routes_file
+
+    routes = write_routes_file(tmp_path / "routes.json", RoutesFile.model_validate({
+        "version": 2, "stack": "t", "routes": {"web": {
+            "service_name": "Web", "service_id": "PWEB", "integration_name": "Apica-Web",
+            "routing_key": K_NEW, "previous_routing_keys": [
+                {"routing_key": K_OLD}, {"routing_key": K_OLDER}]}}}))
+    data = tmp_path / "keyed"
+    with SqliteStore(outbox_path(data)) as box:
+        for dedup, key in [("a", K_OLD), ("b", K_OLD), ("c", K_NEW), ("d", K_GONE)]:
+            enqueue(box, new_event("trigger", dedup), check=f"id:{dedup}")
+            box.mark_delivered(box.pending()[0].id, routing_key=key)
+        box.record_route_problem("web", "integration_gone",
+                                 f"incident d was opened through ...g0n3 ({K_GONE})")
+    return routes, data
+
+
+def test_outbox_shows_open_incidents_per_key_and_route_problems(capsys, keyed):
+    routes, data = keyed
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data), "--routes", str(routes))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ("pending 0, oldest 0s, dead letters 0, unclaimed webhooks 0, "
+                        "stale alerts 0")
+    assert [" ".join(line.split()) for line in lines[1:6]] == [
+        "ROUTE KEY ROLE OPEN INCIDENTS OPENED THROUGH IT",
+        "web ...n3w2 current 1",
+        "web ...0ld1 previous 2 keep until they close",
+        "web ...0ld0 previous 0 safe to forget",
+        "web ...g0n3 not listed 1 resolve them in PagerDuty by hand",
+    ]
+    assert lines[6].startswith("problem on route web: integration_gone x1, last ")
+    assert lines[6].endswith("incident d was opened through ...g0n3 (...g0n3)")
+    for key in (K_NEW, K_OLD, K_OLDER, K_GONE):
+        assert key not in out
+
+
+def test_outbox_json_keys_and_without_a_readable_routes_file(capsys, keyed, tmp_path):
+    _, data = keyed
+    code, out, err = run(capsys, "outbox", "--data-dir", str(data), "--json",
+                         "--routes", str(tmp_path / "absent.json"))
+    report = json.loads(out)
+    assert (code, err) == (0, "")
+    assert report["keys"] == [
+        {"route": "web", "routing_key": key, "role": "unknown", "open_incidents": count}
+        for key, count in [("...g0n3", 1), ("...n3w2", 1), ("...0ld1", 2)]]
+    assert [(p["route"], p["reason"], p["count"]) for p in report["route_problems"]] == [
+        ("web", "integration_gone", 1)]
+
+
 def test_outbox_missing_store_is_an_error_not_created(capsys, tmp_path):
     code, _, err = run(capsys, "outbox", "--data-dir", str(tmp_path / "nowhere"))
     assert code == 2
