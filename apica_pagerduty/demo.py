@@ -94,8 +94,8 @@ def run_demo(work_dir: Path | None = None, out: TextIO = sys.stdout) -> list[dic
     """Run every step; returns the sandbox's incidents, raises DemoFailed on any difference."""
     from infra.errors import StackError
     from infra.routes_handoff import install_routes
-    from infra.sandbox_apply import account_seed, apply_stack
     from infra.validate import load_stack
+    from sandbox.pulumi_apply import account_seed, apply_stack
     from sandbox.seed import apply_seed
     from sandbox.server import PagerDutySandbox
     from sandbox.view import render_incidents

@@ -12,7 +12,7 @@ inside it, after imports, as wall and CPU seconds:
   with the recording monitor, collect, render the tree;
 - floor: a bare program that replays the same registrations (types, names, parents,
   protect, inputs, references between them), the same look-ups and the same exported
-  values (per service id, URL, secret key) under the same `PlanMocks` with the SDK's
+  values (per service id, URL, secret key) under the same `PreviewMocks` with the SDK's
   own mock monitor: no code of ours.
 
 Prints a table and asserts nothing about time. Targets: validate(1,000) < 1 s, plan
@@ -86,14 +86,15 @@ def child_plan(path: str, replay: str) -> dict[str, Any]:
     """Time validate and the whole offline plan; save the registrations for the floor."""
     import pulumi_pagerduty  # noqa: F401  (imports are not what we time)
 
-    from infra.offline_plan import render_tree, run_stack_file_offline
+    from infra.preview import preview_stack_file
+    from infra.preview_render import render_tree
     from infra.validate import load_stack
 
     w0, c0 = time.perf_counter(), time.process_time()
     load_stack(path)
     w1, c1 = time.perf_counter(), time.process_time()
-    plan = run_stack_file_offline(path)
-    render_tree(plan)
+    preview = preview_stack_file(path)
+    render_tree(preview)
     w2, c2 = time.perf_counter(), time.process_time()
     registrations = [
         {
@@ -103,9 +104,9 @@ def child_plan(path: str, replay: str) -> dict[str, Any]:
             "protect": r.protect,
             "inputs": r.inputs,
         }
-        for r in plan.registrations
+        for r in preview.registrations
     ]
-    lookups = [[x.kind, x.name] for x in plan.lookups]
+    lookups = [[x.kind, x.name] for x in preview.lookups]
     Path(replay).write_text(json.dumps({"registrations": registrations, "lookups": lookups}))
     return {
         "validate": [w1 - w0, c1 - c0],
@@ -118,13 +119,12 @@ def child_floor(replay: str) -> dict[str, Any]:
     """Replay the registrations with the bare SDK under the same mocks; time it."""
     import pulumi
     import pulumi_pagerduty as pd
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
-    from infra.offline_plan import PlanMocks
+    from infra.mock_runtime import run_main, set_fresh_mocks
+    from infra.preview import PreviewMocks
 
     data = json.loads(Path(replay).read_text())
-    pulumi.runtime.set_mocks(PlanMocks(), project="apica-pagerduty", stack="floor")
+    set_fresh_mocks(PreviewMocks(), "floor")
     invoke = {
         "user": lambda n: pd.get_user_output(email=n),
         "schedule": lambda n: pd.get_schedule_output(name=n),
@@ -190,7 +190,7 @@ def child_floor(replay: str) -> dict[str, Any]:
             await pulumi.Output.from_input(value).future()
 
     w0, c0 = time.perf_counter(), time.process_time()
-    _sync_await(run_pulumi_func(main))
+    run_main(main)
     return {"floor": [time.perf_counter() - w0, time.process_time() - c0]}
 
 

@@ -18,11 +18,16 @@ _CHUNK = 1 << 20
 
 
 def describe_size(size: int) -> str:
-    if size >= 1 << 20:
-        return f"{size / (1 << 20):.1f} MiB"
-    if size >= 1 << 10:
-        return f"{size / (1 << 10):.1f} KiB"
+    """`5 MiB`, `1.5 KiB`, `300 bytes`: for limits, which are round numbers."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{size} bytes"
+
+
+def oversize_reason(size: int, limit: int, what: str) -> str:
+    # Exact bytes: rounded, 5 MiB + 1 byte would read "5.0 MiB; at most 5.0 MiB".
+    return f"is {size:,} bytes; a {what} may be at most {limit:,} bytes ({describe_size(limit)})"
 
 
 def read_bounded(path: str | os.PathLike[str], limit: int, *, what: str = "file",
@@ -37,8 +42,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int, *, what: str = "file"
         return UnreadableFile(name, reason)
 
     def too_large(size: int) -> UnreadableFile:
-        return unreadable(f"is {describe_size(size)}; a {what} may be at most "
-                          f"{describe_size(limit)}")
+        return unreadable(oversize_reason(size, limit, what))
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pulumi.runtime.mocks import Mocks
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +28,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from infra.offline_plan import plan_command
-
     return plan_command(args.file, as_json=args.json, stack_name=args.stack)
+
+
+def plan_command(
+    path: str | Path,
+    *,
+    as_json: bool = False,
+    stack_name: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    mocks: Mocks | None = None,
+) -> int:
+    """`apica-pd plan FILE`: print the offline preview; 1 with the problems for a bad file."""
+    import pulumi
+
+    from infra.errors import InfraError, StackError
+    from infra.messages import escape_lines
+    from infra.preview import preview_stack_file
+    from infra.preview_render import render_tree, to_json
+
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        preview = preview_stack_file(path, stack_name, mocks)
+    except StackError as exc:
+        print(escape_lines(str(exc)), file=err)
+        return 1
+    except (pulumi.RunError, InfraError) as exc:
+        # The program refused the stack (e.g. an invalid routes file): say why, no traceback.
+        print(escape_lines(f"{path}: {exc}"), file=err)
+        return 1
+    out.write(to_json(preview) if as_json else render_tree(preview))
+    return 0
 
 
 # -- validate / schema (stack-file side) ----------------------------------------------
@@ -53,6 +87,7 @@ def _register_schema(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from infra.messages import escape
     from infra.validate import check_file
 
     bad = 0
@@ -61,7 +96,8 @@ def _validate(args: argparse.Namespace) -> int:
             result = check_file(path)
         except Exception as exc:  # a bug of ours: still one line, never a traceback
             print(
-                f"{path}: internal error ({type(exc).__name__}); please report it", file=sys.stderr
+                f"{escape(path)}: internal error ({type(exc).__name__}); please report it",
+                file=sys.stderr,
             )
             bad += 1
             continue
@@ -73,7 +109,7 @@ def _validate(args: argparse.Namespace) -> int:
         services = len(result.stack.services)
         policies = len(result.stack.escalation_policies)
         print(
-            f"{path}: ok ({services} service{'s' * (services != 1)}, "
+            f"{escape(path)}: ok ({services} service{'s' * (services != 1)}, "
             f"{policies} escalation polic{'ies' if policies != 1 else 'y'})"
         )
     if bad and len(args.files) > 1:

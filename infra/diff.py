@@ -1,8 +1,10 @@
 """Compare two resolved stacks: what a change adds, removes, changes and destroys.
 
-Pure: plain data in (the JSON dump of `infra.model.Stack`, `{}` for a stack file
-that does not exist on one side), a `StackDiff` out, nothing printed. Which changes
-destroy something follows what Pulumi and pulumi-pagerduty will do with them:
+Pure: resolved `infra.model.Stack`s in (None for a stack file that does not exist on
+one side), a `StackDiff` out, nothing printed. Property values are compared and
+reported as the model's JSON values, which is also what `apica-pd diff --json`
+prints. Which changes destroy something follows what Pulumi and pulumi-pagerduty
+will do with them:
 
 * Logical names come from stack-file keys (`infra.plan`), so a renamed key is a
   delete plus a create, never an update.
@@ -19,17 +21,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.plan import integration_logical_name, policy_logical_name, service_logical_name
+
+Policy = NewPolicy | ExistingPolicy
+Service = NewService | ExistingService
+Entry = TypeVar("Entry", Policy, Service)
 
 ChangeKind = Literal["add", "remove", "change", "replace", "rename-route"]
 Subject = Literal["escalation_policy", "service", "integration", "route", "catch_all"]
 
-# Which keys of a resolved service belong to which PagerDuty resource / the bridge.
-_INTEGRATION_KEYS = ("name", "vendor_id")
-_ROUTE_KEYS = ("check_ids", "check_guids", "check_tags", "severity_map", "links")
-_IDENTITY_KEYS = ("key", "kind", "integration")
+# Which fields of a resolved service belong to which PagerDuty resource / the bridge.
+_INTEGRATION_FIELDS = frozenset({"name", "vendor_id"})
+_ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links"})
+_IDENTITY_FIELDS = frozenset({"key", "kind", "integration"})
 # Shown as one value when added (the severity map reads best as one line).
 _WHOLE = frozenset({"severity_map"})
 
@@ -87,14 +94,32 @@ class GateResult:
         return not self.blocked
 
 
-def diff_stacks(old: Mapping[str, Any], new: Mapping[str, Any]) -> StackDiff:
+def diff_stacks(old: Stack | None, new: Stack | None) -> StackDiff:
     """Every change from `old` to `new`: policies, then services, then the catch-all."""
-    old_services: Mapping[str, Any] = old.get("services") or {}
-    new_services: Mapping[str, Any] = new.get("services") or {}
+    new_services = new.services if new else {}
+    catch_all = new.catch_all if new else None
     changes = [
-        *_diff_policies(old.get("escalation_policies") or {}, new.get("escalation_policies") or {}),
-        *_diff_services(old_services, new_services, new.get("catch_all")),
-        *_diff_catch_all(old.get("catch_all"), new.get("catch_all"), new_services),
+        *_diff_entries(
+            old.escalation_policies if old else {},
+            new.escalation_policies if new else {},
+            _same_policy,
+            in_place=_policy_in_place,
+            renamed=_policy_renamed,
+            removed=_policy_removed,
+            added=_policy_added,
+        ),
+        *_diff_entries(
+            old.services if old else {},
+            new_services,
+            _same_service,
+            in_place=lambda key, before, after: _service_in_place(
+                key, before, after, _claims(new_services), catch_all
+            ),
+            renamed=_service_renamed,
+            removed=_service_removed,
+            added=_service_added,
+        ),
+        *_diff_catch_all(old.catch_all if old else None, catch_all, new_services),
     ]
     return StackDiff(tuple(changes))
 
@@ -110,55 +135,110 @@ def gate(diff: StackDiff, *, allow_all: bool = False, allow_keys: Iterable[str] 
     return GateResult(tuple(blocked), tuple(allowed), tuple(k for k in keys if k not in used))
 
 
-# -- escalation policies ---------------------------------------------------------------
+def _diff_entries(
+    old: Mapping[str, Entry],
+    new: Mapping[str, Entry],
+    same: Callable[[Entry, Entry], bool],
+    *,
+    in_place: Callable[[str, Entry, Entry], list[Change]],
+    renamed: Callable[[str, str, Entry, Entry], Change],
+    removed: Callable[[str, Entry], Change],
+    added: Callable[[str, Entry], Change],
+) -> list[Change]:
+    """Walk one section (policies or services): kept keys, renamed keys, removed, added.
 
-
-def _diff_policies(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    A removed key and an added key that look like one thing (`same`) are a rename.
+    """
+    gone = {k: v for k, v in old.items() if k not in new}
+    fresh = {k: v for k, v in new.items() if k not in old}
+    renames = _pair(gone, fresh, same)
     changes: list[Change] = []
-    removed = {k: v for k, v in old.items() if k not in new}
-    added = {k: v for k, v in new.items() if k not in old}
-    renames = _pair(removed, added, _same_policy)
-    renamed_new = {b: a for a, b in renames.items()}
     for key, before in old.items():
         if key in new:
-            changes.extend(_policy_in_place(key, before, new[key]))
+            changes.extend(in_place(key, before, new[key]))
         elif key in renames:
-            changes.append(_policy_renamed(key, renames[key], before, new[renames[key]]))
+            changes.append(renamed(key, renames[key], before, new[renames[key]]))
         else:
-            changes.append(_policy_removed(key, before))
-    for key, after in new.items():
-        if key in added and key not in renamed_new:
-            changes.append(
-                Change(
-                    "add",
-                    "escalation_policy",
-                    key,
-                    after["name"],
-                    _policy_ln(after),
-                    properties=_added(_props(after)),
-                    notes=_existing_note(after, "escalation policy"),
-                )
-            )
+            changes.append(removed(key, before))
+    renamed_to = set(renames.values())
+    changes.extend(added(key, after) for key, after in fresh.items() if key not in renamed_to)
     return changes
 
 
-def _same_policy(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return a["kind"] == b["kind"] and a["name"].casefold() == b["name"].casefold()
+def _pair(
+    removed: Mapping[str, Entry], added: Mapping[str, Entry], same: Callable[[Entry, Entry], bool]
+) -> dict[str, str]:
+    """Removed key -> added key for what looks like one thing under a new key."""
+    pairs: dict[str, str] = {}
+    free = list(added)
+    for old_key, before in removed.items():
+        match = next((k for k in free if same(before, added[k])), None)
+        if match is not None:
+            pairs[old_key] = match
+            free.remove(match)
+    return pairs
 
 
-def _policy_ln(policy: Mapping[str, Any]) -> str | None:
-    return policy_logical_name(policy["key"]) if policy["kind"] == "new" else None
+def _destroys(
+    kind: ChangeKind,
+    subject: Subject,
+    key: str,
+    name: str,
+    logical_name: str | None,
+    reasons: Iterable[str],
+    before: Policy | Service,
+    *,
+    old_key: str | None = None,
+    properties: tuple[PropertyChange, ...] = (),
+    verb: str = "delete",
+) -> Change:
+    """A destructive change; the note says when Pulumi's protect flag stands in the way."""
+    return Change(
+        kind,
+        subject,
+        key,
+        name,
+        logical_name,
+        old_key,
+        properties,
+        destructive=True,
+        reasons=tuple(reasons),
+        notes=_protect_note(before, verb),
+    )
 
 
-def _existing_note(item: Mapping[str, Any], what: str) -> tuple[str, ...]:
-    if item["kind"] != "existing":
+# -- escalation policies ---------------------------------------------------------------
+
+
+def _same_policy(a: Policy, b: Policy) -> bool:
+    return a.kind == b.kind and a.name.casefold() == b.name.casefold()
+
+
+def _policy_ln(policy: Policy) -> str | None:
+    return policy_logical_name(policy.key) if isinstance(policy, NewPolicy) else None
+
+
+def _existing_note(item: Policy | Service, what: str) -> tuple[str, ...]:
+    if item.kind != "existing":
         return ()
-    return (f"uses the existing {what} {item['name']!r}, looked up by name; not managed here",)
+    return (f"uses the existing {what} {item.name!r}, looked up by name; not managed here",)
 
 
-def _policy_removed(key: str, before: Mapping[str, Any]) -> Change:
-    name = before["name"]
-    if before["kind"] == "existing":
+def _policy_added(key: str, after: Policy) -> Change:
+    return Change(
+        "add",
+        "escalation_policy",
+        key,
+        after.name,
+        _policy_ln(after),
+        properties=_added(_props(after)),
+        notes=_existing_note(after, "escalation policy"),
+    )
+
+
+def _policy_removed(key: str, before: Policy) -> Change:
+    name = before.name
+    if isinstance(before, ExistingPolicy):
         return Change(
             "remove",
             "escalation_policy",
@@ -167,65 +247,61 @@ def _policy_removed(key: str, before: Mapping[str, Any]) -> Change:
             None,
             notes=(f"stops using existing policy {name!r}; PagerDuty keeps it",),
         )
-    return Change(
+    logical_name = _policy_ln(before)
+    return _destroys(
         "remove",
         "escalation_policy",
         key,
         name,
-        _policy_ln(before),
-        destructive=True,
-        reasons=(f"deletes escalation policy {name!r} ({_policy_ln(before)}) from PagerDuty",),
-        notes=_protect_note(before),
+        logical_name,
+        [f"deletes escalation policy {name!r} ({logical_name}) from PagerDuty"],
+        before,
     )
 
 
-def _policy_renamed(
-    old_key: str, key: str, before: Mapping[str, Any], after: Mapping[str, Any]
-) -> Change:
+def _policy_renamed(old_key: str, key: str, before: Policy, after: Policy) -> Change:
     props = (PropertyChange("key", old_key, key), *_flatten(_props(before), _props(after)))
-    if after["kind"] == "existing":
-        return Change("change", "escalation_policy", key, after["name"], None, old_key, props)
-    return Change(
+    if isinstance(after, ExistingPolicy):
+        return Change("change", "escalation_policy", key, after.name, None, old_key, props)
+    return _destroys(
         "replace",
         "escalation_policy",
         key,
-        after["name"],
+        after.name,
         _policy_ln(after),
-        old_key,
-        props,
-        destructive=True,
-        reasons=(
+        [
             f"key renamed {old_key!r} -> {key!r}: Pulumi deletes {policy_logical_name(old_key)} "
-            f"and creates {policy_logical_name(key)} (a new policy with a new id)",
-        ),
-        notes=_protect_note(before),
+            f"and creates {policy_logical_name(key)} (a new policy with a new id)"
+        ],
+        before,
+        old_key=old_key,
+        properties=props,
     )
 
 
-def _policy_in_place(key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
+def _policy_in_place(key: str, before: Policy, after: Policy) -> list[Change]:
     props = tuple(_flatten(_props(before), _props(after)))
-    name = after["name"]
-    if before["kind"] == after["kind"]:
+    name = after.name
+    if before.kind == after.kind:
         return (
             [Change("change", "escalation_policy", key, name, _policy_ln(after), properties=props)]
             if props
             else []
         )
-    if after["kind"] == "existing":
+    if isinstance(after, ExistingPolicy):
         return [
-            Change(
+            _destroys(
                 "replace",
                 "escalation_policy",
                 key,
                 name,
                 None,
+                [
+                    f"deletes managed policy {before.name!r} ({policy_logical_name(key)}); "
+                    f"services use existing policy {name!r} instead"
+                ],
+                before,
                 properties=props,
-                destructive=True,
-                reasons=(
-                    f"deletes managed policy {before['name']!r} ({policy_logical_name(key)}); "
-                    f"services use existing policy {name!r} instead",
-                ),
-                notes=_protect_note(before),
             )
         ]
     return [
@@ -238,7 +314,7 @@ def _policy_in_place(key: str, before: Mapping[str, Any], after: Mapping[str, An
             properties=props,
             notes=(
                 f"creates policy {name!r}, managed here from now on, instead of looking up "
-                f"existing policy {before['name']!r} (which PagerDuty keeps)",
+                f"existing policy {before.name!r} (which PagerDuty keeps)",
             ),
         )
     ]
@@ -247,44 +323,27 @@ def _policy_in_place(key: str, before: Mapping[str, Any], after: Mapping[str, An
 # -- services, their integrations and routes ----------------------------------------
 
 
-def _diff_services(
-    old: Mapping[str, Any], new: Mapping[str, Any], catch_all: str | None
-) -> list[Change]:
-    changes: list[Change] = []
-    removed = {k: v for k, v in old.items() if k not in new}
-    added = {k: v for k, v in new.items() if k not in old}
-    renames = _pair(removed, added, _same_service)
-    renamed_new = set(renames.values())
-    claims = _claims(new)
-    for key, before in old.items():
-        if key in new:
-            changes.extend(_service_in_place(key, before, new[key], claims, catch_all))
-        elif key in renames:
-            changes.append(_service_renamed(key, renames[key], before, new[renames[key]]))
-        else:
-            changes.append(_service_removed(key, before))
-    for key, after in new.items():
-        if key in added and key not in renamed_new:
-            changes.append(_service_added(key, after))
-    return changes
+def _checks(service: Service) -> tuple[tuple[object, ...], ...]:
+    integration = service.integration
+    return integration.check_ids, integration.check_guids, integration.check_tags
 
 
-def _same_service(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    if a["kind"] == b["kind"] and a["name"].casefold() == b["name"].casefold():
+def _same_service(a: Service, b: Service) -> bool:
+    if a.kind == b.kind and a.name.casefold() == b.name.casefold():
         return True
-    checks = _route(a)
-    claimed = any(checks[k] for k in ("check_ids", "check_guids", "check_tags"))
-    return claimed and {k: checks[k] for k in ("check_ids", "check_guids", "check_tags")} == {
-        k: _route(b)[k] for k in ("check_ids", "check_guids", "check_tags")
-    }
+    return any(_checks(a)) and _checks(a) == _checks(b)
 
 
-def _service_ln(service: Mapping[str, Any]) -> str:
-    key = service["key"]
-    return service_logical_name(key) if service["kind"] == "new" else integration_logical_name(key)
+def _service_ln(service: Service) -> str:
+    key = service.key
+    return (
+        service_logical_name(key)
+        if isinstance(service, NewService)
+        else integration_logical_name(key)
+    )
 
 
-def _unit(service: Mapping[str, Any]) -> dict[str, Any]:
+def _service_properties(service: Service) -> dict[str, Any]:
     """A service's reviewable properties: service, then integration, then route."""
     return {
         **_props(service),
@@ -293,7 +352,7 @@ def _unit(service: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _service_added(key: str, after: Mapping[str, Any]) -> Change:
+def _service_added(key: str, after: Service) -> Change:
     notes = [
         *_existing_note(after, "service"),
         f"new route: set up an ASM webhook target for /v1/asm/{key}",
@@ -302,16 +361,16 @@ def _service_added(key: str, after: Mapping[str, Any]) -> Change:
         "add",
         "service",
         key,
-        after["name"],
+        after.name,
         _service_ln(after),
-        properties=_added(_unit(after)),
+        properties=_added(_service_properties(after)),
         notes=tuple(notes),
     )
 
 
-def _service_removed(key: str, before: Mapping[str, Any]) -> Change:
-    name, integration = before["name"], before["integration"]["name"]
-    if before["kind"] == "new":
+def _service_removed(key: str, before: Service) -> Change:
+    name, integration = before.name, before.integration.name
+    if isinstance(before, NewService):
         what = (
             f"deletes service {name!r} ({service_logical_name(key)}) and its Apica "
             f"integration {integration!r}"
@@ -321,27 +380,27 @@ def _service_removed(key: str, before: Mapping[str, Any]) -> Change:
             f"deletes the Apica integration {integration!r} "
             f"({integration_logical_name(key)}) from existing service {name!r}"
         )
-    return Change(
+    return _destroys(
         "remove",
         "service",
         key,
         name,
         _service_ln(before),
-        destructive=True,
-        reasons=(f"{what}: its integration key dies and ASM alerts on /v1/asm/{key} stop paging",),
-        notes=_protect_note(before),
+        [f"{what}: its integration key dies and ASM alerts on /v1/asm/{key} stop paging"],
+        before,
     )
 
 
-def _service_renamed(
-    old_key: str, key: str, before: Mapping[str, Any], after: Mapping[str, Any]
-) -> Change:
-    props = (PropertyChange("key", old_key, key), *_flatten(_unit(before), _unit(after)))
+def _service_renamed(old_key: str, key: str, before: Service, after: Service) -> Change:
+    props = (
+        PropertyChange("key", old_key, key),
+        *_flatten(_service_properties(before), _service_properties(after)),
+    )
     reasons = [
         f"route renamed {old_key!r} -> {key!r}: the ASM target URL changes from "
         f"/v1/asm/{old_key} to /v1/asm/{key}"
     ]
-    if before["kind"] == "new":
+    if isinstance(before, NewService):
         reasons.append(
             f"Pulumi deletes {service_logical_name(old_key)} and creates "
             f"{_service_ln(after)}: a new PagerDuty service with a new integration key"
@@ -351,72 +410,67 @@ def _service_renamed(
             f"Pulumi re-creates the Apica integration ({integration_logical_name(old_key)} -> "
             f"{integration_logical_name(key)}): a new integration key"
         )
-    return Change(
+    return _destroys(
         "rename-route",
         "service",
         key,
-        after["name"],
+        after.name,
         _service_ln(after),
-        old_key,
-        props,
-        destructive=True,
-        reasons=tuple(reasons),
-        notes=_protect_note(before),
+        reasons,
+        before,
+        old_key=old_key,
+        properties=props,
     )
 
 
 def _service_in_place(
     key: str,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: Service,
+    after: Service,
     claims: Mapping[str, set[str]],
     catch_all: str | None,
 ) -> list[Change]:
-    name = after["name"]
-    if before["kind"] != after["kind"]:
-        props = tuple(_flatten(_unit(before), _unit(after)))
-        if after["kind"] == "existing":
+    name = after.name
+    if before.kind != after.kind:
+        props = tuple(_flatten(_service_properties(before), _service_properties(after)))
+        if isinstance(after, ExistingService):
             what = (
-                f"deletes managed service {before['name']!r} ({service_logical_name(key)}) "
+                f"deletes managed service {before.name!r} ({service_logical_name(key)}) "
                 f"and re-creates the Apica integration on existing service {name!r}"
             )
         else:
             what = (
                 f"creates service {name!r} ({service_logical_name(key)}) instead of using "
-                f"existing service {before['name']!r}, and re-creates the Apica "
+                f"existing service {before.name!r}, and re-creates the Apica "
                 "integration on it"
             )
         return [
-            Change(
+            _destroys(
                 "replace",
                 "service",
                 key,
                 name,
                 _service_ln(after),
+                [f"{what}: a new integration key"],
+                before,
                 properties=props,
-                destructive=True,
-                reasons=(f"{what}: a new integration key",),
-                notes=_protect_note(before),
             )
         ]
     changes: list[Change] = []
     service_props = tuple(_flatten(_props(before), _props(after)))
     integration_props = tuple(_flatten(_integration(before), _integration(after)))
-    moved = before["kind"] == "existing" and service_props  # a different existing service
+    moved = isinstance(before, ExistingService) and bool(service_props)  # another existing one
     if service_props and not moved:
         changes.append(
             Change("change", "service", key, name, _service_ln(after), properties=service_props)
         )
-    integration_name = after["integration"]["name"]
+    integration_name = after.integration.name
     vendor_changed = any(p.path == "vendor_id" for p in integration_props)
     if moved or vendor_changed:
         reasons = []
         if moved:
             reasons.append(f"the integration moves to existing service {name!r}")
-        if vendor_changed and None in (
-            before["integration"]["vendor_id"],
-            after["integration"]["vendor_id"],
-        ):
+        if vendor_changed and None in (before.integration.vendor_id, after.integration.vendor_id):
             # Offline we cannot know the looked-up id: assume the worst, say so.
             reasons.append(
                 "its vendor changes between a look-up by name and a fixed id "
@@ -425,12 +479,18 @@ def _service_in_place(
         elif vendor_changed:
             reasons.append("its vendor changes")
         changes.append(
-            Change(
+            _destroys(
                 "replace",
                 "integration",
                 key,
                 integration_name,
                 integration_logical_name(key),
+                [
+                    " and ".join(reasons) + ": pulumi-pagerduty re-creates the integration "
+                    "with a new integration key; the old one stops working"
+                ],
+                # The integration of a managed service carries the service's protect flag.
+                before,
                 properties=(
                     *(
                         PropertyChange(f"service.{p.path}", p.old, p.new)
@@ -439,13 +499,7 @@ def _service_in_place(
                     ),
                     *integration_props,
                 ),
-                destructive=True,
-                reasons=(
-                    " and ".join(reasons) + ": pulumi-pagerduty re-creates the integration "
-                    "with a new integration key; the old one stops working",
-                ),
-                # The integration of a managed service carries the service's protect flag.
-                notes=_protect_note(before, "replace"),
+                verb="replace",
             )
         )
     elif integration_props:
@@ -478,24 +532,24 @@ def _service_in_place(
     return changes
 
 
-def _claims(services: Mapping[str, Any]) -> dict[str, set[str]]:
+def _claims(services: Mapping[str, Service]) -> dict[str, set[str]]:
     claimed: dict[str, set[str]] = {"check_ids": set(), "check_guids": set()}
     for service in services.values():
-        claimed["check_ids"].update(str(i) for i in service["integration"]["check_ids"])
-        claimed["check_guids"].update(g.lower() for g in service["integration"]["check_guids"])
+        claimed["check_ids"].update(str(i) for i in service.integration.check_ids)
+        claimed["check_guids"].update(g.lower() for g in service.integration.check_guids)
     return claimed
 
 
 def _unclaimed_notes(
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: Service,
+    after: Service,
     claims: Mapping[str, set[str]],
     catch_all: str | None,
 ) -> list[str]:
     notes = []
     for field, label in (("check_ids", "check id"), ("check_guids", "check GUID")):
-        now = {str(v).lower() for v in after["integration"][field]}
-        for value in before["integration"][field]:
+        now = {str(v).lower() for v in getattr(after.integration, field)}
+        for value in getattr(before.integration, field):
             text = str(value).lower()
             if text in now or text in claims[field]:
                 continue
@@ -511,7 +565,9 @@ def _unclaimed_notes(
     return notes
 
 
-def _diff_catch_all(old: str | None, new: str | None, services: Mapping[str, Any]) -> list[Change]:
+def _diff_catch_all(
+    old: str | None, new: str | None, services: Mapping[str, Service]
+) -> list[Change]:
     if old == new:
         return []
     notes = (
@@ -522,7 +578,7 @@ def _diff_catch_all(old: str | None, new: str | None, services: Mapping[str, Any
             f"paging through {old!r}",
         )
     )
-    name = services[new]["name"] if new in services else "(none)"
+    name = services[new].name if new in services else "(none)"
     return [
         Change(
             "change",
@@ -539,42 +595,26 @@ def _diff_catch_all(old: str | None, new: str | None, services: Mapping[str, Any
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _props(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in _IDENTITY_KEYS}
+def _props(item: Policy | Service) -> dict[str, Any]:
+    return item.model_dump(mode="json", exclude=_IDENTITY_FIELDS)
 
 
-def _integration(service: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: service["integration"][k] for k in _INTEGRATION_KEYS}
+def _integration(service: Service) -> dict[str, Any]:
+    return service.integration.model_dump(mode="json", include=_INTEGRATION_FIELDS)
 
 
-def _route(service: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: service["integration"][k] for k in _ROUTE_KEYS}
+def _route(service: Service) -> dict[str, Any]:
+    return service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
 
 
-def _protect_note(item: Mapping[str, Any], verb: str = "delete") -> tuple[str, ...]:
+def _protect_note(item: Policy | Service, verb: str = "delete") -> tuple[str, ...]:
     """Pulumi refuses to delete or replace a protected resource (as the state has it)."""
-    if item["kind"] == "new" and item.get("protect"):
+    if isinstance(item, NewPolicy | NewService) and item.protect:
         return (
             f"it is protected (protect: true): `pulumi up` refuses to {verb} it until a "
             "change setting protect: false for it has been applied",
         )
     return ()
-
-
-def _pair(
-    removed: Mapping[str, Any],
-    added: Mapping[str, Any],
-    same: Callable[[Mapping[str, Any], Mapping[str, Any]], bool],
-) -> dict[str, str]:
-    """Removed key -> added key for what looks like one thing under a new key."""
-    pairs: dict[str, str] = {}
-    free = list(added)
-    for old_key, before in removed.items():
-        match = next((k for k in free if same(before, added[k])), None)
-        if match is not None:
-            pairs[old_key] = match
-            free.remove(match)
-    return pairs
 
 
 def _added(props: Mapping[str, Any]) -> tuple[PropertyChange, ...]:

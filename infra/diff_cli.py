@@ -21,12 +21,16 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from contract.errors import UnreadableFile
-from contract.files import read_bounded
+from contract.files import oversize_reason, read_bounded
 from infra.errors import InfraError
+from infra.messages import escape_lines
 from infra.yaml_source import MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from infra.model import Stack
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -109,7 +113,7 @@ def _handle(args: argparse.Namespace) -> int:
             old, new, file_label, fmt=fmt, check=args.check, allow_all=args.allow_destroy
         )
     except DiffInputError as exc:
-        print(f"apica-pd diff: {exc}", file=sys.stderr)
+        print(escape_lines(f"apica-pd diff: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     sys.stdout.write(text)
     if code == EXIT_BLOCKED:
@@ -127,9 +131,9 @@ def run_diff(
     from infra.diff import diff_stacks, gate
     from infra.diff_render import Labels, render
 
-    old_data, _ = _load(old)
-    new_data, allow = _load(new)
-    diff = diff_stacks(old_data, new_data)
+    old_stack, _ = _load(old)
+    new_stack, allow = _load(new)
+    diff = diff_stacks(old_stack, new_stack)
     verdict = gate(diff, allow_all=allow_all, allow_keys=allow) if check else None
     labels = Labels(file_label, old.label, new.label)
     text = render(fmt, diff, labels, verdict)
@@ -168,12 +172,20 @@ def read_revision(path: str, rev: str) -> Side:
             f"unknown git revision {rev!r} in {top}: fetch it first (e.g. `git fetch origin "
             "main`, or in GitHub Actions check out with fetch-depth: 0)"
         )
-    shown = _git(top, "show", f"{rev}:{rel}")
+    # Type and size first: a revision's file is read bounded, like a file on disk.
+    found = _git(top, "cat-file", "--batch-check=%(objecttype) %(objectsize)", stdin=f"{rev}:{rel}")
+    kind, _, size = found.stdout.decode(errors="replace").strip().partition(" ")
+    if found.returncode != 0 or kind not in ("blob", "tree"):
+        return Side(f"{rev} (file absent)", None)
+    if kind != "blob":
+        raise DiffInputError(f"{rev}:{rel}: is a directory, not a stack file")
+    if int(size) > MAX_FILE_BYTES:
+        raise DiffInputError(
+            f"{rev}:{rel}: {oversize_reason(int(size), MAX_FILE_BYTES, 'stack file')}")
+    shown = _git(top, "cat-file", "blob", f"{rev}:{rel}")
     if shown.returncode != 0:
-        exists = _git(top, "cat-file", "-e", f"{rev}:{rel}")
-        if exists.returncode != 0:
-            return Side(f"{rev} (file absent)", None)
-        raise DiffInputError(f"{rev}:{rel}: git show failed: {shown.stderr.strip()}")
+        detail = shown.stderr.decode(errors="replace").strip()
+        raise DiffInputError(f"{rev}:{rel}: git cat-file failed: {detail}")
     try:
         return Side(rev, shown.stdout.decode("utf-8"))
     except UnicodeDecodeError:
@@ -197,10 +209,14 @@ def _repo_of(path: str) -> tuple[str, str]:
     return root, Path(rel).as_posix()
 
 
-def _git(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(cwd: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
-            ["git", "-C", cwd, *args], capture_output=True, check=False, timeout=60
+            ["git", "-C", cwd, *args],
+            input=None if stdin is None else stdin.encode() + b"\n",
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
     except FileNotFoundError:
         raise DiffInputError("git is not installed or not on PATH") from None
@@ -215,20 +231,15 @@ def _reason(exc: BaseException) -> str:
 # -- validating a side ---------------------------------------------------------------------
 
 
-def _load(side: Side) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Resolved stack as plain data (empty when absent), and its allow_destroy keys."""
+def _load(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
+    """The resolved stack (None when absent) and its allow_destroy keys."""
     from infra.errors import StackFileInvalid
     from infra.validate import parse_stack
 
     if side.text is None:
-        return {}, ()
+        return None, ()
     try:
         stack = parse_stack(side.text, side.label)
     except StackFileInvalid as exc:
         raise DiffInputError(f"{side.label} is not a valid stack file:\n{exc}") from None
-    data = stack.model_dump(mode="json")
-    # The gate reads allow_destroy; it is not a change to PagerDuty, so not diffed.
-    data.pop(ALLOW_FIELD, None)
-    return data, stack.allow_destroy
-
-
+    return stack, stack.allow_destroy

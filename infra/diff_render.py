@@ -2,7 +2,8 @@
 
 Pure: data in, a string out. Values are shown in the stack file's own words
 (`4h`, `off`, `notify all`, `mon-fri`) rather than the resolved model's seconds
-and PagerDuty enums, because the reviewer reads them next to the YAML they edited.
+and PagerDuty enums, because the reviewer reads them next to the YAML they edited;
+never raw: each line is escaped (`infra.messages.escape`), JSON escapes by itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.diff import Change, GateResult, PropertyChange, StackDiff, allow_hint
+from infra.messages import escape
 
 JSON_VERSION = 1
 # GitHub refuses comments over 65,536 characters; leave room for the marker.
@@ -253,7 +255,7 @@ def render_text(diff: StackDiff, labels: Labels, gate: GateResult | None = None)
     if gate is not None:
         lines.append("")
         lines.extend(gate_lines(gate, labels))
-    return "\n".join(lines) + "\n"
+    return "\n".join(escape(line) for line in lines) + "\n"
 
 
 # -- Markdown --------------------------------------------------------------------------
@@ -309,7 +311,7 @@ def render_markdown(diff: StackDiff, labels: Labels, gate: GateResult | None = N
         body.extend(f"  - ⚠️ {_md(reason)}" for reason in change.reasons)
         body.extend(f"  - {_md(describe(change, prop))}" for prop in change.properties)
         body.extend(f"  - _note:_ {_md(note)}" for note in change.notes)
-    text = "\n".join(head + body) + "\n"
+    text = "\n".join(escape(line) for line in head + body) + "\n"
     if len(text) > MARKDOWN_LIMIT:
         cut = text[:MARKDOWN_LIMIT].rsplit("\n", 1)[0]
         text = (

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from contract.errors import ApicaError
+from infra.messages import escape
 
 
 @dataclass(frozen=True, order=True)
@@ -26,10 +27,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        # Messages quote values from the file: never let one reach a terminal raw.
+        file, message = escape(self.file), escape(self.message)
         if self.line is None:
             # Only for files that could not be read: there is no position to name.
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.col or 1}: {self.message}"
+            return f"{file}: {message}"
+        return f"{file}:{self.line}:{self.col or 1}: {message}"
 
 
 class InfraError(ApicaError):

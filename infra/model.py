@@ -10,7 +10,7 @@ Two layers, on purpose:
 * `Stack` and its parts are the resolved result (see `infra.validate.load_stack`):
   defaults merged into every service, durations in seconds (None = off), urgency in
   one shape, integration names defaulted, severity maps complete. They are frozen,
-  plain and position-free: the plan and the Pulumi program read only these.
+  plain and position-free: plan, diff and the Pulumi program read only these.
 
 Limits quoted from PagerDuty (REST API v2 OpenAPI and the pagerduty Terraform provider,
 which pulumi-pagerduty wraps) are named constants below; docs/stack-file.md lists them.
@@ -39,12 +39,15 @@ from pydantic import (
 
 from contract.routes_file import Link
 from contract.vocabulary import (
+    CHECK_GUID_PATTERN,
     DEFAULT_SEVERITY_MAP,
+    MAX_CHECK_ID,
     ROUTE_NAME_PATTERN,
     AsmSeverity,
     PagerDutySeverity,
     UrgencyLevel,
 )
+from infra.messages import describe, quoted
 
 # --- PagerDuty limits --------------------------------------------------------------
 
@@ -86,20 +89,6 @@ _VENDOR_ID_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 # --- value checks (raise ValueError with the message a user reads) -----------------
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _describe_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", type(None): "empty"}
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return names.get(type(value), type(value).__name__)
-
-
 def parse_duration(value: Any) -> int:
     """`'30m'` -> 1800. Raises ValueError naming the accepted forms."""
     if isinstance(value, bool) or not isinstance(value, str):
@@ -108,11 +97,11 @@ def parse_duration(value: Any) -> int:
                 f"must be a duration with a unit such as '{value}m' or '{value}s' "
                 f"(a bare number has no unit)"
             )
-        raise ValueError(f"must be a duration such as '30m', got {_describe_type(value)}")
-    match = _DURATION_RE.match(value.strip())
+        raise ValueError(f"must be a duration such as '30m', got {describe(value)}")
+    match = _DURATION_RE.fullmatch(value.strip())
     if not match:
         raise ValueError(
-            f"{_short(value)} is not a duration: write a number and one unit, "
+            f"{quoted(value)} is not a duration: write a number and one unit, "
             "s, m, h or d (e.g. '90s', '30m', '4h', '1d')"
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -177,7 +166,7 @@ def _display_name(*, special: bool) -> Callable[[Any], str]:
 
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be a string, got {_describe_type(value)}")
+            raise ValueError(f"must be a string, got {describe(value)}")
         if not value.strip():
             raise ValueError("must not be blank")
         if len(value) > MAX_NAME_LENGTH:
@@ -198,7 +187,7 @@ def _display_name(*, special: bool) -> Callable[[Any], str]:
 
 def _nonblank(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {_describe_type(value)}")
+        raise ValueError(f"must be a string, got {describe(value)}")
     if not value.strip():
         raise ValueError("must not be blank")
     if len(value) > MAX_NAME_LENGTH:
@@ -206,10 +195,18 @@ def _nonblank(value: Any) -> str:
     return value
 
 
+def _printable(value: Any) -> str:
+    value = _nonblank(value)
+    if not value.isprintable():
+        # A name PagerDuty looks up never holds a newline or control character.
+        raise ValueError("must not contain control or other non-printable characters")
+    return value
+
+
 def _email(value: Any) -> str:
     value = _nonblank(value)
     if not _EMAIL_RE.fullmatch(value):
-        raise ValueError(f"{_short(value)} is not an e-mail address (users are named by e-mail)")
+        raise ValueError(f"{quoted(value)} is not an e-mail address (users are named by e-mail)")
     return value
 
 
@@ -217,7 +214,7 @@ def _vendor_id(value: Any) -> str:
     value = _nonblank(value)
     if not _VENDOR_ID_RE.fullmatch(value):
         raise ValueError(
-            f"{_short(value)} is not a PagerDuty vendor id (upper-case letters and digits, "
+            f"{quoted(value)} is not a PagerDuty vendor id (upper-case letters and digits, "
             "e.g. 'PAPICA1')"
         )
     return value
@@ -227,7 +224,7 @@ def _hhmm(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError('must be a time such as "09:00" (quote it)')
     if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
-        raise ValueError(f'{_short(value)} is not a time of day: write HH:MM, e.g. "09:00"')
+        raise ValueError(f'{quoted(value)} is not a time of day: write HH:MM, e.g. "09:00"')
     return value
 
 
@@ -246,25 +243,39 @@ def _time_zone(value: Any) -> str:
         hint = (
             f"; did you mean {close[0]!r}?" if close else " (use an IANA name like Europe/Berlin)"
         )
-        raise ValueError(f"unknown time zone {_short(value)}{hint}")
+        raise ValueError(f"unknown time zone {quoted(value)}{hint}")
     return value
 
 
+# For editors (ECMA-262 regular expressions): no control characters, no line breaks.
+_NO_CONTROLS = r"\x00-\x1f\x7f-\x9f"
 ServiceName = Annotated[
     str,
     BeforeValidator(_display_name(special=False)),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME_LENGTH,
+            "pattern": f"^[^{_NO_CONTROLS}]*$",
+        }
+    ),
 ]
 PolicyName = Annotated[
     str,
     BeforeValidator(_display_name(special=True)),
     WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"^[^\\/&<>]*$"}
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME_LENGTH,
+            "pattern": f"^[^\\\\/&<>{_NO_CONTROLS}]*$",
+        }
     ),
 ]
 Text = Annotated[
     str,
-    BeforeValidator(_nonblank),
+    BeforeValidator(_printable),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
 ]
 Description = str
@@ -508,8 +519,9 @@ RawPolicy = Annotated[
 
 
 class RawChecks(_Raw):
-    ids: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
-    guids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+    # The bridge matches ids and GUIDs of ASM's shapes only: refuse what it never could.
+    ids: list[Annotated[int, Field(ge=0, le=MAX_CHECK_ID)]] = Field(default_factory=list)
+    guids: list[Annotated[str, StringConstraints(pattern=f"^{CHECK_GUID_PATTERN}$")]] = Field(
         default_factory=list
     )
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
@@ -517,9 +529,10 @@ class RawChecks(_Raw):
     )
 
 
-class RawLink(_Raw):
-    href: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+class RawLink(Link):
+    """A link PagerDuty shows on the incident (the routes file's `Link`, typed strictly)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RawIntegration(_Raw):
@@ -589,7 +602,7 @@ class RawStack(_Raw):
     )
 
 
-# --- resolved model (what the plan / Pulumi program consume) ------------------------
+# --- resolved model (what plan, diff and the Pulumi program read) --------------------
 
 
 class _Resolved(BaseModel):
@@ -643,7 +656,7 @@ class SupportHours(_Resolved):
     end_time: str  # "HH:MM:SS", after start_time
 
 
-class Urgency(_Resolved):
+class UrgencyRule(_Resolved):
     """PagerDuty `incident_urgency_rule` (+ support hours and scheduled action).
 
     type "constant": `urgency` is set, the support-hours fields are None/False.
@@ -661,7 +674,7 @@ class Urgency(_Resolved):
     raise_at_support_hours_start: bool = False
 
     @model_validator(mode="after")
-    def _consistent(self) -> Urgency:
+    def _consistent(self) -> UrgencyRule:
         constant = self.type == "constant"
         has_hours = self.support_hours is not None
         if constant == has_hours or constant != (self.urgency is not None):
@@ -702,7 +715,7 @@ class NewService(_Resolved):
     name: str
     description: str | None
     escalation_policy: str  # key into Stack.escalation_policies
-    urgency: Urgency
+    urgency: UrgencyRule
     auto_resolve_timeout: int | None  # seconds, None = off
     acknowledgement_timeout: int | None  # seconds, None = off
     alert_grouping: AlertGrouping | None  # None = no grouping

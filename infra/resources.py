@@ -1,8 +1,8 @@
-"""The thin edge to Pulumi: interpret a `StackPlan` with pulumi-pagerduty.
+"""The thin edge to Pulumi: declare the resolved `Stack` with pulumi-pagerduty.
 
-The only module that imports `pulumi_pagerduty`. Every decision is already in the
-plan; this module maps plan fields to provider arguments, wires ids between
-resources, looks existing things up (each distinct name once) and exports:
+The only module that imports `pulumi_pagerduty`. Every decision is already made by
+`infra.plan` (argument values, logical names, the routes file); this module wires ids
+between resources, looks existing things up (each distinct name once) and exports:
 
 - `services`: per service key its id, web URL and name;
 - `integration_keys`: per service key, secret;
@@ -22,17 +22,17 @@ import pulumi_pagerduty as pagerduty
 from contract.errors import RoutesFileError
 from contract.routes_file import parse_routes
 from contract.vocabulary import APICA_VENDOR_NAME
-from infra.model import Stack
+from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack, Target
 from infra.plan import (
-    ExistingPolicyPlan,
-    NewPolicyPlan,
-    NewServicePlan,
     ResolvedRoute,
-    ServiceUnitPlan,
-    StackPlan,
-    build_plan,
+    integration_logical_name,
+    integration_protected,
+    policy_args,
+    policy_logical_name,
     routes_document,
     routes_json,
+    service_args,
+    service_logical_name,
 )
 
 COMPONENT_TYPE = "apica-pagerduty:index:ApicaService"
@@ -63,6 +63,11 @@ class Lookups:
 
     def schedule_id(self, name: str) -> pulumi.Output[str]:
         return self._once("schedule", name, lambda: pagerduty.get_schedule_output(name=name).id)
+
+    def target_id(self, target: Target) -> pulumi.Output[str]:
+        if target.type == "user":
+            return self.user_id(target.ref)
+        return self.schedule_id(target.ref)
 
     def team_id(self, name: str) -> pulumi.Output[str]:
         return self._once("team", name, lambda: pagerduty.get_team_output(name=name).id)
@@ -95,88 +100,12 @@ def require_exact_vendor(found: Any) -> str:
 # -- resources ----------------------------------------------------------------------
 
 
-def create_policy(plan: NewPolicyPlan, lookups: Lookups) -> pagerduty.EscalationPolicy:
-    rules = [
-        {
-            "escalation_delay_in_minutes": rule.delay_minutes,
-            "targets": [
-                {
-                    "type": target.type,
-                    "id": lookups.user_id(target.ref)
-                    if target.type == "user_reference"
-                    else lookups.schedule_id(target.ref),
-                }
-                for target in rule.targets
-            ],
-            "escalation_rule_assignment_strategy": {"type": rule.assignment},
-        }
-        for rule in plan.rules
-    ]
+def create_policy(policy: NewPolicy, lookups: Lookups) -> pagerduty.EscalationPolicy:
     return pagerduty.EscalationPolicy(
-        plan.logical_name,
-        name=plan.name,
-        description=plan.description,
-        num_loops=plan.num_loops,
-        rules=rules,
-        teams=lookups.team_id(plan.team) if plan.team else None,
-        opts=pulumi.ResourceOptions(protect=plan.protect),
+        policy_logical_name(policy.key),
+        **policy_args(policy, lookups.target_id, lookups.team_id),
+        opts=pulumi.ResourceOptions(protect=policy.protect),
     )
-
-
-def service_args(plan: NewServicePlan) -> dict[str, Any]:
-    """Provider arguments of a new service, except its escalation policy."""
-    urgency = plan.urgency
-    if urgency.type == "constant":
-        rule: dict[str, Any] = {"type": "constant", "urgency": urgency.urgency}
-    else:
-        rule = {
-            "type": "use_support_hours",
-            "during_support_hours": {"type": "constant", "urgency": urgency.during},
-            "outside_support_hours": {"type": "constant", "urgency": urgency.outside},
-        }
-    args: dict[str, Any] = {
-        "name": plan.name,
-        "description": plan.description,
-        "incident_urgency_rule": rule,
-        "auto_resolve_timeout": plan.auto_resolve_timeout,
-        "acknowledgement_timeout": plan.acknowledgement_timeout,
-    }
-    if plan.support_hours is not None:
-        hours = plan.support_hours
-        args["support_hours"] = {
-            "type": hours.type,
-            "time_zone": hours.time_zone,
-            "start_time": hours.start_time,
-            "end_time": hours.end_time,
-            "days_of_weeks": list(hours.days_of_week),
-        }
-        # PagerDuty wants the list whenever support hours drive urgency, even empty.
-        args["scheduled_actions"] = [
-            {
-                "type": action.type,
-                "to_urgency": action.to_urgency,
-                "ats": [{"type": "named_time", "name": action.at}],
-            }
-            for action in plan.scheduled_actions
-        ]
-    if plan.grouping is not None:
-        grouping = plan.grouping
-        config = {
-            "timeout": grouping.timeout_minutes,
-            "time_window": grouping.time_window_seconds,
-            "aggregate": grouping.aggregate,
-            "fields": list(grouping.fields) or None,
-        }
-        args["alert_grouping_parameters"] = {
-            "type": grouping.type,
-            "config": {name: value for name, value in config.items() if value is not None},
-        }
-    if plan.auto_pause is not None:
-        pause: dict[str, Any] = {"enabled": plan.auto_pause.enabled}
-        if plan.auto_pause.enabled:
-            pause["timeout"] = plan.auto_pause.timeout_seconds
-        args["auto_pause_notifications_parameters"] = pause
-    return args
 
 
 class ApicaService(pulumi.ComponentResource):
@@ -188,16 +117,15 @@ class ApicaService(pulumi.ComponentResource):
 
     def __init__(
         self,
-        unit: ServiceUnitPlan,
+        service: NewService | ExistingService,
         policy_id: pulumi.Input[str] | None,
         vendor_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(COMPONENT_TYPE, unit.component_name, None, opts)
-        service = unit.service
-        if isinstance(service, NewServicePlan):
+        super().__init__(COMPONENT_TYPE, service.key, None, opts)
+        if isinstance(service, NewService):
             created = pagerduty.Service(
-                service.logical_name,
+                service_logical_name(service.key),
                 escalation_policy=policy_id,
                 **service_args(service),
                 opts=pulumi.ResourceOptions(parent=self, protect=service.protect),
@@ -212,13 +140,13 @@ class ApicaService(pulumi.ComponentResource):
             # get_service returns no web URL; the routes file allows none.
             self.service_url = pulumi.Output.from_input(None)
         integration = pagerduty.ServiceIntegration(
-            unit.integration.logical_name,
-            name=unit.integration.name,
+            integration_logical_name(service.key),
+            name=service.integration.name,
             service=self.service_id,
             vendor=vendor_id,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=unit.integration.protect,
+                protect=integration_protected(service),
                 # Keeps the key encrypted in Pulumi's state as well as in outputs.
                 additional_secret_outputs=["integration_key"],
             ),
@@ -235,38 +163,39 @@ class ApicaService(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class DeployedStack:
-    """What `deploy` created; tests and the offline plan read its outputs."""
+    """What `run_program` declared; tests and the offline preview read its outputs."""
 
     services: Mapping[str, ApicaService]
     policy_ids: Mapping[str, pulumi.Output[str]]
     bridge_routes: pulumi.Output[str]
 
 
-def deploy(plan: StackPlan, stack_name: str | None = None) -> DeployedStack:
-    """Register every resource of `plan` and export the stack outputs."""
+def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
+    """The Pulumi program proper: register every resource of `stack`, export the outputs.
+
+    `infra/__main__.py` runs it under the engine, the offline preview under mocks.
+    """
     stack_name = stack_name or pulumi.get_stack()
     lookups = Lookups()
     policy_ids: dict[str, pulumi.Output[str]] = {}
-    for policy in plan.policies:
-        if isinstance(policy, ExistingPolicyPlan):
-            policy_ids[policy.key] = lookups.policy_id(policy.name)
+    for key, policy in stack.escalation_policies.items():
+        if isinstance(policy, ExistingPolicy):
+            policy_ids[key] = lookups.policy_id(policy.name)
         else:
-            policy_ids[policy.key] = create_policy(policy, lookups).id
+            policy_ids[key] = create_policy(policy, lookups).id
 
     services: dict[str, ApicaService] = {}
-    for unit in plan.services:
+    for key, service in stack.services.items():
         policy_id = (
-            policy_ids[unit.service.policy_key]
-            if isinstance(unit.service, NewServicePlan)
-            else None
+            policy_ids[service.escalation_policy] if isinstance(service, NewService) else None
         )
-        vendor_id = unit.integration.vendor_id or lookups.apica_vendor_id()
-        services[unit.key] = ApicaService(unit, policy_id, vendor_id)
+        vendor_id = service.integration.vendor_id or lookups.apica_vendor_id()
+        services[key] = ApicaService(service, policy_id, vendor_id)
 
     # One gather per kind of value instead of nested dicts of Outputs: the SDK's cost
     # per Output is what dominates large stacks.
-    keys = [unit.key for unit in plan.services]
-    names = {unit.key: unit.route.service_name for unit in plan.services}
+    keys = list(stack.services)
+    names = {key: service.name for key, service in stack.services.items()}
     where = pulumi.Output.all(
         *[out for key in keys for out in (services[key].service_id, services[key].service_url)]
     ).apply(lambda values: _by_key(keys, values, 2))
@@ -275,7 +204,7 @@ def deploy(plan: StackPlan, stack_name: str | None = None) -> DeployedStack:
     )
     bridge_routes = pulumi.Output.secret(
         pulumi.Output.all(where, secrets).apply(
-            lambda both: _bridge_routes(plan, stack_name, both[0], both[1])
+            lambda both: _bridge_routes(stack, stack_name, both[0], both[1])
         )
     )
     pulumi.export(
@@ -300,7 +229,7 @@ def _by_key(keys: list[str], values: list[Any], width: int) -> dict[str, tuple[A
 
 
 def _bridge_routes(
-    plan: StackPlan,
+    stack: Stack,
     stack_name: str,
     where: Mapping[str, tuple[str, str | None]],
     secrets: Mapping[str, tuple[str]],
@@ -310,15 +239,10 @@ def _bridge_routes(
         key: ResolvedRoute(service_id, url, secrets[key][0])
         for key, (service_id, url) in where.items()
     }
-    text = routes_json(routes_document(plan, stack_name, resolved))
+    text = routes_json(routes_document(stack, stack_name, resolved))
     try:
         parse_routes(text, ROUTES_SOURCE)
     except RoutesFileError as exc:
         # The bridge would refuse this file: fail `pulumi up` instead of shipping it.
         raise ProgramError(f"the routes file the bridge needs is invalid: {exc}") from None
     return text
-
-
-def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
-    """The Pulumi program proper: what `infra/__main__.py` and the offline plan both run."""
-    return deploy(build_plan(stack), stack_name)

@@ -42,25 +42,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_pull(args: argparse.Namespace) -> int:
+    from infra.messages import escape_lines
     from infra.routes_handoff import HandoffError, pull_routes, summary
 
     try:
         routes, path = pull_routes(args.stack, args.out, args.cwd)
     except HandoffError as exc:
-        print(f"routes pull: {exc}", file=sys.stderr)
+        print(escape_lines(f"routes pull: {exc}"), file=sys.stderr)
         return 1
     print(summary(routes, path))
     return 0
 
 
 def run_install(args: argparse.Namespace) -> int:
+    from infra.messages import escape_lines
     from infra.routes_handoff import HandoffError, install_routes, routes_text, summary
 
     try:
         text, source = _read_source(args.source)
         routes, path = install_routes(routes_text(text, source), args.out, source)
     except HandoffError as exc:
-        print(f"routes install: {exc}", file=sys.stderr)
+        print(escape_lines(f"routes install: {exc}"), file=sys.stderr)
         return 1
     print(summary(routes, path))
     return 0

@@ -21,6 +21,7 @@ from contract.errors import RoutesFileError
 from contract.redact import last4, mask_keys
 from contract.routes_file import RoutesFile, parse_routes, write_routes_file
 from infra.errors import InfraError
+from infra.messages import escape
 
 OUTPUT_NAME = "bridge_routes"
 DEFAULT_OUT = Path("routes.json")  # the bridge's default APICA_PD_ROUTES_FILE
@@ -134,7 +135,7 @@ def summary(routes: RoutesFile, path: Path) -> str:
         lines.append(f"  {name.ljust(width)}  {route.service_name}  key {key}")
     if routes.catch_all:
         lines.append(f"  catch-all: {routes.catch_all}")
-    return "\n".join(lines)
+    return "\n".join(escape(line) for line in lines)
 
 
 def _pulumi_failure(stack: str, stderr: str) -> str:

@@ -27,8 +27,14 @@ from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
 from contract.routes_file import Link
-from contract.vocabulary import DEFAULT_SEVERITY_MAP
+from contract.vocabulary import (
+    DEFAULT_SEVERITY_MAP,
+    MAX_CHECK_ID_DIGITS,
+    tag_claim_parts,
+    tag_claims_overlap,
+)
 from infra.errors import Problem, StackFileInvalid
+from infra.messages import describe, quoted
 from infra.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_AUTO_PAUSE_SECONDS,
@@ -58,7 +64,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.yaml_source import PathKey, YamlDocument, gc_paused, load_yaml, parse_yaml
 
@@ -218,7 +224,7 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
         return msg.removeprefix("Value error, ")
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        got = f"got {value!r}" if isinstance(value, str) else f"got {_describe(value)}"
+        got = f"got {value!r}" if isinstance(value, str) else f"got {describe(value)}"
         text = f"must be one of {', '.join(choices)}; {got}"
         if isinstance(value, str):
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
@@ -227,14 +233,19 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
         return text
     if kind == "string_pattern_mismatch":
         return _pattern_message(path, value)
+    if kind == "less_than_equal" and len(path) >= 2 and path[-2] == "ids":
+        return (
+            f"{value} is not an ASM check id (at most {MAX_CHECK_ID_DIGITS} digits): the "
+            "bridge could never match it"
+        )
     simple = {
-        "string_type": f"must be a string, got {_describe(value)}",
-        "int_type": f"must be a whole number, got {_describe(value)}",
-        "bool_type": f"must be true or false, got {_describe(value)}",
-        "model_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "model_attributes_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "dict_type": f"must be a mapping of keys to values, got {_describe(value)}",
-        "list_type": f"must be a list, got {_describe(value)}",
+        "string_type": f"must be a string, got {describe(value)}",
+        "int_type": f"must be a whole number, got {describe(value)}",
+        "bool_type": f"must be true or false, got {describe(value)}",
+        "model_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "model_attributes_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "dict_type": f"must be a mapping of keys to values, got {describe(value)}",
+        "list_type": f"must be a list, got {describe(value)}",
         "greater_than_equal": f"must be at least {ctx.get('ge')}, got {value!r}",
         "less_than_equal": f"must be at most {ctx.get('le')}, got {value!r}",
         "string_too_short": "must not be empty",
@@ -256,6 +267,13 @@ def _value_message(kind: str, ctx: dict[str, Any], value: Any, msg: str, path: P
 
 def _pattern_message(path: PathKey, value: Any) -> str:
     field = path[-1] if path else ""
+    if len(path) >= 2 and path[-2] == "guids":
+        return (
+            f"{quoted(value)} is not an ASM check GUID (1-64 letters, digits, '-' or '_'): "
+            "the bridge could never match it"
+        )
+    if len(path) >= 2 and path[-2] == "allow_destroy":
+        return f"{value!r} is not a valid service or escalation policy key: {_NAME_HINT}"
     if field == "href":
         return f"{value!r} is not an http(s) URL"
     if field == "catch_all":
@@ -263,22 +281,6 @@ def _pattern_message(path: PathKey, value: Any) -> str:
     if field == "escalation_policy":
         return f"{value!r} is not a valid escalation policy key: {_NAME_HINT}"
     return f"{value!r} has the wrong form"
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (an empty value)"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int | float):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) <= 40 else "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 def _unknown_key(loc: tuple[int | str, ...], path: PathKey) -> str:
@@ -486,7 +488,10 @@ class _Checks:
                 seen[folded] = (str(key), path)
 
     def _routing(self) -> None:
+        """Each check reaches one service: ids, GUIDs and tags as the bridge matches them."""
         claims: dict[tuple[str, Any], tuple[str, PathKey]] = {}
+        # Tag claims by normalised key, then value (None: the key alone, any value).
+        tags: dict[str, dict[str | None, tuple[str, PathKey, str]]] = {}
         for key, service in self.services.items():
             checks = _dict(_dict(_dict(service).get("integration")).get("checks"))
             for field, what in (("ids", "check id"), ("guids", "check GUID"), ("tags", "tag")):
@@ -496,18 +501,52 @@ class _Checks:
                 for index, value in enumerate(values):
                     if isinstance(value, bool) or not isinstance(value, int | str):
                         continue
-                    norm = value.casefold() if isinstance(value, str) else value
                     path = ("services", key, "integration", "checks", field, index)
+                    if field == "tags":
+                        self._tag_claim(tags, str(key), path, str(value))
+                        continue
+                    norm = value.casefold() if isinstance(value, str) else value
                     other = claims.setdefault((field, norm), (str(key), path))
-                    if other[0] != key:
-                        self._add(
-                            path,
-                            f"{_render(path)}: {what} {value!r} is already routed to service "
-                            f"{other[0]!r} (line {self._line(other[1])}); route each check to "
-                            "one service",
-                        )
-                    elif other[1] != path:
-                        self._add(path, f"{_render(path)}: {what} {value!r} is listed twice")
+                    self._claimed(path, what, value, str(key), other[0], other[1])
+
+    def _claimed(
+        self, path: PathKey, what: str, value: Any, service: str, owner: str, first: PathKey
+    ) -> None:
+        if owner != service:
+            self._add(
+                path,
+                f"{_render(path)}: {what} {value!r} is already routed to service {owner!r} "
+                f"(line {self._line(first)}); route each check to one service",
+            )
+        elif first != path:
+            self._add(path, f"{_render(path)}: {what} {value!r} is listed twice")
+
+    def _tag_claim(
+        self,
+        tags: dict[str, dict[str | None, tuple[str, PathKey, str]]],
+        service: str,
+        path: PathKey,
+        tag: str,
+    ) -> None:
+        tag_key, tag_value = tag_claim_parts(tag)
+        group = tags.setdefault(tag_key, {})
+        same = group.get(tag_value)
+        if same is not None:  # one claim as the bridge reads it ("Team: A" = "team :a")
+            self._claimed(path, "tag", tag, service, same[0], same[1])
+            return
+        # Claims overlap only under one key: "Team" and "Team: A" both match a check
+        # tagged "Team: A", and the bridge could page only the first.
+        candidates = list(group.values()) if tag_value is None else [group.get(None)]
+        for other in candidates:
+            if other is not None and other[0] != service and tag_claims_overlap(tag, other[2]):
+                self._add(
+                    path,
+                    f"{_render(path)}: tag {tag!r} overlaps tag {other[2]!r} of service "
+                    f"{other[0]!r} (line {self._line(other[1])}): a check carrying both "
+                    "would page only one of them; make the tags tell the services apart",
+                )
+                return
+        group[tag_value] = (service, path, tag)
 
     def _support_hours(self, base: PathKey, entry: dict[Any, Any]) -> None:
         hours = _dict(_dict(entry.get("urgency")).get("support_hours"))
@@ -666,11 +705,11 @@ def _new_service(
     )
 
 
-def _urgency(raw: RawUrgency) -> Urgency:
+def _urgency(raw: RawUrgency) -> UrgencyRule:
     if not isinstance(raw, RawSupportHoursUrgency):
-        return Urgency(type="constant", urgency=raw)
+        return UrgencyRule(type="constant", urgency=raw)
     hours = raw.support_hours
-    return Urgency(
+    return UrgencyRule(
         type="use_support_hours",
         during_support_hours=hours.during,
         outside_support_hours=hours.outside,

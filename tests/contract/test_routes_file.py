@@ -198,8 +198,8 @@ def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "routes.json"
     with path.open("wb") as handle:
         handle.truncate(MAX_ROUTES_FILE_BYTES + 1)  # sparse: no disk used
-    with pytest.raises(RoutesFileError, match=r"is 32\.0 MiB; a routes file may be at most "
-                                              r"32\.0 MiB"):
+    with pytest.raises(RoutesFileError, match=r"is 33,554,433 bytes; a routes file may be at "
+                                              r"most 33,554,432 bytes \(32 MiB\)"):
         load_routes_file(path)
 
 

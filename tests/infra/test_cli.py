@@ -1,4 +1,4 @@
-"""`apica-pd validate` and `apica-pd schema`: output, exit codes, no traceback for bad input."""
+"""`apica-pd validate`, `schema` and `plan`: output, exit codes, no traceback for bad input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 import infra.validate
 from apica_pagerduty.cli import main
+from infra.cli import plan_command
 
-from .conftest import MINIMAL_STACK, STACKS
+from .conftest import HOSTILE, MINIMAL_STACK, STACKS, RecordingMocks, raw_controls
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -116,3 +117,83 @@ def test_a_bug_of_ours_is_one_line_not_a_traceback(
     code, out, err = run("validate", "stacks/example.yaml")
     assert (code, out) == (1, "")
     assert err == "stacks/example.yaml: internal error (RuntimeError); please report it\n"
+
+
+# -- plan ------------------------------------------------------------------------------
+
+
+def test_plan_prints_the_tree(run: Run, small_stack: Path) -> None:
+    code, out, err = run("plan", str(small_stack))
+    assert (code, err) == (0, "")
+    assert out.startswith("stack small: 4 resources, 2 look-ups")
+    assert "+ pagerduty:index/escalationPolicy:EscalationPolicy  policy-oncall  [protect]" in out
+
+
+def test_plan_json_with_stack_name(run: Run, small_stack: Path) -> None:
+    code, out, _ = run("plan", str(small_stack), "--json", "--stack", "prod")
+    assert code == 0
+    data = json.loads(out)
+    assert data["stack"] == "prod"
+    assert {o: v["secret"] for o, v in data["outputs"].items()} == {
+        "bridge_routes": True,
+        "integration_keys": True,
+        "services": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "- a list\n", "services: [\n", "services:\n  web:\n    name: Web\n    nmae: x\n"],
+)
+def test_plan_bad_file_exits_1_with_problems(
+    run: Run, write_stack: Callable[..., Path], text: str
+) -> None:
+    path = write_stack(text, "bad.yaml")
+    code, out, err = run("plan", str(path))
+    assert (code, out) == (1, "")
+    assert str(path) in err
+    assert "Traceback" not in err
+
+
+def test_plan_reports_program_errors_without_the_key(
+    small_stack: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = plan_command(small_stack, mocks=RecordingMocks(key="not-a-key-9876"))
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (1, "")
+    assert "bridge_routes" in captured.err and "routing_key" in captured.err
+    assert "9876" not in captured.err
+    assert "Traceback" not in captured.err
+
+
+# -- what is printed never carries a raw control character ----------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_validate_escapes_values_it_quotes(
+    run: Run, write_stack: Callable[..., Path], value: str
+) -> None:
+    # The unknown-policy message lists the declared policy keys as they are written.
+    text = MINIMAL_STACK.replace("  oncall:", f"  {json.dumps(value)}:")
+    bad = write_stack(text, "bad.yaml")
+    code, out, err = run("validate", str(bad))
+    assert (code, out) == (1, "")
+    assert raw_controls(err) == []
+    key_problem, reference_problem = err.splitlines()
+    assert key_problem.startswith(f"{bad}:2:3: escalation_policies: escalation policy key ")
+    assert reference_problem.startswith(
+        f"{bad}:10:24: services.web.escalation_policy: unknown escalation policy 'oncall'; "
+        "declared in escalation_policies: Ops"
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_plan_escapes_values_in_the_tree(
+    run: Run, write_stack: Callable[..., Path], value: str
+) -> None:
+    path = write_stack(MINIMAL_STACK + f"    description: {json.dumps(value)}\n", "x.yaml")
+    code, out, err = run("plan", str(path))
+    assert (code, err) == (0, "")
+    assert raw_controls(out) == []
+    (line,) = [line for line in out.splitlines() if "description: Ops" in line]
+    assert "forged" not in out.replace(line, "")

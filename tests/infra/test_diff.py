@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from infra.diff import Change, PropertyChange, StackDiff, diff_stacks, gate
+from infra.model import Stack
 from infra.validate import load_stack
 
 BASE: dict[str, Any] = {
@@ -44,12 +45,12 @@ BASE: dict[str, Any] = {
 Edit = Callable[[dict[str, Any]], None]
 
 
-def _stack(tmp_path: Path, name: str, data: dict[str, Any] | None) -> dict[str, Any]:
+def _stack(tmp_path: Path, name: str, data: dict[str, Any] | None) -> Stack | None:
     if data is None:
-        return {}  # the stack file does not exist on this side
+        return None  # the stack file does not exist on this side
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_stack(path).model_dump(mode="json")
+    return load_stack(path)
 
 
 def _diff(tmp_path: Path, edit: Edit) -> StackDiff:

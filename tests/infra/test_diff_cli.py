@@ -4,14 +4,19 @@ messages pinned (0 ok, 1 invalid input, 2 usage, 3 destructive change not allowe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from apica_pagerduty.cli import main
+from infra.yaml_source import MAX_FILE_BYTES
 from tests.conftest import git
+
+from .conftest import HOSTILE, raw_controls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,8 +214,6 @@ def test_usage_errors_exit_2(
 # -- git revisions -----------------------------------------------------------------------
 
 
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A repository whose main has stacks/prod.yaml = BASE, one commit."""
@@ -352,3 +355,93 @@ def test_process_exit_status_is_3(repo: Path) -> None:
     )
     assert (proc.returncode, proc.stderr) == (3, BLOCKED_STDERR)
     assert proc.stdout.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
+
+
+@pytest.mark.parametrize("fmt", [[], ["--markdown"]], ids=["text", "markdown"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_values_are_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, fmt: list[str]
+) -> None:
+    changed = BASE.replace(
+        "    name: Checkout API\n",
+        f"    name: Checkout API\n    description: {json.dumps(value)}\n",
+    )
+    old, new = _write(tmp_path, "old.yaml", BASE), _write(tmp_path, "new.yaml", changed)
+    code, out, err = _run(capsys, old, new, *fmt)
+    assert (code, err) == (0, "")
+    assert raw_controls(out) == []
+    (line,) = [line for line in out.splitlines() if "description: (none)" in line]
+    assert "forged" not in out.replace(line, "")
+
+
+# -- files that are not stack files: one line, never a hang ------------------------------
+
+SPECIAL = [
+    # (how to make the path, the reason after "PATH: ")
+    pytest.param(
+        lambda d: "/dev/zero", "is not a regular file (a FIFO, socket or device?)", id="dev-zero"
+    ),
+    pytest.param(
+        lambda d: (os.mkfifo(d / "pipe.yaml"), str(d / "pipe.yaml"))[1],
+        "is not a regular file (a FIFO, socket or device?)",
+        id="fifo-nobody-writes",
+    ),
+    pytest.param(lambda d: str(d), "is a directory, not a stack file", id="directory"),
+]
+
+
+@pytest.mark.parametrize("side", ["old", "new"])
+@pytest.mark.parametrize(("make", "reason"), SPECIAL)
+def test_special_files_are_one_line_and_do_not_hang(
+    tmp_path: Path, side: str, make: Callable[[Path], str], reason: str
+) -> None:
+    # A separate process with a timeout: a blocking open or an endless read would hang
+    # the test run itself, not fail it.
+    special = make(tmp_path)
+    base = _write(tmp_path, "base.yaml", BASE)
+    files = [base, special] if side == "new" else [special, base]
+    proc = subprocess.run(
+        [sys.executable, "-m", "apica_pagerduty", "diff", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == f"apica-pd diff: {special}: {reason}\n"
+
+
+def test_a_fifo_in_the_working_tree_is_one_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = repo / "stacks" / "prod.yaml"
+    stack.unlink()
+    os.mkfifo(stack)
+    code, out, err = _run(capsys, str(stack), "--base", "main")
+    assert (code, out) == (1, "")
+    assert err == f"apica-pd diff: {stack}: is not a regular file (a FIFO, socket or device?)\n"
+
+
+def test_an_oversized_file_at_a_revision_is_not_read(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = repo / "stacks" / "prod.yaml"
+    stack.write_text(BASE + "#" * MAX_FILE_BYTES + "\n", encoding="utf-8")
+    git(repo, "commit", "--quiet", "-am", "huge")
+    stack.write_text(BASE, encoding="utf-8")
+    code, out, err = _run(capsys, str(stack), "--base", "main")
+    assert (code, out) == (1, "")
+    size = len(BASE) + MAX_FILE_BYTES + 1
+    assert err == (
+        f"apica-pd diff: main:stacks/prod.yaml: is {size:,} bytes; a stack file may be at most "
+        "5,242,880 bytes (5 MiB)\n"
+    )
+
+
+def test_a_directory_at_a_revision_is_one_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, str(repo / "stacks"), "--base", "main")
+    assert (code, out) == (1, "")
+    assert err == "apica-pd diff: main:stacks: is a directory, not a stack file\n"

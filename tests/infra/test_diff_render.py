@@ -20,6 +20,7 @@ from infra.diff_render import (
     render_markdown,
     render_text,
 )
+from infra.model import Stack
 from infra.validate import load_stack
 
 LABELS = Labels("stacks/prod.yaml", "origin/main", "working tree")
@@ -53,10 +54,10 @@ NEW = {
 }
 
 
-def _load(tmp_path: Path, name: str, data: dict[str, Any]) -> dict[str, Any]:
+def _load(tmp_path: Path, name: str, data: dict[str, Any]) -> Stack:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_stack(path).model_dump(mode="json")
+    return load_stack(path)
 
 
 @pytest.fixture

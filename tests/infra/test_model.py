@@ -23,7 +23,7 @@ from infra.model import (
     RawTimeGrouping,
     Stack,
     SupportHours,
-    Urgency,
+    UrgencyRule,
     parse_duration,
 )
 
@@ -60,8 +60,8 @@ def test_parse_duration(text: str, seconds: int) -> None:
             "'5 min' is not a duration: write a number and one unit, s, m, h or d "
             "(e.g. '90s', '30m', '4h', '1d')",
         ),
-        (True, "must be a duration such as '30m', got a boolean"),
-        (None, "must be a duration such as '30m', got empty"),
+        (True, "must be a duration such as '30m', got a boolean (true)"),
+        (None, "must be a duration such as '30m', got an empty value"),
     ],
 )
 def test_parse_duration_refuses(value: Any, message: str) -> None:
@@ -140,16 +140,16 @@ def test_urgency_constant_and_support_hours_are_exclusive() -> None:
     hours = SupportHours(
         time_zone="UTC", days_of_week=(1,), start_time="09:00:00", end_time="17:00:00"
     )
-    Urgency(
+    UrgencyRule(
         type="use_support_hours",
         during_support_hours="high",
         outside_support_hours="low",
         support_hours=hours,
     )
     with pytest.raises(pydantic.ValidationError, match="constant urgency needs `urgency`"):
-        Urgency(type="constant", urgency="high", support_hours=hours)
+        UrgencyRule(type="constant", urgency="high", support_hours=hours)
     with pytest.raises(pydantic.ValidationError, match="constant urgency needs `urgency`"):
-        Urgency(type="use_support_hours", urgency="high", support_hours=hours)
+        UrgencyRule(type="use_support_hours", urgency="high", support_hours=hours)
 
 
 def test_resolved_models_are_frozen_and_plain() -> None:

@@ -1,6 +1,6 @@
 """infra.resources (and the infra/__main__ entry): the program's graph under Pulumi's mocks.
 
-Graph tests run the program through `infra.offline_plan.run_under_mocks`, which records
+Graph tests run the program through `infra.preview.preview_program`, which records
 every registration (type, logical name, parent, protect, inputs) and look-up.
 Output tests use `@pulumi.runtime.test` and return their `Output.all(...).apply(check)`.
 """
@@ -14,48 +14,34 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
 from contract.routes_file import parse_routes
+from infra.mock_runtime import as_python, set_fresh_mocks
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,
     ExistingService,
-    Integration,
-    NewPolicy,
     NewService,
     Rule,
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
-from infra.offline_plan import OfflinePlan, PlanMocks, Registration, run_under_mocks
-from infra.plan import build_plan
-from infra.resources import COMPONENT_TYPE, ProgramError, deploy, require_exact_vendor, run_program
+from infra.plan import service_args
+from infra.preview import Preview, PreviewMocks, Registration, preview_program
+from infra.resources import COMPONENT_TYPE, ProgramError, require_exact_vendor, run_program
+
+from .conftest import RecordingMocks, integration, new_policy, resolved_stack
+from .conftest import new_service as resolved_service
 
 POLICY = "pagerduty:index/escalationPolicy:EscalationPolicy"
 SERVICE = "pagerduty:index/service:Service"
 INTEGRATION = "pagerduty:index/serviceIntegration:ServiceIntegration"
-SEVERITIES = {"F": "critical", "E": "error", "W": "warning", "I": "info"}
 MAIN = Path(__file__).resolve().parents[2] / "infra"
 
 
 # -- stacks -------------------------------------------------------------------------
-
-
-def integration(name: str, **overrides: Any) -> Integration:
-    fields: dict[str, Any] = {
-        "name": name,
-        "vendor_id": None,
-        "check_ids": (),
-        "check_guids": (),
-        "check_tags": (),
-        "severity_map": dict(SEVERITIES),
-        "links": (),
-    }
-    return Integration(**{**fields, **overrides})
 
 
 def check_id(key: str) -> int:
@@ -64,98 +50,58 @@ def check_id(key: str) -> int:
 
 
 def new_service(key: str = "web", **overrides: Any) -> NewService:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": key.title(),
-        "description": None,
-        "escalation_policy": "oncall",
-        "urgency": Urgency(type="constant", urgency="severity_based"),
-        "auto_resolve_timeout": 4 * 3600,
-        "acknowledgement_timeout": None,
-        "alert_grouping": None,
-        "auto_pause_timeout": None,
-        "team": None,
-        "protect": True,
-        "integration": integration(f"Apica-{key.title()}", check_ids=(check_id(key),)),
-    }
-    return NewService(**{**fields, **overrides})
+    """A service with a check of its own and no acknowledgement timeout."""
+    routed = integration(f"Apica-{key.title()}", check_ids=(check_id(key),))
+    return resolved_service(
+        key, **{"acknowledgement_timeout": None, "integration": routed, **overrides}
+    )
 
 
-def new_policy(key: str = "oncall", **overrides: Any) -> NewPolicy:
-    fields: dict[str, Any] = {
-        "key": key,
-        "name": "On-call",
-        "description": "Primary then secondary",
-        "num_loops": 2,
-        "team": "Web",
-        "protect": True,
-        "rules": (
-            Rule(
-                delay_minutes=15,
-                assignment="round_robin",
-                targets=(
-                    Target(type="user", ref="ann@example.com"),
-                    Target(type="schedule", ref="Web primary"),
-                ),
-            ),
-            Rule(
-                delay_minutes=30,
-                assignment="assign_to_everyone",
-                targets=(Target(type="user", ref="ann@example.com"),),
+ONCALL = new_policy(
+    description="Primary then secondary",
+    num_loops=2,
+    team="Web",
+    rules=(
+        Rule(
+            delay_minutes=15,
+            assignment="round_robin",
+            targets=(
+                Target(type="user", ref="ann@example.com"),
+                Target(type="schedule", ref="Web primary"),
             ),
         ),
-    }
-    return NewPolicy(**{**fields, **overrides})
+        Rule(
+            delay_minutes=30,
+            assignment="assign_to_everyone",
+            targets=(Target(type="user", ref="ann@example.com"),),
+        ),
+    ),
+)
 
 
 def stack_of(*services: NewService | ExistingService, **overrides: Any) -> Stack:
-    fields: dict[str, Any] = {
-        "escalation_policies": {"oncall": new_policy()},
-        "services": {service.key: service for service in services},
-        "catch_all": None,
-        "apica_vendor_id": None,
-    }
-    return Stack(**{**fields, **overrides})
+    return resolved_stack(*services, **{"escalation_policies": {"oncall": ONCALL}, **overrides})
 
 
-def offline(stack: Stack, mocks: PlanMocks | None = None) -> OfflinePlan:
-    return run_under_mocks(lambda: run_program(stack, "test"), mocks, "test")
+def offline(stack: Stack, mocks: PreviewMocks | None = None) -> Preview:
+    return preview_program(lambda: run_program(stack, "test"), mocks, "test")
 
 
-def graph(plan: OfflinePlan) -> set[tuple[str, str, str | None, bool]]:
-    return {(r.type, r.name, r.parent, r.protect) for r in plan.registrations}
+def graph(preview: Preview) -> set[tuple[str, str, str | None, bool]]:
+    return {(r.type, r.name, r.parent, r.protect) for r in preview.registrations}
 
 
-def one(plan: OfflinePlan, name: str) -> Registration:
-    (found,) = [r for r in plan.registrations if r.name == name]
+def one(preview: Preview, name: str) -> Registration:
+    (found,) = [r for r in preview.registrations if r.name == name]
     return found
-
-
-class CountingMocks(PlanMocks):
-    """PlanMocks that count look-ups per (token, args) and can hand out bad keys."""
-
-    def __init__(self, vendor_name: str = "Apica", key: str | None = None) -> None:
-        super().__init__(vendor_name)
-        self.key = key
-        self.calls: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        self.calls.append((args.token, tuple(sorted(args.args.items()))))
-        return super().call(args)
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        resource_id, outputs = super().new_resource(args)
-        if self.key is not None and "integrationKey" in outputs:
-            outputs["integrationKey"] = self.key
-        return resource_id, outputs
 
 
 # -- graph --------------------------------------------------------------------------
 
 
 def test_exact_graph_of_new_policy_and_services() -> None:
-    plan = offline(stack_of(new_service("web"), new_service("api", protect=False)))
-    assert graph(plan) == {
+    preview = offline(stack_of(new_service("web"), new_service("api", protect=False)))
+    assert graph(preview) == {
         (POLICY, "policy-oncall", None, True),
         (COMPONENT_TYPE, "web", None, False),
         (SERVICE, "service-web", "web", True),
@@ -164,7 +110,7 @@ def test_exact_graph_of_new_policy_and_services() -> None:
         (SERVICE, "service-api", "api", False),
         (INTEGRATION, "service-api-apica", "api", False),
     }
-    assert {(x.kind, x.name) for x in plan.lookups} == {
+    assert {(x.kind, x.name) for x in preview.lookups} == {
         ("user", "ann@example.com"),
         ("schedule", "Web primary"),
         ("team", "Web"),
@@ -198,8 +144,8 @@ def test_policy_inputs_reference_looked_up_users_schedules_team() -> None:
 
 
 def test_service_and_integration_inputs() -> None:
-    plan = offline(stack_of(new_service()))
-    assert one(plan, "service-web").inputs == {
+    preview = offline(stack_of(new_service()))
+    assert one(preview, "service-web").inputs == {
         "name": "Web",
         "description": "Managed by Pulumi",
         "escalation_policy": "${policy-oncall.id}",
@@ -208,7 +154,7 @@ def test_service_and_integration_inputs() -> None:
         "acknowledgement_timeout": "null",
         "auto_pause_notifications_parameters": {"enabled": False},
     }
-    assert one(plan, "service-web-apica").inputs == {
+    assert one(preview, "service-web-apica").inputs == {
         "name": "Apica-Web",
         "service": "${service-web.id}",
         "vendor": "${vendor:Apica}",
@@ -216,96 +162,77 @@ def test_service_and_integration_inputs() -> None:
 
 
 def test_each_look_up_is_invoked_once() -> None:
-    mocks = CountingMocks()
+    mocks = RecordingMocks()
     offline(stack_of(new_service("web"), new_service("api")), mocks)
     assert len(mocks.calls) == len(set(mocks.calls)) == 4
 
 
 def test_existing_service_gets_only_an_integration() -> None:
     legacy = ExistingService(key="legacy", name="Legacy", integration=integration("Apica-L"))
-    plan = offline(stack_of(legacy, escalation_policies={}))
-    assert graph(plan) == {
+    preview = offline(stack_of(legacy, escalation_policies={}))
+    assert graph(preview) == {
         (COMPONENT_TYPE, "legacy", None, False),
         (INTEGRATION, "service-legacy-apica", "legacy", False),
     }
-    assert one(plan, "service-legacy-apica").inputs["service"] == "${service:Legacy}"
-    assert ("service", "Legacy") in {(x.kind, x.name) for x in plan.lookups}
+    assert one(preview, "service-legacy-apica").inputs["service"] == "${service:Legacy}"
+    assert ("service", "Legacy") in {(x.kind, x.name) for x in preview.lookups}
 
 
 def test_existing_policy_is_looked_up_not_created() -> None:
     stack = stack_of(
         new_service(), escalation_policies={"oncall": ExistingPolicy(key="oncall", name="Ops")}
     )
-    plan = offline(stack)
-    assert POLICY not in {r.type for r in plan.registrations}
-    assert one(plan, "service-web").inputs["escalation_policy"] == "${escalation_policy:Ops}"
+    preview = offline(stack)
+    assert POLICY not in {r.type for r in preview.registrations}
+    assert one(preview, "service-web").inputs["escalation_policy"] == "${escalation_policy:Ops}"
 
 
-def test_support_hours_with_scheduled_action() -> None:
-    urgency = Urgency(
-        type="use_support_hours",
-        during_support_hours="high",
-        outside_support_hours="low",
-        support_hours=SupportHours(
-            time_zone="America/Lima",
-            days_of_week=(1, 2, 3, 4, 5),
-            start_time="09:00:00",
-            end_time="17:00:00",
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({}, id="constant-urgency"),
+        pytest.param(
+            {
+                "urgency": UrgencyRule(
+                    type="use_support_hours",
+                    during_support_hours="high",
+                    outside_support_hours="low",
+                    support_hours=SupportHours(
+                        time_zone="America/Lima",
+                        days_of_week=(1, 2, 3, 4, 5),
+                        start_time="09:00:00",
+                        end_time="17:00:00",
+                    ),
+                    raise_at_support_hours_start=True,
+                ),
+                "alert_grouping": AlertGrouping(
+                    type="content_based", aggregate="any", fields=("summary",)
+                ),
+                "auto_pause_timeout": 120,
+            },
+            id="support-hours-grouping-auto-pause",
         ),
-        raise_at_support_hours_start=True,
-    )
-    inputs = one(offline(stack_of(new_service(urgency=urgency))), "service-web").inputs
-    assert inputs["incident_urgency_rule"] == {
-        "type": "use_support_hours",
-        "during_support_hours": {"type": "constant", "urgency": "high"},
-        "outside_support_hours": {"type": "constant", "urgency": "low"},
-    }
-    assert inputs["support_hours"] == {
-        "type": "fixed_time_per_day",
-        "time_zone": "America/Lima",
-        "start_time": "09:00:00",
-        "end_time": "17:00:00",
-        "days_of_weeks": [1, 2, 3, 4, 5],
-    }
-    assert inputs["scheduled_actions"] == [
-        {
-            "type": "urgency_change",
-            "to_urgency": "high",
-            "ats": [{"type": "named_time", "name": "support_hours_start"}],
-        }
-    ]
-
-
-def test_grouping_and_auto_pause_inputs() -> None:
-    service = new_service(
-        alert_grouping=AlertGrouping(type="content_based", aggregate="any", fields=("summary",)),
-        auto_pause_timeout=120,
-    )
+    ],
+)
+def test_a_service_is_registered_with_the_plans_arguments(overrides: dict[str, Any]) -> None:
+    # infra.plan pins each argument's value; here: all of them reach the provider as planned.
+    service = new_service(**overrides)
     inputs = one(offline(stack_of(service)), "service-web").inputs
-    assert inputs["alert_grouping_parameters"] == {
-        "type": "content_based",
-        "config": {"aggregate": "any", "fields": ["summary"]},
-    }
-    assert inputs["auto_pause_notifications_parameters"] == {"enabled": True, "timeout": 120}
-
-
-def test_no_grouping_sends_no_grouping_parameters() -> None:
-    inputs = one(offline(stack_of(new_service())), "service-web").inputs
-    assert "alert_grouping_parameters" not in inputs
-    assert "scheduled_actions" not in inputs
-    assert "support_hours" not in inputs
+    planned = as_python(service_args(service))  # as the mocks see it: unset values dropped
+    provider_default = {"description": "Managed by Pulumi"}  # pulumi-pagerduty's, for None
+    assert inputs == {**provider_default, **planned, "escalation_policy": "${policy-oncall.id}"}
 
 
 def test_vendor_override_skips_the_look_up() -> None:
     service = new_service(integration=integration("Apica-Web", vendor_id="PAPICA1"))
-    plan = offline(stack_of(service))
-    assert one(plan, "service-web-apica").inputs["vendor"] == "PAPICA1"
-    assert "vendor" not in {x.kind for x in plan.lookups}
+    preview = offline(stack_of(service))
+    assert one(preview, "service-web-apica").inputs["vendor"] == "PAPICA1"
+    assert "vendor" not in {x.kind for x in preview.lookups}
 
 
 def test_ambiguous_vendor_look_up_fails_with_the_fix() -> None:
     with pytest.raises(ProgramError, match=r"apica\.vendor_id") as caught:
-        offline(stack_of(new_service()), PlanMocks(vendor_name="Apica Synthetic Monitoring"))
+        offline(stack_of(new_service()), PreviewMocks(vendor_name="Apica Synthetic Monitoring"))
     assert "'Apica Synthetic Monitoring'" in str(caught.value)
 
 
@@ -317,13 +244,13 @@ def test_vendor_name_matches_case_insensitively(name: str) -> None:
 
 def test_invalid_routes_file_fails_the_program_without_showing_the_key() -> None:
     with pytest.raises(ProgramError, match="routing_key") as caught:
-        offline(stack_of(new_service()), CountingMocks(key="short-key-1234"))
+        offline(stack_of(new_service()), RecordingMocks(key="short-key-1234"))
     assert "short-key" not in str(caught.value)
 
 
 def test_outputs_keys_and_routes_are_secret() -> None:
-    plan = offline(stack_of(new_service()))
-    outputs = {o.name: o for o in plan.outputs}
+    preview = offline(stack_of(new_service()))
+    outputs = {o.name: o for o in preview.outputs}
     assert outputs["integration_keys"].secret and outputs["bridge_routes"].secret
     assert outputs["services"].secret is False
     assert outputs["services"].value == {
@@ -341,14 +268,13 @@ def test_outputs_keys_and_routes_are_secret() -> None:
 
 @pytest.fixture
 def mocked() -> None:
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(PlanMocks(), project="apica-pagerduty", stack="test")
+    set_fresh_mocks(PreviewMocks(), "test")
 
 
 @pulumi.runtime.test
 def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
     legacy = ExistingService(key="legacy", name="Legacy", integration=integration("Apica-L"))
-    deployed = deploy(build_plan(stack_of(new_service(), legacy, catch_all="legacy")))
+    deployed = run_program(stack_of(new_service(), legacy, catch_all="legacy"))
 
     def check(values: list[Any]) -> None:
         routes_text, web_key, web_id = values
@@ -370,7 +296,7 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
 
 @pulumi.runtime.test
 def test_integration_keys_and_routes_are_secret_outputs(mocked: None) -> Any:
-    deployed = deploy(build_plan(stack_of(new_service())))
+    deployed = run_program(stack_of(new_service()))
 
     async def check() -> None:
         assert await deployed.bridge_routes.is_secret()
@@ -397,7 +323,7 @@ def test_entry_turns_a_bad_stack_file_into_a_run_error(tmp_path: Path) -> None:
     pulumi.runtime.set_all_config({"apica-pagerduty:stackFile": str(bad)})
     try:
         with pytest.raises(pulumi.RunError, match=r"bad\.yaml:\d+:\d+: "):
-            run_under_mocks(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
+            preview_program(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
     finally:
         pulumi.runtime.set_all_config({})
 
@@ -405,8 +331,8 @@ def test_entry_turns_a_bad_stack_file_into_a_run_error(tmp_path: Path) -> None:
 def test_exact_graph_of_the_example_stack() -> None:
     from infra.validate import load_stack
 
-    plan = offline(load_stack(MAIN.parent / "stacks" / "example.yaml"))
-    assert graph(plan) == {
+    preview = offline(load_stack(MAIN.parent / "stacks" / "example.yaml"))
+    assert graph(preview) == {
         (POLICY, "policy-platform-oncall", None, True),
         (POLICY, "policy-payments-oncall", None, True),
         (COMPONENT_TYPE, "checkout", None, False),
@@ -421,7 +347,7 @@ def test_exact_graph_of_the_example_stack() -> None:
         (COMPONENT_TYPE, "legacy-web", None, False),
         (INTEGRATION, "service-legacy-web-apica", "legacy-web", False),
     }
-    assert {(x.kind, x.name) for x in plan.lookups} == {
+    assert {(x.kind, x.name) for x in preview.lookups} == {
         ("escalation_policy", "SRE Escalation"),
         ("schedule", "Payments Primary"),
         ("schedule", "Platform Primary"),
@@ -432,7 +358,7 @@ def test_exact_graph_of_the_example_stack() -> None:
         ("user", "bob@example.com"),
         ("user", "carol@example.com"),
     }
-    vendors = {r.name: r.inputs["vendor"] for r in plan.registrations if r.type == INTEGRATION}
+    vendors = {r.name: r.inputs["vendor"] for r in preview.registrations if r.type == INTEGRATION}
     assert vendors == {
         "service-checkout-apica": "PAPICA1",
         "service-search-apica": "PAPICA1",
@@ -443,11 +369,11 @@ def test_exact_graph_of_the_example_stack() -> None:
 
 def test_entry_defaults_to_the_stack_named_file() -> None:
     pulumi.runtime.set_all_config({})
-    plan = run_under_mocks(
+    preview = preview_program(
         lambda: runpy.run_path(str(MAIN), run_name="__main__"), stack_name="example"
     )
-    assert len(plan.registrations) == 13
-    assert {o.name for o in plan.outputs} == {"services", "integration_keys", "bridge_routes"}
+    assert len(preview.registrations) == 13
+    assert {o.name for o in preview.outputs} == {"services", "integration_keys", "bridge_routes"}
 
 
 def test_entry_uses_the_configured_stack_file(tmp_path: Path) -> None:
@@ -459,7 +385,7 @@ def test_entry_uses_the_configured_stack_file(tmp_path: Path) -> None:
     )
     pulumi.runtime.set_all_config({"apica-pagerduty:stackFile": str(stack_file)})
     try:
-        plan = run_under_mocks(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
+        preview = preview_program(lambda: runpy.run_path(str(MAIN), run_name="__main__"))
     finally:
         pulumi.runtime.set_all_config({})
-    assert {r.name for r in plan.registrations} == {"web", "service-web", "service-web-apica"}
+    assert {r.name for r in preview.registrations} == {"web", "service-web", "service-web-apica"}

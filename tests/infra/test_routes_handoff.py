@@ -15,6 +15,8 @@ import pytest
 from apica_pagerduty.cli import main
 from infra.routes_handoff import HandoffError, extract_routes, routes_text
 
+from .conftest import HOSTILE, raw_controls
+
 KEY = "k" * 28 + "9f3a"
 OTHER_KEY = "q" * 28 + "77b1"
 
@@ -221,7 +223,7 @@ def test_install_of_endless_stdin_stops_at_the_limit(tmp_path, monkeypatch, caps
     monkeypatch.setattr(sys, "stdin", open("/dev/zero"))  # noqa: SIM115
     assert main(["routes", "install", "-", "--out", str(tmp_path / "r.json")]) == 1
     assert one_line_error(capsys) == (
-        "routes install: standard input is more than 32.0 MiB: not routes JSON")
+        "routes install: standard input is more than 32 MiB: not routes JSON")
 
 
 def test_extract_routes_refuses_a_redacted_secret():
@@ -232,3 +234,15 @@ def test_extract_routes_refuses_a_redacted_secret():
 def test_routes_text_passes_a_routes_file_through():
     text = json.dumps(routes_doc())
     assert routes_text(text, "stdin") == text
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_install_summary_escapes_service_names(tmp_path, capsys, value):
+    doc = routes_doc()
+    doc["routes"]["checkout"]["service_name"] = value
+    source = tmp_path / "routes-in.json"
+    source.write_text(json.dumps(doc))
+    assert main(["routes", "install", str(source), "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert raw_controls(out) == []
+    assert len(out.splitlines()) == 3  # the summary and one line per route

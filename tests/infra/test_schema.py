@@ -50,3 +50,39 @@ def test_schema_refuses_an_unknown_key() -> None:
     document = {"services": {"web": {"name": "Web", "colour": 1}}}
     assert not validator.is_valid(document)
     assert validator.is_valid({"services": {"web": {"name": "Web"}}})
+
+
+# One value each pattern of the schema accepts; a pattern added without one fails below.
+PATTERN_SAMPLES = {
+    "^[a-z0-9][a-z0-9_-]{0,62}$": "web",
+    "^[A-Z0-9]{1,20}$": "PAPICA1",
+    "^([01][0-9]|2[0-3]):([0-5][0-9])$": "09:00",
+    "^[0-9]{1,7}[smhd]$": "30m",
+    "^(off|[0-9]{1,7}[smhd])$": "off",
+    "^(until_resolved|[0-9]{1,7}[smhd])$": "until_resolved",
+    "^(recommended|[0-9]{1,7}[smhd])$": "5m",
+    "^[^\\\\/&<>\\x00-\\x1f\\x7f-\\x9f]*$": "On-call",
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*$": "Checkout API",
+    "^https?://\\S+$": "https://runbooks.example.com/web",
+    "^[A-Za-z0-9_-]{1,64}$": "7d3f0c2e-5b1a-4c9e",
+}
+
+
+def _patterns(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+        return found.union(*(_patterns(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_patterns(item) for item in node))
+    return set()
+
+
+def test_schema_patterns_refuse_a_trailing_newline() -> None:
+    # JSON Schema patterns are ECMA-262 regular expressions (editors, check-jsonschema),
+    # where `$` is the end of the text; Python's `re.search` would let "\n" through.
+    regress = pytest.importorskip("regress")
+    assert _patterns(stack_schema()) == set(PATTERN_SAMPLES)
+    for pattern, sample in PATTERN_SAMPLES.items():
+        regex = regress.Regex(pattern)
+        assert regex.find(sample) is not None, pattern
+        assert regex.find(sample + "\n") is None, pattern

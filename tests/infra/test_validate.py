@@ -23,7 +23,7 @@ from infra.model import (
     Stack,
     SupportHours,
     Target,
-    Urgency,
+    UrgencyRule,
 )
 from infra.validate import (
     check_file,
@@ -309,6 +309,38 @@ def test_service_team_matching_its_policy_any_case(stack_of: Stacks) -> None:
             id="tag-routed-twice",
         ),
         pytest.param(
+            with_web("integration: {checks: {tags: ['Team: Checkout']}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: ['team :checkout']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag 'team :checkout' "
+                "is already routed to service 'web' (line 11); route each check to one service"
+            ],
+            id="tag-routed-twice-as-the-bridge-normalises",
+        ),
+        pytest.param(
+            with_web("integration: {checks: {tags: ['Team: Checkout']}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: [' TEAM ']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag ' TEAM ' overlaps "
+                "tag 'Team: Checkout' of service 'web' (line 11): a check carrying both would "
+                "page only one of them; make the tags tell the services apart"
+            ],
+            id="key-only-tag-overlaps-a-valued-one",
+        ),
+        pytest.param(
+            with_web("integration: {checks: {tags: [Team]}}")
+            + "  api:\n    name: API\n    escalation_policy: oncall\n"
+            + "    integration: {checks: {tags: ['Team: API', 'Env: prod']}}\n",
+            [
+                "stack.yaml:15:35: services.api.integration.checks.tags[0]: tag 'Team: API' "
+                "overlaps tag 'Team' of service 'web' (line 11): a check carrying both would "
+                "page only one of them; make the tags tell the services apart"
+            ],
+            id="valued-tag-overlaps-a-key-only-one",
+        ),
+        pytest.param(
             with_web("integration: {checks: {ids: [7, 7]}}"),
             [
                 "stack.yaml:11:37: services.web.integration.checks.ids[1]: check id 7 is "
@@ -546,6 +578,25 @@ def test_unquoted_clock_times_are_strings(stack_of: Stacks) -> None:
             id="negative-check-id",
         ),
         pytest.param(
+            "integration: {checks: {ids: [1234567890123456789]}}",
+            "11:34: services.web.integration.checks.ids[0]: 1234567890123456789 is not an ASM "
+            "check id (at most 18 digits): the bridge could never match it",
+            id="check-id-over-18-digits",
+        ),
+        pytest.param(
+            "integration: {checks: {guids: ['7d3f 0c2e']}}",
+            "11:36: services.web.integration.checks.guids[0]: '7d3f 0c2e' is not an ASM check "
+            "GUID (1-64 letters, digits, '-' or '_'): the bridge could never match it",
+            id="check-guid-with-white-space",
+        ),
+        pytest.param(
+            "integration: {checks: {guids: ['" + "a" * 65 + "']}}",
+            "11:36: services.web.integration.checks.guids[0]: '" + "a" * 35 + "...' "
+            "is not an ASM check GUID (1-64 letters, digits, '-' or '_'): the bridge could never "
+            "match it",
+            id="check-guid-too-long",
+        ),
+        pytest.param(
             "team: ''",
             "11:11: services.web.team: must not be blank",
             id="blank-team",
@@ -554,6 +605,98 @@ def test_unquoted_clock_times_are_strings(stack_of: Stacks) -> None:
 )
 def test_value_rules(problems_of: Problems, line: str, expected: str) -> None:
     assert problems_of(with_web(line)) == [f"stack.yaml:{expected}"]
+
+
+# Python's `$` also matches before a final newline: every pattern must refuse one.
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            with_web(
+                'urgency: {support_hours: {time_zone: UTC, days: [mon], start: "09:00\\n",'
+                ' end: "17:00"}}'
+            ),
+            "11:67: services.web.urgency.support_hours.start: '09:00\\n' is not a time of day: "
+            'write HH:MM, e.g. "09:00"',
+            id="start",
+        ),
+        pytest.param(
+            with_web(
+                'urgency: {support_hours: {time_zone: UTC, days: [mon], start: "09:00",'
+                ' end: "17:00\\n"}}'
+            ),
+            "11:81: services.web.urgency.support_hours.end: '17:00\\n' is not a time of day: "
+            'write HH:MM, e.g. "09:00"',
+            id="end",
+        ),
+        pytest.param(
+            'apica: {vendor_id: "PAPICA1\\n"}\n' + HEAD,
+            "1:20: apica.vendor_id: 'PAPICA1\\n' is not a PagerDuty vendor id (upper-case "
+            "letters and digits, e.g. 'PAPICA1')",
+            id="vendor-id",
+        ),
+        pytest.param(
+            with_web('integration: {vendor_id: "PAPICA1\\n"}'),
+            "11:30: services.web.integration.vendor_id: 'PAPICA1\\n' is not a PagerDuty vendor id "
+            "(upper-case letters and digits, e.g. 'PAPICA1')",
+            id="integration-vendor-id",
+        ),
+        pytest.param(
+            HEAD.replace("{user: ann@example.com}", '{user: "a@example.com\\n"}'),
+            "6:26: escalation_policies.oncall.rules[0].targets[0].user: 'a@example.com\\n' is not "
+            "an e-mail address (users are named by e-mail)",
+            id="user",
+        ),
+        pytest.param(
+            HEAD.replace("{user: ann@example.com}", '{schedule: "Primary\\n"}'),
+            "6:30: escalation_policies.oncall.rules[0].targets[0].schedule: must not contain "
+            "control or other non-printable characters",
+            id="schedule",
+        ),
+        pytest.param(
+            HEAD.replace("  web:\n", '  "web\\n":\n'),
+            "8:3: services: service key 'web\\n' is not a valid route name: use 1-63 lowercase "
+            "letters, digits, '-' or '_', starting with a letter or digit",
+            id="service-key",
+        ),
+        pytest.param(
+            HEAD.replace("escalation_policy: oncall", 'escalation_policy: "oncall\\n"'),
+            "10:24: services.web.escalation_policy: 'oncall\\n' is not a valid escalation policy "
+            "key: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            id="policy-reference",
+        ),
+        pytest.param(
+            HEAD + 'catch_all: "web\\n"\n',
+            "11:12: catch_all: 'web\\n' is not a valid service key: use 1-63 lowercase letters, "
+            "digits, '-' or '_', starting with a letter or digit",
+            id="catch-all",
+        ),
+        pytest.param(
+            HEAD + 'allow_destroy: ["web\\n"]\n',
+            "11:17: allow_destroy[0]: 'web\\n' is not a valid service or escalation policy key: "
+            "use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            id="allow-destroy",
+        ),
+        pytest.param(
+            with_web('integration: {links: [{href: "https://x.example\\n", text: R}]}'),
+            "11:34: services.web.integration.links[0].href: 'https://x.example\\n' is not an "
+            "http(s) URL",
+            id="link-href",
+        ),
+        pytest.param(
+            with_web('integration: {links: [{href: "https://x.example", text: "R\\n"}]}'),
+            "11:61: services.web.integration.links[0].text: must be one line of text",
+            id="link-text",
+        ),
+        pytest.param(
+            with_web('team: "Web\\n"'),
+            "11:11: services.web.team: must not contain control or other non-printable characters",
+            id="team",
+        ),
+    ],
+)
+def test_trailing_newlines_are_refused(problems_of: Problems, content: str, expected: str) -> None:
+    assert problems_of(content) == [f"stack.yaml:{expected}"]
 
 
 @pytest.mark.parametrize(
@@ -570,7 +713,7 @@ def test_value_rules(problems_of: Problems, line: str, expected: str) -> None:
             id="invisible-character",
         ),
         pytest.param("''", "must not be blank", id="empty"),
-        pytest.param("42", "must be a string, got a number", id="number"),
+        pytest.param("42", "must be a string, got a number (42)", id="number"),
     ],
 )
 def test_service_name_rules(problems_of: Problems, name: str, expected: str) -> None:
@@ -720,7 +863,7 @@ def test_builtin_defaults(stack_of: Stacks) -> None:
         name="Web",
         description=None,
         escalation_policy="oncall",
-        urgency=Urgency(type="constant", urgency="severity_based"),
+        urgency=UrgencyRule(type="constant", urgency="severity_based"),
         auto_resolve_timeout=4 * 3600,
         acknowledgement_timeout=30 * 60,
         alert_grouping=None,
@@ -760,7 +903,7 @@ def test_defaults_apply_to_every_service(stack_of: Stacks) -> None:
     web = stack.services["web"]
     assert isinstance(web, NewService)
     assert web.escalation_policy == "oncall"
-    assert web.urgency == Urgency(type="constant", urgency="high")
+    assert web.urgency == UrgencyRule(type="constant", urgency="high")
     assert (web.auto_resolve_timeout, web.acknowledgement_timeout) == (7200, None)
     assert web.alert_grouping == AlertGrouping(type="time", timeout=0)
     assert web.auto_pause_timeout == 300
@@ -784,7 +927,7 @@ def test_a_service_overrides_defaults(stack_of: Stacks) -> None:
     ).replace("    name: On-call\n", "    name: On-call\n    team: Payments\n")
     web = stack_of(content).services["web"]
     assert isinstance(web, NewService)
-    assert web.urgency == Urgency(type="constant", urgency="low")
+    assert web.urgency == UrgencyRule(type="constant", urgency="low")
     assert (web.auto_resolve_timeout, web.acknowledgement_timeout) == (None, 600)
     assert (web.alert_grouping, web.auto_pause_timeout) == (None, None)
     assert (web.team, web.protect) == ("Payments", True)
@@ -798,7 +941,7 @@ def test_a_service_overrides_defaults(stack_of: Stacks) -> None:
 
 def test_support_hours_urgency_is_normalised(stack_of: Stacks) -> None:
     stack = stack_of(with_hours("time_zone: UTC", "days: [sun, mon]", *GOOD_HOURS[2:]))
-    assert stack.services["web"].urgency == Urgency(  # type: ignore[union-attr]
+    assert stack.services["web"].urgency == UrgencyRule(  # type: ignore[union-attr]
         type="use_support_hours",
         during_support_hours="high",
         outside_support_hours="low",

@@ -91,7 +91,7 @@ BILLION_LAUGHS = "".join(
             "just text\n",
             [
                 "s.yaml:1:1: the top level must be a mapping (defaults:, escalation_policies:, "
-                "services:, ...), not a single value (str)"
+                "services:, ...), not a string ('just text')"
             ],
             id="top-level-scalar",
         ),
@@ -169,9 +169,39 @@ BILLION_LAUGHS = "".join(
             id="control-character",
         ),
         pytest.param(
+            "name: ok\nbell: \u00e9\u00e9\x07\n",
+            ["s.yaml:2:9: control character 0x0007 is not allowed in YAML text"],
+            id="control-character-column-in-characters",
+        ),
+        pytest.param(
+            "# caf\u00e9 \u2028 note\nbell: \u00e9\x1b[2K\n",
+            ["s.yaml:2:8: control character 0x001b is not allowed in YAML text"],
+            id="control-character-line-after-a-line-separator",
+        ),
+        pytest.param(
+            "a: &x 1\nb: &x 2\nc: *x\n",
+            ["s.yaml:2:4: anchor &x is defined twice (first at line 1): rename one"],
+            id="anchor-defined-twice",
+        ),
+        pytest.param(
+            "a: &k x\n*k : 2\n",
+            ["s.yaml:2:1: keys must be plain strings, not lists, mappings or aliases"],
+            id="alias-key",
+        ),
+        pytest.param(
+            "a: !!int 1_000\n",
+            ["s.yaml:1:4: '1_000' is not a valid int"],
+            id="explicit-int-yaml-1-1-spelling",
+        ),
+        pytest.param(
             b"a: 1\nb: \xff\xfe\n",
             ["s.yaml:2:4: is not UTF-8 text (binary data or another encoding?)"],
             id="not-utf8",
+        ),
+        pytest.param(
+            "a: 1\nb: \u00e9\u00e9".encode() + b"\xff\n",
+            ["s.yaml:2:6: is not UTF-8 text (binary data or another encoding?)"],
+            id="not-utf8-column-in-characters",
         ),
         pytest.param(
             b"a: 1\nb: \x00\x01\x02\n",
@@ -223,9 +253,9 @@ def test_file_over_the_size_limit(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     with big.open("wb") as handle:  # sparse: no need to write 5 MB
         handle.truncate(MAX_FILE_BYTES + 1)
+    # The one bounded reader (contract.files) words it.
     assert _unreadable(big) == (
-        f"{big}: is 5,242,881 bytes; stack files are limited to 5,242,880 bytes (split the stack)"
-    )
+        f"{big}: is 5,242,881 bytes; a stack file may be at most 5,242,880 bytes (5 MiB)")
 
 
 # --- what comes back for good input ----------------------------------------------
@@ -304,6 +334,22 @@ def test_bom_and_crlf_are_fine(load: Callable[[bytes], YamlDocument]) -> None:
     doc = load(b"\xef\xbb\xbfa: 1\r\nb:\r\n  c: 2\r\n")
     assert doc.data == {"a": 1, "b": {"c": 2}}
     assert doc.positions.value(("b", "c")) == Mark(3, 6)
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\x85"], ids=["LS", "PS", "NEL"])
+def test_yaml_1_2_line_separators_are_ordinary_characters(
+    load: Callable[[str], YamlDocument], refused: Callable[[str], list[str]], char: str
+) -> None:
+    # YAML 1.1 (libyaml) ends a comment there; YAML 1.2 does not, nor do later lines move.
+    doc = load(f"# note{char}a: not a key\nname: x{char}y\nlist: [1, 2]\n")
+    assert doc.data == {"name": f"x{char}y", "list": [1, 2]}
+    assert doc.positions.value(("list", 1)) == Mark(3, 11)
+    assert refused(f"# {char}\na:\n\tb: 1\n") == [
+        "s.yaml:3:1: tab in indentation: YAML indents with spaces only"
+    ]
+    assert refused(f"# {char}\na: 1\na: 2\n") == [
+        "s.yaml:3:1: duplicate key 'a' (first at line 2, again at line 3): keep one"
+    ]
 
 
 def test_a_tab_inside_a_value_is_not_indentation(load: Callable[[str], YamlDocument]) -> None:

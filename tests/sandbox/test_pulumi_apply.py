@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.sandbox_apply import SEED_POLICY_FOR_EXISTING_SERVICES, account_seed, apply_stack
-from infra.sandbox_mocks import RestApplyError
 from infra.validate import load_stack
+from sandbox.pulumi_apply import SEED_POLICY_FOR_EXISTING_SERVICES, account_seed, apply_stack
+from sandbox.rest_mocks import RestApplyError
 from sandbox.seed import apply_seed
-from sandbox.server import PagerDutySandbox
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "stacks" / "example.yaml"
 
@@ -19,12 +18,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "stacks" / "example.yaml"
 @pytest.fixture(scope="module")
 def stack():
     return load_stack(EXAMPLE)
-
-
-@pytest.fixture
-def sandbox():
-    with PagerDutySandbox() as pd:
-        yield pd
 
 
 def test_seed_holds_what_the_stack_refers_to(stack):
@@ -48,11 +41,11 @@ def test_seed_holds_what_the_stack_refers_to(stack):
     }
 
 
-def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, sandbox):
-    apply_seed(sandbox.state, account_seed(stack))
-    routes = parse_routes(apply_stack(stack, "example", sandbox.api_url, sandbox.token), "out")
+def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, pd):
+    apply_seed(pd.state, account_seed(stack))
+    routes = parse_routes(apply_stack(stack, "example", pd.api_url, pd.token), "out")
 
-    services = {s["name"]: s for s in sandbox.state.services()}
+    services = {s["name"]: s for s in pd.state.services()}
     assert sorted(services) == ["Checkout API", "Legacy Web", "Search", "Status Page"]
     checkout = services["Checkout API"]
     assert checkout["incident_urgency_rule"] == {
@@ -68,24 +61,24 @@ def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, san
 
     assert sorted(routes.routes) == ["checkout", "legacy-web", "search", "status-page"]
     for name, route in routes.routes.items():
-        integration, service = sandbox.state.directory.integration_by_key(
+        integration, service = pd.state.directory.integration_by_key(
             route.routing_key.get_secret_value()
         )
         assert (service["name"], service["id"]) == (route.service_name, route.service_id), name
         assert integration["name"] == route.integration_name
     legacy = routes.routes["legacy-web"].routing_key.get_secret_value()
-    assert sandbox.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
+    assert pd.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
     assert routes.catch_all == "status-page"
 
 
-def test_missing_existing_policy_names_what_to_create(stack, sandbox):
+def test_missing_existing_policy_names_what_to_create(stack, pd):
     seed = account_seed(stack)
     seed["escalation_policies"] = [
         p for p in seed["escalation_policies"] if p["name"] != "SRE Escalation"
     ]
-    apply_seed(sandbox.state, seed)
+    apply_seed(pd.state, seed)
     with pytest.raises(RestApplyError) as caught:
-        apply_stack(stack, "example", sandbox.api_url, sandbox.token)
+        apply_stack(stack, "example", pd.api_url, pd.token)
     assert str(caught.value) == (
         "Unable to locate any escalation policy with the name: SRE Escalation"
     )

@@ -1,4 +1,4 @@
-"""Apply a stack file to a PagerDuty REST API (the local sandbox) through the real program.
+"""Apply a stack to the sandbox's REST API through the real Pulumi program, under mocks.
 
 The program runs unchanged under Pulumi's mock runtime; `PagerDutyRestMocks` turns
 each registration into a REST call, so the resulting `bridge_routes` carries the
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pulumi.runtime.sync_await import _sync_await
-
 from contract.vocabulary import APICA_VENDOR_NAME
+from infra.mock_runtime import run_under_mocks
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
-from infra.offline_plan import run_under_mocks
-from infra.resources import DeployedStack, run_program
-from infra.sandbox_mocks import PagerDutyRestMocks
+from infra.resources import run_program
+from sandbox.rest_mocks import PagerDutyRestMocks
 
 # Existing services the stack names need a policy of their own in the sandbox account.
 SEED_POLICY_FOR_EXISTING_SERVICES = "Pre-existing services"
@@ -75,10 +73,8 @@ def account_seed(stack: Stack) -> dict[str, list[dict[str, Any]]]:
 
 def apply_stack(stack: Stack, stack_name: str, api_url: str, token: str) -> str:
     """Run the program against the REST API at `api_url`; returns `bridge_routes` (secret!)."""
-    deployed: list[DeployedStack] = []
-    run_under_mocks(
-        lambda: deployed.append(run_program(stack, stack_name)),
-        PagerDutyRestMocks(api_url, token),
-        stack_name,
+    run = run_under_mocks(
+        lambda: run_program(stack, stack_name), PagerDutyRestMocks(api_url, token), stack_name
     )
-    return _sync_await(deployed[0].bridge_routes.future())
+    _, routes = run.outputs["bridge_routes"]
+    return str(routes)

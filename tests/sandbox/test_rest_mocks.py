@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from infra.sandbox_mocks import PagerDutyRestMocks, RestApplyError, snake_case_inputs
-from sandbox.server import PagerDutySandbox
+from sandbox.rest_mocks import PagerDutyRestMocks, RestApplyError
 
 
 @pytest.fixture
-def sandbox():
-    with PagerDutySandbox() as pd:
-        yield pd
-
-
-@pytest.fixture
-def mocks(sandbox):
-    return PagerDutyRestMocks(sandbox.api_url, sandbox.token)
+def mocks(pd):
+    return PagerDutyRestMocks(pd.api_url, pd.token)
 
 
 def call(token: str, **args: str) -> MockCallArgs:
@@ -30,19 +23,12 @@ def resource(typ: str, logical_name: str, **inputs: object) -> MockResourceArgs:
     )
 
 
-def test_inputs_become_snake_case_with_whole_numbers():
-    assert snake_case_inputs({"numLoops": 2.0, "rules": [{"escalationDelayInMinutes": 30.0}]}) == {
-        "num_loops": 2, "rules": [{"escalation_delay_in_minutes": 30}],
-    }
-    assert snake_case_inputs({"ratio": 0.5}) == {"ratio": 0.5}
-
-
-def test_vendor_look_up_prefers_exact_name_then_takes_a_partial(sandbox, mocks):
-    sandbox.state.add_vendor("Acme Monitor Pro", id="PPART1")
-    sandbox.state.add_vendor("Acme Monitor", id="PEXACT")
+def test_vendor_look_up_prefers_exact_name_then_takes_a_partial(pd, mocks):
+    pd.state.add_vendor("Acme Monitor Pro", id="PPART1")
+    pd.state.add_vendor("Acme Monitor", id="PEXACT")
     found, _ = mocks.call(call("pagerduty:index/getVendor:getVendor", name="acme monitor"))
     assert found["id"] == "PEXACT"
-    sandbox.state.add_vendor("Zeta Monitor Pro", id="PZETA01")
+    pd.state.add_vendor("Zeta Monitor Pro", id="PZETA01")
     partial, _ = mocks.call(call("pagerduty:index/getVendor:getVendor", name="Zeta Mon"))
     assert partial["id"] == "PZETA01"
 
@@ -52,15 +38,15 @@ def test_unknown_user_is_refused_like_the_provider(mocks):
         mocks.call(call("pagerduty:index/getUser:getUser", email="x@y.z"))
 
 
-def test_service_is_created_with_timeouts_as_numbers(sandbox, mocks):
-    policy = sandbox.state.create_escalation_policy("Ops")
+def test_service_is_created_with_timeouts_as_numbers(pd, mocks):
+    policy = pd.state.create_escalation_policy("Ops")
     service_id, outputs = mocks.new_resource(resource(
         "pagerduty:index/service:Service", "service-web",
         name="Web", escalationPolicy=policy["id"], autoResolveTimeout="null",
         acknowledgementTimeout="1800",
         incidentUrgencyRule={"type": "constant", "urgency": "severity_based"},
     ))
-    stored = sandbox.state.directory.get("services", service_id)
+    stored = pd.state.directory.get("services", service_id)
     assert stored["auto_resolve_timeout"] is None
     assert stored["acknowledgement_timeout"] == 1800
     assert outputs["htmlUrl"].endswith(f"/services/{service_id}")

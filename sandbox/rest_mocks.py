@@ -8,32 +8,20 @@ look-up (`get_vendor`, `get_user`, ...) is answered from the same API.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from infra.errors import InfraError
-from infra.offline_plan import LOOKUPS
+from contract.errors import ApicaError
+from infra.mock_runtime import as_python
+from infra.preview import LOOKUPS
 
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _TIMEOUT = 10
 
 
-class RestApplyError(InfraError):
+class RestApplyError(ApicaError):
     """The REST API refused something the program declared."""
-
-
-def snake_case_inputs(value: Any) -> Any:
-    """Mock inputs arrive camelCase with ints as floats; the REST API wants snake_case ints."""
-    if isinstance(value, dict):
-        return {_CAMEL.sub("_", k).lower(): snake_case_inputs(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [snake_case_inputs(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _timeout_seconds(value: str | None) -> int | None:
@@ -69,7 +57,8 @@ class PagerDutyRestMocks(Mocks):
         if create is None:
             # Component resources and anything the API does not hold: echo the inputs.
             return f"{args.name}-id", inputs
-        resource_id, outputs = create(snake_case_inputs(inputs))
+        # The REST API wants the snake_case keys and whole numbers the program wrote.
+        resource_id, outputs = create(as_python(inputs))
         return resource_id, {**inputs, **outputs}
 
     def _escalation_policy(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,198 @@
+"""The offline preview: what the real program declares, as plain data for review.
+
+No Pulumi CLI, no provider plugin, no PagerDuty credentials. `preview_stack_file`
+loads and validates a stack file, runs the same `infra.resources.run_program` that
+`infra/__main__.py` runs under the mock runtime (`infra.mock_runtime`) with
+`PreviewMocks`, which invent ids and answer every look-up, and returns a `Preview`:
+each registration (type, logical name, inputs, parent, protect), each look-up, and
+the stack outputs with secrets replaced by `[secret]`. Invented ids in inputs are
+shown as what they refer to (`${policy-web.id}`, `${user:ann@example.com}`).
+`infra.preview_render` presents it; `apica-pd plan` prints it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+
+from infra.mock_runtime import MockRun, as_python, run_under_mocks
+
+SECRET = "[secret]"
+
+#: pulumi-pagerduty's look-up tokens -> (short kind, the argument that names what is sought).
+LOOKUPS: dict[str, tuple[str, str]] = {
+    "pagerduty:index/getVendor:getVendor": ("vendor", "name"),
+    "pagerduty:index/getUser:getUser": ("user", "email"),
+    "pagerduty:index/getSchedule:getSchedule": ("schedule", "name"),
+    "pagerduty:index/getEscalationPolicy:getEscalationPolicy": ("escalation_policy", "name"),
+    "pagerduty:index/getService:getService": ("service", "name"),
+    "pagerduty:index/getTeam:getTeam": ("team", "name"),
+}
+
+
+def _fake_id(*parts: str) -> str:
+    # Deterministic per input. Longer than PagerDuty's 7 characters on purpose: the
+    # preview maps ids back to what they name, so ids must not collide even for 15,000.
+    return "P" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:15].upper()
+
+
+class PreviewMocks(Mocks):
+    """Invent ids and integration keys; answer look-ups as if every name existed.
+
+    `vendor_name` is what the Apica vendor look-up answers (tests use it to play an
+    account where the look-up is ambiguous).
+    """
+
+    def __init__(self, vendor_name: str = "Apica") -> None:
+        self.vendor_name = vendor_name
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id = _fake_id(args.typ, args.name)
+        outputs = dict(args.inputs)
+        if args.typ == "pagerduty:index/service:Service":
+            outputs["htmlUrl"] = f"https://example.pagerduty.com/service-directory/{resource_id}"
+        elif args.typ == "pagerduty:index/serviceIntegration:ServiceIntegration":
+            # 32 hex characters: the shape of a real integration (routing) key.
+            outputs["integrationKey"] = hashlib.sha256(args.name.encode()).hexdigest()[:32]
+        return resource_id, outputs
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        kind, field_name = LOOKUPS.get(args.token, ("unknown", "name"))
+        wanted = str(args.args.get(field_name) or "")
+        result: dict[str, Any] = {"id": _fake_id(kind, wanted), field_name: wanted}
+        if kind == "vendor":
+            result["name"] = self.vendor_name
+            result["type"] = "generic_events_api_inbound_integration"
+        elif kind == "user":
+            result["name"] = wanted.split("@")[0]
+        return result, []
+
+
+@dataclass(frozen=True)
+class Registration:
+    type: str
+    name: str
+    parent: str | None  # logical name of the parent resource, None for the stack
+    protect: bool
+    custom: bool
+    inputs: dict[str, Any]
+    id: str | None = None
+    urn: str = field(repr=False, default="")
+    parent_urn: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: str
+    name: str
+    id: str
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    name: str
+    secret: bool
+    value: Any  # SECRET when `secret`
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Everything one run of the program declared, in a stable order."""
+
+    stack: str
+    registrations: tuple[Registration, ...]
+    lookups: tuple[Lookup, ...]
+    outputs: tuple[StackOutput, ...]
+
+    def children(self) -> dict[str | None, list[Registration]]:
+        """Registrations by parent URN (None: top level), each list in display order."""
+        tree: dict[str | None, list[Registration]] = {}
+        for registration in self.registrations:
+            tree.setdefault(registration.parent_urn, []).append(registration)
+        for siblings in tree.values():
+            siblings.sort(key=_registration_order)
+        return tree
+
+
+def preview_program(
+    program: Callable[[], object], mocks: Mocks | None = None, stack_name: str = "dev"
+) -> Preview:
+    """Run `program` under mocks (`PreviewMocks` unless given) and collect what it declared."""
+    return _collect(run_under_mocks(program, mocks or PreviewMocks(), stack_name), stack_name)
+
+
+def preview_stack_file(
+    path: str | Path, stack_name: str | None = None, mocks: Mocks | None = None
+) -> Preview:
+    """Load, validate and run the stack file's program under mocks.
+
+    Raises `infra.errors.StackFileInvalid` for a bad file before Pulumi is touched.
+    """
+    from infra.resources import run_program
+    from infra.validate import load_stack
+
+    stack = load_stack(path)
+    name = stack_name or Path(path).stem
+    return preview_program(lambda: run_program(stack, name), mocks, name)
+
+
+# -- collecting ---------------------------------------------------------------------
+
+
+def _collect(run: MockRun, stack_name: str) -> Preview:
+    by_urn = {reg.urn: reg.request.name for reg in run.registrations}
+    refs: dict[str, str] = {}
+    lookups: dict[tuple[str, str], Lookup] = {}
+    for call, result in run.calls:
+        kind, field_name = LOOKUPS.get(call.token, (call.token, "name"))
+        name = str(call.args.get(field_name) or "")
+        found = Lookup(kind, name, str(result.get("id") or ""))
+        lookups[(kind, name)] = found
+        if found.id:
+            refs[found.id] = f"${{{kind}:{name}}}"
+    for reg in run.registrations:
+        if reg.id:
+            refs[reg.id] = f"${{{reg.request.name}.id}}"
+
+    def readable(value: Any) -> Any:
+        return as_python(value, lambda text: refs.get(text, text))
+
+    registrations = []
+    for request, args, urn, resource_id in run.registrations:
+        registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                parent=by_urn.get(request.parent),
+                protect=bool(request.protect) if request.HasField("protect") else False,
+                custom=bool(request.custom),
+                inputs=readable(args.inputs if args else {}),
+                id=resource_id or None,
+                urn=urn,
+                parent_urn=request.parent if request.parent in by_urn else None,
+            )
+        )
+    outputs = tuple(
+        StackOutput(name, secret, SECRET if secret else readable(value))
+        for name, (secret, value) in sorted(run.outputs.items())
+    )
+    return Preview(
+        stack=stack_name,
+        registrations=tuple(sorted(registrations, key=lambda r: r.urn)),
+        lookups=tuple(sorted(lookups.values(), key=lambda x: (x.kind, x.name))),
+        outputs=outputs,
+    )
+
+
+_TYPE_ORDER = ("EscalationPolicy", "ApicaService", "Service", "ServiceIntegration")
+
+
+def _registration_order(registration: Registration) -> tuple[int, str]:
+    short = registration.type.rsplit(":", 1)[-1]
+    rank = _TYPE_ORDER.index(short) if short in _TYPE_ORDER else len(_TYPE_ORDER)
+    return rank, registration.name
