@@ -262,8 +262,16 @@ def load_routes_file(path: str | os.PathLike[str]) -> RoutesFile:
 
 
 def routes_to_json(routes: RoutesFile) -> str:
-    """The routes file's text, integration keys included: only for writing the file."""
+    """The routes file's text, integration keys included: only for writing the file.
+
+    Version-2 fields left empty are not written, so a file without them is exactly what
+    an older bridge (which refuses unknown fields) reads.
+    """
     data = routes.model_dump(mode="json", context={_REVEAL: True})
+    for route in data["routes"].values():
+        for field in VERSION_2_FIELDS:
+            if not route[field]:
+                del route[field]
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -289,3 +289,11 @@ def test_version_2_fields_are_checked(doc, message):
         parse_routes(json.dumps(doc), "r.json")
     assert message in str(caught.value)
     assert OLD_KEY[:-4] not in str(caught.value)
+
+
+def test_a_file_without_version_2_fields_is_written_as_an_older_bridge_reads_it():
+    """Older bridges refuse unknown fields: empty version-2 fields are not written."""
+    written = json.loads(routes_to_json(parse_routes(json.dumps(routes_doc()), "r.json")))
+    assert written["version"] == 1
+    assert set(written["routes"]["checkout"]) == set(routes_doc()["routes"]["checkout"]) | {
+        "service_url"}
