@@ -22,6 +22,10 @@ promises, whatever number of bridges share it:
 - `delivery_lock` is one lock per store for backends whose file cannot be shared by
   two deliverers (SQLite); leases are what keep one event in flight per lane.
 - After `close()` every call raises (the backend's closed-connection error).
+
+Time: leases, the send log and stale records use the store's own clock (SQLite: the
+process's). A backend shared by several hosts should take the database's time
+(`now()`), so that replicas' clock skew cannot shorten a lease or widen a window.
 """
 
 from __future__ import annotations
