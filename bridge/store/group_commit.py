@@ -6,7 +6,9 @@ together, so one fsync covers a batch, and each caller still returns only after 
 own commit. (One transaction per caller made threads queue on the lock, and the holder
 had to win the GIL back after each statement: the throughput ceiling under load.) A
 batch with a failing job is rolled back and replayed one job per transaction, so one
-bad alert never takes the others down with it.
+bad alert never takes the others down with it, unless the failure is the database's
+rather than a job's (`unreachable`: no connection could be had): replaying then would
+only make each caller wait again.
 
 The backend supplies `transaction(jobs)`: run them in one transaction and commit, or
 roll back and raise.
@@ -41,9 +43,11 @@ class GroupCommit:
         transaction: Transaction,
         *,
         closed_error: Callable[[str], BaseException],
+        unreachable: Callable[[BaseException], bool] = lambda exc: False,
         name: str = "outbox-writer",
     ) -> None:
         self._transaction = transaction
+        self._unreachable = unreachable
         # What a job submitted after stop() raises: the backend's own closed error, as
         # its reads raise once the connection is closed.
         self._closed_error = closed_error
@@ -114,8 +118,8 @@ class GroupCommit:
         try:
             results = self._transaction([job for job, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                return [(batch[0][1], None, exc)]
+            if len(batch) == 1 or self._unreachable(exc):
+                return [(future, None, exc) for _, future in batch]
             # Find the failing job; the others still commit.
             return [outcome for single in batch for outcome in self._commit([single])]
         return [(future, value, None) for (_, future), value in zip(batch, results, strict=True)]

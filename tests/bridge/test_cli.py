@@ -410,6 +410,7 @@ def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
-                   "reads version 4; start the bridge once to upgrade it\n")
+                   "reads version 4; start the bridge once (or run `apica-pd store migrate`) "
+                   "to upgrade it\n")
     with sqlite3.connect(path) as db:
         assert schema_version(db) == 2

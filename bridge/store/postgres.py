@@ -1,0 +1,772 @@
+"""The PostgreSQL store: one outbox shared by several bridges (issue 12).
+
+Every bridge on the database accepts webhooks and delivers. The promises of
+`bridge.store.base` hold across them:
+
+- Durability: every connection sets `synchronous_commit = on` (whatever the database's
+  default), so a commit returns only once its WAL is flushed (and, where the operator
+  configured synchronous standbys, confirmed by them): the 202 to ASM comes only after
+  that commit.
+- Writes go through the group commit (`bridge.store.group_commit`), as in SQLite: one
+  transaction per batch, its statements pipelined. A transaction first takes, in one
+  sorted order, the advisory locks its jobs declare: one per check an alert belongs to
+  (so two bridges decide duplicate, stale and open keys of a check one after the
+  other, and a check's events get ids in commit order) and one per routing key a claim
+  counts a send on (the send window is read and written under it).
+- Claims: a lane (route) is claimed under `pg_try_advisory_xact_lock` (another bridge
+  claiming that lane now: skipped, never waited for), its head row `FOR UPDATE SKIP
+  LOCKED` (a head being delivered or moved right now: skipped), then only if it is
+  still the lane's oldest event and no other event of the lane holds a live lease.
+  Leases and the send window use the database's clock, so a replica's skewed clock
+  cannot shorten a lease or widen a window.
+- Wake-ups: a commit that adds work `NOTIFY`s; every bridge `LISTEN`s (the worker
+  polls as well, for leases running out).
+- The database down or failing over: a commit fails (no connection within
+  `POOL_WAIT`), the webhook gets 503, `writable()` is False, and the pool connects
+  again by itself once the database is back.
+
+SQLite's flock has no counterpart: the store's `delivery_lock` is always free (leases
+keep one event in flight per lane). The URL's password never reaches a log or an
+error: messages are `scrub`bed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from bridge.errors import StoreError
+from bridge.store import rows
+from bridge.store.base import EventsFor, Pace
+from bridge.store.group_commit import GroupCommit
+from bridge.store.location import redact_url, scrub
+from bridge.store.postgres_schema import migrate, require_current
+from bridge.store.records import (
+    Claim,
+    Claimed,
+    DeadLetter,
+    Enqueued,
+    IncomingAlert,
+    KeyIncidents,
+    KeyWindow,
+    LaneHead,
+    OutboxStats,
+    PendingEvent,
+    RouteBacklog,
+    RouteProblem,
+    StaleAlert,
+    Throttle,
+    Unclaimed,
+)
+from bridge.store.rows import CARRIED, NO_LEASE, columns, dump_body, from_row
+
+log = logging.getLogger("bridge.store")
+
+CHANNEL = "apica_pd_outbox"
+# Advisory lock classes (pg_advisory_xact_lock(int, int)); the second int is hashtext()
+# of the name. A hash collision only makes two names share a lock.
+CHECK_LOCK = 0x41504401
+KEY_LOCK = 0x41504402
+LANE_LOCK = 0x41504403
+# Longest a caller waits for a connection: a webhook is answered 503 after this when the
+# database cannot be reached.
+POOL_WAIT = 3.0
+POOL_SIZE = 6
+# /readyz asks with a shorter wait: a load balancer's health check must not time out.
+PROBE_WAIT = 1.5
+# Libpq settings the bridge uses unless the URL sets them: fail fast, notice a dead peer.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "5", "keepalives": "1", "keepalives_idle": "10",
+    "keepalives_interval": "3", "keepalives_count": "3", "tcp_user_timeout": "15000",
+    "application_name": "apica-pd bridge",
+}
+# Per session: durable commits, and nothing that waits unbounded.
+SESSION_SETTINGS = {
+    "synchronous_commit": "on",
+    "statement_timeout": "10s",
+    "idle_in_transaction_session_timeout": "30s",
+}
+
+_NOW = "extract(epoch FROM clock_timestamp())"
+_LANE_HEADS = """
+WITH RECURSIVE lane(route) AS (
+    (SELECT route FROM events ORDER BY route LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.route FROM events e WHERE e.route > lane.route ORDER BY e.route LIMIT 1)
+    FROM lane WHERE lane.route IS NOT NULL
+)
+SELECT h.id, h.route, h.action, h.dedup_key, h.next_attempt_at, h.lease_owner,
+       h.lease_until, k.routing_key
+FROM lane
+CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.route = lane.route ORDER BY e.id LIMIT 1) h
+LEFT JOIN incident_keys k ON k.route = h.route AND k.dedup_key = h.dedup_key
+WHERE lane.route IS NOT NULL
+ORDER BY h.id
+"""
+_PENDING = f"SELECT {columns(PendingEvent)} FROM events"
+_DEAD = f"SELECT {columns(DeadLetter)} FROM dead_letters"
+
+
+def _skip_locked_delete(table: str, where: str) -> str:
+    """Delete old rows another bridge is not deleting right now (never wait for it)."""
+    return (f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table}"
+            f" WHERE {where} FOR UPDATE SKIP LOCKED))")
+
+
+def _text(value: str) -> str:
+    """PostgreSQL's text cannot hold NUL (a check named "\x00" has it in its key): the
+    same replacement every time, so the key still names one check (bodies are JSON, where
+    NUL is escaped)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or went away: not the fault of one job."""
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate
+        return state is None or state.startswith(("08", "57P"))
+    return False
+
+
+@dataclass
+class _Tx:
+    """What a job gets: the batch's cursor and the time it runs at."""
+
+    cur: Any
+    now: float
+
+
+def _never(result: Any) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A write, the advisory locks (class, name) it needs before it runs, and whether
+    its result is new work for the other bridges (then the commit NOTIFYs them)."""
+
+    run: Callable[[_Tx], Any]
+    locks: tuple[tuple[int, str], ...] = ()
+    wakes: Callable[[Any], bool] = _never
+
+    def __call__(self, tx: _Tx) -> Any:
+        return self.run(tx)
+
+
+class PostgresStore:
+    """The store in a PostgreSQL database. Thread-safe; `close()` when done (or use `with`).
+
+    `clock`: None takes the database's time (production); tests give a fake clock.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        duplicate_window: float = rows.DEFAULT_DUPLICATE_WINDOW,
+        read_only: bool = False,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        self.url = url
+        self.where = redact_url(url)
+        self.migrated: tuple[int, int] | None = None
+        self._clock = clock
+        self._window = duplicate_window
+        self._read_only = read_only
+        self._listeners: list[Callable[[], None]] = []
+        self._closing = threading.Event()
+        self._listen_thread: threading.Thread | None = None
+        self._last_prune = 0.0
+        self._last_sends_prune = 0.0
+        self._commit_health: tuple[bool, float] | None = None
+        self._conninfo = self._conninfo_of(url)
+        settings = dict(SESSION_SETTINGS)
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
+        self._settings = settings
+        try:
+            with self._connect() as db:
+                if read_only:
+                    require_current(db, self.where)
+                else:
+                    self.migrated = migrate(db, self.where)
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: {self.scrub(exc)}") from None
+        self._pool = ConnectionPool(
+            self._conninfo, min_size=1, max_size=pool_size, open=False, name="outbox",
+            kwargs={"autocommit": True}, configure=self._configure,
+            check=ConnectionPool.check_connection, timeout=POOL_WAIT, reconnect_timeout=0,
+        )
+        self._pool.open(wait=False)
+        self._writer = GroupCommit(self._transaction, closed_error=PoolClosed,
+                                   unreachable=unreachable)
+
+    # -- connections -------------------------------------------------------------
+
+    @staticmethod
+    def _conninfo_of(url: str) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        given = conninfo_to_dict(url)
+        extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+        return make_conninfo(url, **extra)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        db = psycopg.connect(self._conninfo, autocommit=True)
+        self._configure(db)
+        return db
+
+    def _configure(self, db: psycopg.Connection[Any]) -> None:
+        names = list(self._settings)
+        db.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(names)),
+                   [v for name in names for v in (name, self._settings[name])])
+
+    def scrub(self, exc: BaseException | str) -> str:
+        """A message about this store, without its password."""
+        return scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else
+                     type(exc).__name__, self.url)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, then close; later calls raise `PoolClosed`."""
+        self._writer.stop()
+        # The listener (a daemon) sees this within a second and ends; not waited for.
+        self._closing.set()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after new events are committed, by this bridge or another."""
+        self._listeners.append(listener)
+        if self._listen_thread is None and not self._read_only:
+            self._listen_thread = threading.Thread(target=self._listen, name="outbox-listen",
+                                                   daemon=True)
+            self._listen_thread.start()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def _listen(self) -> None:
+        """LISTEN on a connection of its own; after a lost connection, again (and wake the
+        listeners: a notification may have been missed meanwhile)."""
+        failing = False
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as db:
+                    db.execute(f"LISTEN {CHANNEL}")
+                    if failing:
+                        log.info("listening for other bridges' commits again",
+                                 extra={"event": "store_listen_restored"})
+                        failing = False
+                    self._notify()
+                    while not self._closing.is_set():
+                        for _ in db.notifies(timeout=1.0):
+                            self._notify()
+            except psycopg.Error as exc:
+                if not failing:
+                    log.warning("lost the connection that listens for other bridges' "
+                                "commits; polling until it is back: %s", self.scrub(exc),
+                                extra={"event": "store_listen_lost"})
+                    failing = True
+                self._closing.wait(1.0)
+
+    def delivery_lock(self) -> SharedDelivery:
+        """Every bridge on the database delivers: leases keep one event in flight per lane."""
+        return SharedDelivery(self.where)
+
+    def _transaction(self, jobs: Sequence[_Job]) -> list[Any]:
+        # One order for every lock: two bridges' batches never wait for each other in a
+        # circle.
+        locks = sorted({lock for job in jobs for lock in job.locks})
+        with self._pool.connection() as db, db.transaction(), db.pipeline(), \
+                db.cursor() as cur:
+            if locks:
+                cur.executemany("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", locks)
+            if self._clock is not None:
+                now = self._clock()
+            else:  # after the locks: a lease starts when it is granted
+                (now,) = cur.execute(f"SELECT {_NOW}").fetchone()
+            tx = _Tx(cur, now)
+            results = [job(tx) for job in jobs]
+            if any(job.wakes(result) for job, result in zip(jobs, results, strict=True)):
+                cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+        return results
+
+    def _write(self, job: _Job) -> Any:
+        return self._writer.run(job)
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as db:
+            return db.execute(sql, params).fetchall()
+
+    def _now(self) -> float | None:
+        """The injected clock's time, or None for the database's (`_NOW_OR`)."""
+        return self._clock() if self._clock is not None else None
+
+    # -- intake ----------------------------------------------------------------
+
+    def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
+        """Store `events_for`'s events in one transaction, unless a duplicate or stale.
+
+        Returns once they are committed (synchronous_commit on).
+        """
+        try:
+            result = self._write(self._enqueue_job(alert, events_for))
+        except psycopg.Error:
+            self._note_commit(False)
+            raise
+        return self._enqueued(result)
+
+    async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
+        """`enqueue` for an event loop: awaits the commit without holding a thread."""
+        try:
+            result = await self._writer.submit_async(self._enqueue_job(alert, events_for))
+        except psycopg.Error:
+            self._note_commit(False)
+            raise
+        return self._enqueued(result)
+
+    def _enqueued(self, result: Enqueued) -> Enqueued:
+        self._note_commit(True)
+        if result.verdict == "stored":
+            self._notify()
+        return result
+
+    def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> _Job:
+        route, check_key, fingerprint = alert.route, _text(alert.check_key), alert.fingerprint
+        key = (route, check_key)
+
+        def job(tx: _Tx) -> Enqueued:
+            cur, now = tx.cur, tx.now
+            if now - self._last_prune >= rows.PRUNE_EVERY:
+                cur.execute(_skip_locked_delete("last_alerts", "seen_at < %s"),
+                            (now - self._window,))
+                self._last_prune = now
+            last_fp, seen_at, newest_at, seen, open_keys = cur.execute(
+                "SELECT (SELECT fingerprint FROM last_alerts WHERE route = %(r)s AND"
+                " check_key = %(c)s), (SELECT seen_at FROM last_alerts WHERE route = %(r)s"
+                " AND check_key = %(c)s), (SELECT newest_at FROM check_alerts WHERE"
+                " route = %(r)s AND check_key = %(c)s), (SELECT fingerprints FROM"
+                " check_alerts WHERE route = %(r)s AND check_key = %(c)s), (SELECT"
+                " open_keys FROM check_state WHERE route = %(r)s AND check_key = %(c)s)",
+                {"r": route, "c": check_key},
+            ).fetchone()
+            # A duplicate repeats the check's *latest* accepted alert (see SqliteStore).
+            if (fingerprint is not None and last_fp == fingerprint
+                    and seen_at >= now - self._window):
+                return Enqueued("duplicate")
+            if alert.asm_time is not None:
+                prints = seen.split(",") if seen else []
+                if newest_at is not None and (alert.asm_time < newest_at or (
+                        alert.asm_time == newest_at and alert.fingerprint in prints)):
+                    self._record_stale(cur, now, alert, key, newest_at)
+                    return Enqueued("stale", newest_alert_at=newest_at)
+                if newest_at is None or alert.asm_time > newest_at:
+                    prints = []
+                if fingerprint is not None:
+                    prints = [*prints, fingerprint][-rows.FINGERPRINTS_AT_NEWEST:]
+                cur.execute(
+                    "INSERT INTO check_alerts (route, check_key, newest_at, fingerprints)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
+                    " newest_at = excluded.newest_at, fingerprints = excluded.fingerprints",
+                    (*key, alert.asm_time, ",".join(prints)))
+            if fingerprint is not None:
+                cur.execute(
+                    "INSERT INTO last_alerts (route, check_key, fingerprint, seen_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
+                    " fingerprint = excluded.fingerprint, seen_at = excluded.seen_at",
+                    (*key, fingerprint, now))
+            elif last_fp is not None:  # an alert without a fingerprint is still the latest
+                cur.execute("DELETE FROM last_alerts WHERE route = %s AND check_key = %s", key)
+            open_now = frozenset(open_keys.split(",")) if open_keys else frozenset()
+            events, open_after = events_for(open_now)
+            if events:
+                cur.executemany(
+                    f"INSERT INTO events ({CARRIED}, created_at, next_attempt_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [(route, check_key, e.action, _text(e.dedup_key), dump_body(e.body), now,
+                      now)
+                     for e in events])
+            if open_after:
+                cur.execute(
+                    "INSERT INTO check_state (route, check_key, open_keys, updated_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
+                    " open_keys = excluded.open_keys, updated_at = excluded.updated_at",
+                    (*key, ",".join(sorted(open_after)), now))
+            elif open_keys is not None:
+                cur.execute("DELETE FROM check_state WHERE route = %s AND check_key = %s", key)
+            return Enqueued("stored", len(events))
+
+        return _Job(job, ((CHECK_LOCK, f"{route}\x1f{check_key}"),),
+                    wakes=lambda result: result.verdict == "stored")
+
+    @staticmethod
+    def _record_stale(cur: Any, now: float, alert: IncomingAlert, key: tuple[str, str],
+                      newest_at: str) -> None:
+        cur.execute(
+            "INSERT INTO stale_alerts (received_at, route, check_key, action, severity,"
+            " alert_at, newest_alert_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (now, *key, alert.action, alert.severity,
+             alert.asm_time, newest_at))
+        cur.execute(_skip_locked_delete(
+            "stale_alerts", "id <= (SELECT id FROM stale_alerts ORDER BY id DESC LIMIT 1"
+            " OFFSET %s)"), (rows.STALE_KEEP,))
+
+    def open_keys(self, route: str, check_key: str) -> frozenset[str]:
+        """Urgency classes the bridge believes open for a check."""
+        found = self._read("SELECT open_keys FROM check_state WHERE route = %s AND"
+                           " check_key = %s", (route, _text(check_key)))
+        return frozenset(found[0][0].split(",")) if found and found[0][0] else frozenset()
+
+    # -- worker ----------------------------------------------------------------
+
+    def lane_heads(self) -> list[LaneHead]:
+        """The oldest pending event of each route: the only one that may be sent."""
+        return [LaneHead(*row) for row in self._read(_LANE_HEADS)]
+
+    def claim(
+        self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
+    ) -> Claimed:
+        """Lease these heads to `owner` where their key has room: one transaction."""
+        if not claims:
+            return Claimed([], {})
+
+        def job(tx: _Tx) -> Claimed:
+            cur, now = tx.cur, tx.now
+            if now - self._last_sends_prune >= rows.PRUNE_EVERY:
+                cur.execute(_skip_locked_delete("sends", "sent_at <= %s"),
+                            (now - pace.window,))
+                self._last_sends_prune = now
+            leased: list[int] = []
+            waits: dict[int, float] = {}
+            held: dict[int, float] = {}
+            for claim in claims:
+                until = self._claim_one(cur, now, claim, owner, held)
+                if until is None:
+                    continue
+                slot = pace.next_slot(self._key_window(cur, claim.routing_key, now,
+                                                       pace.window), now)
+                if slot > now:
+                    waits[claim.event_id] = slot
+                    continue
+                cur.execute("UPDATE events SET lease_owner = %s, lease_until = %s"
+                            " WHERE id = %s", (owner, now + lease_seconds, claim.event_id))
+                cur.execute("INSERT INTO sends (routing_key, sent_at) VALUES (%s, %s)",
+                            (claim.routing_key, now))
+                leased.append(claim.event_id)
+            events = [from_row(PendingEvent, row) for row in cur.execute(
+                f"{_PENDING} WHERE id = ANY(%s) ORDER BY id", (leased,)).fetchall()
+            ] if leased else []
+            return Claimed(events, waits, held)
+
+        keys = tuple(sorted({(KEY_LOCK, c.routing_key) for c in claims}))
+        return self._write(_Job(job, keys))
+
+    @staticmethod
+    def _claim_one(cur: Any, now: float, claim: Claim, owner: str,
+                   held: dict[int, float]) -> float | None:
+        """Whether `claim`'s head may be leased now (not None); a lane another holds goes
+        into `held`."""
+        row = cur.execute("SELECT route, lease_owner, lease_until FROM events WHERE id = %s"
+                          " FOR UPDATE SKIP LOCKED", (claim.event_id,)).fetchone()
+        if row is None:  # gone, or being delivered or moved by someone right now
+            return None
+        route, holder, until = row
+        if until is not None and holder != owner and until > now:
+            held[claim.event_id] = until
+            return None
+        (mine,) = cur.execute("SELECT pg_try_advisory_xact_lock(%s::integer, hashtext(%s))",
+                              (LANE_LOCK, route)).fetchone()
+        if not mine:  # another bridge is claiming in this lane right now
+            return None
+        head, busy_until = cur.execute(
+            "SELECT (SELECT id FROM events WHERE route = %(r)s ORDER BY id LIMIT 1),"
+            " (SELECT max(lease_until) FROM events WHERE route = %(r)s AND id <> %(i)s"
+            " AND lease_owner IS NOT NULL AND lease_until > %(now)s)",
+            {"r": route, "i": claim.event_id, "now": now}).fetchone()
+        if head != claim.event_id:
+            return None  # an older event of the lane committed meanwhile: it goes first
+        if busy_until is not None:  # another event of the lane is in flight
+            held[claim.event_id] = busy_until
+            return None
+        return now
+
+    def release_leases(self, owner: str) -> None:
+        self._write(_Job(lambda tx: tx.cur.execute(
+            f"UPDATE events SET {NO_LEASE} WHERE lease_owner = %s", (owner,)),
+            wakes=lambda _: True))
+
+    @staticmethod
+    def _key_window(cur: Any, routing_key: str, now: float, window: float) -> KeyWindow:
+        sent = tuple(at for (at,) in cur.execute(
+            "SELECT sent_at FROM sends WHERE routing_key = %s AND sent_at > %s"
+            " ORDER BY sent_at", (routing_key, now - window)).fetchall())
+        row = cur.execute("SELECT key_limit, since, not_before FROM key_throttles"
+                          " WHERE routing_key = %s", (routing_key,)).fetchone()
+        return KeyWindow(sent, Throttle(*row) if row else None)
+
+    def key_window(self, routing_key: str, window: float) -> KeyWindow:
+        """A key's sends in the last `window` seconds and its throttle."""
+        with self._pool.connection() as db, db.cursor() as cur:
+            now = self._now()
+            if now is None:
+                (now,) = cur.execute(f"SELECT {_NOW}").fetchone()
+            return self._key_window(cur, routing_key, now, window)
+
+    def get(self, event_id: int) -> PendingEvent | None:
+        found = self._read(f"{_PENDING} WHERE id = %s", (event_id,))
+        return from_row(PendingEvent, found[0]) if found else None
+
+    def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
+        """Remove it; a trigger notes the key its incident opened through, a resolve forgets."""
+
+        def job(tx: _Tx) -> None:
+            row = tx.cur.execute("DELETE FROM events WHERE id = %s RETURNING route, action,"
+                                 " dedup_key", (event_id,)).fetchone()
+            if row is None:
+                return
+            route, action, dedup_key = row
+            if action == "trigger":
+                tx.cur.execute(
+                    "INSERT INTO incident_keys (route, dedup_key, routing_key, opened_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, dedup_key) DO UPDATE SET"
+                    " routing_key = excluded.routing_key, opened_at = CASE WHEN"
+                    " incident_keys.routing_key = excluded.routing_key THEN"
+                    " incident_keys.opened_at ELSE excluded.opened_at END",
+                    (route, dedup_key, routing_key, tx.now))
+            elif action == "resolve":
+                tx.cur.execute("DELETE FROM incident_keys WHERE route = %s AND dedup_key = %s",
+                               (route, dedup_key))
+
+        self._write(_Job(job))
+
+    def reschedule(
+        self,
+        event_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        throttle: tuple[str, Throttle] | None = None,
+    ) -> None:
+        """Count a failed attempt and set when to try again; a 429 throttles its key."""
+
+        def job(tx: _Tx) -> None:
+            tx.cur.execute(
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = %s,"
+                f" last_error = %s, {NO_LEASE} WHERE id = %s",
+                (next_attempt_at, error, event_id))
+            if throttle is not None:
+                key, limits = throttle
+                tx.cur.execute(
+                    "INSERT INTO key_throttles (routing_key, key_limit, since, not_before)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (routing_key) DO UPDATE SET"
+                    " key_limit = excluded.key_limit, since = excluded.since,"
+                    " not_before = excluded.not_before",
+                    (key, limits.limit, limits.since, limits.not_before))
+
+        self._write(_Job(job))
+
+    def dead_letter(
+        self,
+        event_id: int,
+        *,
+        routing_key: str | None,
+        status: int | None,
+        reason: str,
+        message: str,
+        attempted: bool = True,
+    ) -> int | None:
+        """Move an event to dead letters (atomically); returns the dead letter's id."""
+
+        def job(tx: _Tx) -> int | None:
+            row = tx.cur.execute(
+                f"WITH moved AS (DELETE FROM events WHERE id = %s RETURNING *)"
+                f" INSERT INTO dead_letters (event_id, routing_key, {CARRIED}, created_at,"
+                " attempts, status, reason, message, dead_at)"
+                f" SELECT id, %s, {CARRIED}, created_at, attempts + %s, %s, %s, %s, %s"
+                " FROM moved RETURNING id",
+                (event_id, routing_key, 1 if attempted else 0, status, reason, message,
+                 tx.now)).fetchone()
+            return row[0] if row else None
+
+        return self._write(_Job(job))
+
+    def record_route_problem(self, route: str, reason: str, message: str) -> None:
+        self._write(_Job(lambda tx: tx.cur.execute(
+            "INSERT INTO route_problems (route, reason, count, last_at, message)"
+            " VALUES (%s, %s, 1, %s, %s) ON CONFLICT (route, reason) DO UPDATE SET"
+            " count = route_problems.count + 1, last_at = excluded.last_at,"
+            " message = excluded.message", (route, reason, tx.now, message))))
+
+    # -- operators -------------------------------------------------------------
+
+    def pending(self, limit: int | None = None) -> list[PendingEvent]:
+        sql = f"{_PENDING} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [from_row(PendingEvent, row) for row in self._read(sql)]
+
+    def backlog(self) -> list[RouteBacklog]:
+        """Pending events per route, with the error of each route's latest failing event."""
+        found = self._read(
+            "SELECT route, COUNT(*)::integer, MIN(created_at), MAX(attempts),"
+            " (SELECT last_error FROM events e2 WHERE e2.route = e.route"
+            "  AND e2.last_error IS NOT NULL ORDER BY e2.id DESC LIMIT 1)"
+            " FROM events e GROUP BY route ORDER BY route")
+        return [RouteBacklog(*row) for row in found]
+
+    def dead_letters(self, ids: Iterable[int] | None = None) -> list[DeadLetter]:
+        wanted = None if ids is None else set(ids)
+        letters = [from_row(DeadLetter, row) for row in self._read(f"{_DEAD} ORDER BY id")]
+        return [d for d in letters if wanted is None or d.id in wanted]
+
+    def redrive(self, ids: Iterable[int] | None = None) -> list[int]:
+        """Put dead letters back at the end of their lane; returns the ids re-driven.
+
+        `ids=None` re-drives all of them, each behind anything already pending, with its
+        attempts reset; its key is chosen again when it is sent.
+        """
+        wanted = None if ids is None else sorted(set(ids))
+
+        def job(tx: _Tx) -> list[int]:
+            cur = tx.cur
+            if wanted is None:
+                found = [r[0] for r in cur.execute(
+                    "SELECT id FROM dead_letters ORDER BY id FOR UPDATE").fetchall()]
+            else:
+                found = [r[0] for r in cur.execute(
+                    "SELECT id FROM dead_letters WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                    (wanted,)).fetchall()]
+            for dead_id in found:  # one by one: each goes behind the one before
+                cur.execute(
+                    f"WITH moved AS (DELETE FROM dead_letters WHERE id = %s RETURNING *)"
+                    f" INSERT INTO events ({CARRIED}, created_at, next_attempt_at)"
+                    f" SELECT {CARRIED}, %s, %s FROM moved", (dead_id, tx.now, tx.now))
+            return found
+
+        found = self._write(_Job(job, wakes=bool))
+        if found:
+            self._notify()
+        return found
+
+    def record_unclaimed(
+        self,
+        *,
+        check_id: int | None,
+        check_guid: str | None,
+        check_name: str,
+        severity: str,
+        action: str,
+        body: bytes,
+    ) -> None:
+        """Keep a webhook no route claims (durably), pruned to the newest UNCLAIMED_KEEP."""
+        text = body.decode("utf-8", errors="replace")[:rows.UNCLAIMED_BODY_CHARS]
+        text, check_name = _text(text), _text(check_name)
+        check_guid = None if check_guid is None else _text(check_guid)
+
+        def job(tx: _Tx) -> None:
+            tx.cur.execute(
+                "INSERT INTO unclaimed (received_at, check_id, check_guid, check_name,"
+                " severity, action, body, body_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " %s)", (tx.now, check_id, check_guid, check_name, severity, action, text,
+                         len(body)))
+            tx.cur.execute(_skip_locked_delete(
+                "unclaimed", "id <= (SELECT id FROM unclaimed ORDER BY id DESC LIMIT 1"
+                " OFFSET %s)"), (rows.UNCLAIMED_KEEP,))
+
+        self._write(_Job(job))
+
+    def unclaimed(self) -> list[Unclaimed]:
+        """Refused unclaimed webhooks, oldest first."""
+        return [Unclaimed(*row) for row in self._read(
+            f"SELECT {columns(Unclaimed)} FROM unclaimed ORDER BY id")]
+
+    def stale_alerts(self) -> list[StaleAlert]:
+        """Stale webhooks, oldest first (the newest STALE_KEEP)."""
+        return [StaleAlert(*row) for row in self._read(
+            f"SELECT {columns(StaleAlert)} FROM stale_alerts ORDER BY id")]
+
+    def route_problems(self) -> list[RouteProblem]:
+        return [RouteProblem(*row) for row in self._read(
+            f"SELECT {columns(RouteProblem)} FROM route_problems ORDER BY route, reason")]
+
+    def open_incidents(self) -> list[KeyIncidents]:
+        return [KeyIncidents(*row) for row in self._read(
+            "SELECT route, routing_key, COUNT(*)::integer FROM incident_keys"
+            " GROUP BY route, routing_key ORDER BY route, routing_key")]
+
+    def stats(self) -> OutboxStats:
+        """Queue depth for /metrics (`metrics.watch_outbox(store.stats)`)."""
+        ((pending, oldest, dead, now),) = self._read(
+            "SELECT COUNT(*)::integer, MIN(created_at), (SELECT COUNT(*)::integer FROM"
+            f" dead_letters), COALESCE(%s::float8, {_NOW}) FROM events", (self._now(),))
+        age = max(now - oldest, 0.0) if oldest is not None else 0.0
+        return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
+
+    # -- readiness -------------------------------------------------------------
+
+    def _note_commit(self, ok: bool) -> None:
+        self._commit_health = (ok, time.monotonic())
+
+    def writable(self) -> bool:
+        """For /readyz: can an alert be committed now?
+
+        The outcome of the latest alert commit answers when it is under PROBE_EVERY old;
+        else a probe commits a row (on its own connection, waiting at most PROBE_WAIT for
+        one: a health check must get its answer in time).
+        """
+        health = self._commit_health
+        if health is not None and time.monotonic() - health[1] < rows.PROBE_EVERY:
+            return health[0]
+        try:
+            with self._pool.connection(timeout=PROBE_WAIT) as db, db.transaction():
+                db.execute(
+                    f"INSERT INTO probe (id, at) VALUES (1, COALESCE(%s::float8, {_NOW}))"
+                    " ON CONFLICT (id) DO UPDATE SET at = excluded.at", (self._now(),))
+        except PoolClosed:
+            raise  # closed: not the database's problem
+        except psycopg.Error:
+            self._note_commit(False)
+            return False
+        self._note_commit(True)
+        return True
+
+
+class SharedDelivery:
+    """The PostgreSQL store's delivery lock: always free, every bridge delivers."""
+
+    def __init__(self, where: str) -> None:
+        self._where = where
+        self._held = False
+
+    def __str__(self) -> str:
+        return f"{self._where} (shared: leases per lane)"
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def try_acquire(self) -> bool:
+        self._held = True
+        return True
+
+    def release(self) -> None:
+        self._held = False
