@@ -95,7 +95,7 @@ SESSION_SETTINGS = {
     "idle_in_transaction_session_timeout": "30s",
 }
 
-_NOW = "extract(epoch FROM clock_timestamp())"
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
 _LANE_HEADS = """
 WITH RECURSIVE lane(route) AS (
     (SELECT route FROM events ORDER BY route LIMIT 1)

@@ -142,8 +142,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def schema_version(db: Any) -> int:
     """The store's version at `db` (a psycopg connection); 0 for an empty schema."""
-    (table,) = db.execute("SELECT to_regclass(%s)", (VERSION_TABLE,)).fetchone()
-    if table is None:
+    # pg_class read as a table, not through to_regclass(): the catalog cache of a session
+    # that waited on an advisory lock may not have seen another bridge's CREATE yet.
+    (exists,) = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relname = %s AND n.nspname = current_schema())", (VERSION_TABLE,)).fetchone()
+    if not exists:
         return 0
     row = db.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
     return row[0] if row else 0

@@ -2,15 +2,14 @@
 backend, the PagerDuty sandbox, a bridge on loopback.
 
 The store: `backend` is "sqlite" or "postgresql" (every test that takes `outbox` or
-`stores` runs on both; a module overrides `backend` to pin one). PostgreSQL is a real
-private cluster (`sandbox.postgres_cluster`), one per session, and a fresh schema per
+`stores` runs on both; a module overrides `backend` to pin one). PostgreSQL is the real
+private cluster of the session (`postgres`, tests/conftest.py), a fresh schema per
 store; without Debian's server binaries those runs skip locally and fail under CI=true.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -29,7 +28,7 @@ from bridge.store.location import StoreLocation, open_store
 from bridge.store.records import Enqueued, IncomingAlert, NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route, RoutesFile, parse_routes, write_routes_file
-from sandbox.postgres_cluster import INSTALL_HINT, PostgresCluster, find_binaries
+from sandbox.postgres_cluster import PostgresCluster
 from sandbox.server import PagerDutySandbox
 
 BACKENDS = ("sqlite", "postgresql")
@@ -157,18 +156,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """A private PostgreSQL cluster on loopback for the whole session."""
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
-        pytest.skip(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
-    with PostgresCluster(binaries) as cluster:
-        yield cluster
 
 
 @dataclass
