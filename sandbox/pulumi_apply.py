@@ -46,7 +46,7 @@ def account_seed(stack: Stack) -> dict[str, list[dict[str, Any]]]:
                     schedules.setdefault(target.ref, {"name": target.ref})
     vendor_ids = {stack.apica_vendor_id} if stack.apica_vendor_id else set()
     for service in stack.services.values():
-        if service.integration.vendor_id:
+        if service.integration is not None and service.integration.vendor_id:
             vendor_ids.add(service.integration.vendor_id)
         if isinstance(service, NewService) and service.team:
             teams.setdefault(service.team, {"name": service.team})
