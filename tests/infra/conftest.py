@@ -46,6 +46,29 @@ services:
 SMALL_STACK = MINIMAL_STACK + "    integration:\n      checks: {ids: [1]}\n"
 
 
+def many_services_text(
+    services: int, *, policy: str = "day", tail: str = "", checks: bool = True
+) -> str:
+    """`services` services, each with one check, all on `defaults.escalation_policy`."""
+    lines = [
+        "defaults:",
+        f"  escalation_policy: {policy}",
+        "escalation_policies:",
+    ]
+    for key in ("day", "night"):
+        lines += [
+            f"  {key}:",
+            f"    name: {key.title()}",
+            "    rules: [{delay: 30m, targets: [{user: ann@example.com}]}]",
+        ]
+    lines.append("services:")
+    for index in range(services):
+        lines += [f"  s{index}:", f"    name: Service {index}"]
+        if checks:
+            lines.append(f"    integration: {{checks: {{ids: [{index}]}}}}")
+    return "\n".join(lines) + "\n" + tail
+
+
 # Values that would rewrite a terminal if printed raw: erase the line and forge another,
 # a CSI in its one-byte C1 form, a bidi override, a line separator, DEL, a bare newline.
 HOSTILE = [
