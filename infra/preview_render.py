@@ -69,7 +69,8 @@ def render_tree(preview: Preview) -> str:
 
 def _field(pad: str, key: str, value: Any) -> list[str]:
     """`key: value` on one line when short, else the value as indented YAML below it."""
-    inline = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    # An empty string would read as nothing at all: show it quoted.
+    inline = (value or '""') if isinstance(value, str) else json.dumps(value, sort_keys=True)
     if isinstance(value, str) or len(inline) <= _INLINE_WIDTH:
         return [f"{pad}{key}: {inline}"]
     block = yaml.dump(value, Dumper=_YAML_DUMPER, default_flow_style=False, sort_keys=True)
