@@ -158,8 +158,8 @@ def run_diff(
     from infra.diff import diff_stacks, gate
     from infra.diff_render import Labels, render
 
-    old_stack, _ = _load(old)
-    new_stack, allow = _load(new)
+    old_stack, _ = load_side(old)
+    new_stack, allow = load_side(new)
     diff = diff_stacks(old_stack, new_stack)
     verdict = gate(diff, allow_all=allow_all, allow_keys=allow) if check else None
     budget = (
@@ -269,7 +269,7 @@ def _reason(exc: BaseException) -> str:
 # -- validating a side ---------------------------------------------------------------------
 
 
-def _load(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
+def load_side(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
     """The resolved stack (None when absent) and its allow_destroy keys."""
     from infra.errors import StackFileInvalid
     from infra.validate import parse_stack

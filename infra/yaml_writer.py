@@ -140,7 +140,11 @@ def _block(block: Block, indent: int) -> list[str]:
             lines.append(f"{pad}# {escape(entry.text)}".rstrip())
             continue
         key, value = entry
-        if isinstance(value, Block):
+        if isinstance(value, Block | Seq) and not _has_values(value):
+            # Nothing (or only comments) inside: an empty collection, not a null.
+            lines += _comments_of(value, pad)
+            lines.append(f"{pad}{key}: {'{}' if isinstance(value, Block) else '[]'}")
+        elif isinstance(value, Block):
             lines.append(f"{pad}{key}:")
             lines += _block(value, indent + 2)
         elif isinstance(value, Seq):
@@ -149,6 +153,16 @@ def _block(block: Block, indent: int) -> list[str]:
         else:
             lines.append(f"{pad}{key}: {_flow(value)}")
     return lines
+
+
+def _has_values(value: Block | Seq) -> bool:
+    entries = value.entries if isinstance(value, Block) else value.items
+    return any(not isinstance(entry, Comment) for entry in entries)
+
+
+def _comments_of(value: Block | Seq, pad: str) -> list[str]:
+    entries = value.entries if isinstance(value, Block) else value.items
+    return [f"{pad}# {escape(e.text)}".rstrip() for e in entries if isinstance(e, Comment)]
 
 
 def _seq(seq: Seq, indent: int) -> list[str]:

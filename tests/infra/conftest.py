@@ -12,6 +12,7 @@ import pytest
 import requests
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
+from apica_pagerduty.cli import main
 from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.errors import StackFileInvalid
 from infra.model import (
@@ -190,6 +191,21 @@ class RecordingMocks(PreviewMocks):
         if self.own_ids:
             result = {**result, "id": f"PX{len(self.seen)}"}
         return result, failures
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `apica-pd <args>` in-process: (exit code, stdout, stderr)."""
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
 
 
 @pytest.fixture

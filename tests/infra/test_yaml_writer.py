@@ -99,3 +99,9 @@ def test_comments_cannot_break_out_of_their_line() -> None:
     text = dump(Block().comment("PagerDuty: 'x'\nservices: {}").add("k", 1))
     assert text == "# PagerDuty: 'x'\\x0aservices: {}\nk: 1\n"
     assert read_back(text) == {"k": 1}
+
+
+def test_empty_collections_are_written_empty() -> None:
+    text = dump(Block().add("rules", Seq([Comment("none left")])).add("checks", Block()))
+    assert text == "# none left\nrules: []\nchecks: {}\n"
+    assert read_back(text) == {"rules": [], "checks": {}}
