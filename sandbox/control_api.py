@@ -43,17 +43,6 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
             {"change_requests": [_shortened(e) for e in state.change_requests()]}
         )
 
-    async def get_faults(request: Request) -> JSONResponse:
-        return JSONResponse(faults.describe())
-
-    async def set_faults(request: Request) -> JSONResponse:
-        try:
-            command = json.loads(await request.body())
-            _apply(faults, command)
-        except (ValueError, TypeError, KeyError) as exc:
-            return JSONResponse({"error": f"bad fault command: {exc}"}, status_code=400)
-        return JSONResponse(faults.describe())
-
     async def seed(request: Request) -> JSONResponse:
         try:
             created = apply_seed(state, json.loads(await request.body()))
@@ -67,6 +56,25 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
         Route("/sandbox/events", events, methods=["GET"]),
         Route("/sandbox/change_events", change_events, methods=["GET"]),
         Route("/sandbox/change_requests", change_requests, methods=["GET"]),
+        *fault_routes(faults),
+    ]
+
+
+def fault_routes(faults: Faults) -> list[Route]:
+    """`GET/POST /sandbox/faults`, for any fake that has `Faults`."""
+
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(faults.describe())
+
+    async def set_faults(request: Request) -> JSONResponse:
+        try:
+            command = json.loads(await request.body())
+            _apply(faults, command)
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"error": f"bad fault command: {exc}"}, status_code=400)
+        return JSONResponse(faults.describe())
+
+    return [
         Route("/sandbox/faults", get_faults, methods=["GET"]),
         Route("/sandbox/faults", set_faults, methods=["POST"]),
     ]

@@ -4,9 +4,9 @@
 open no incident and notify nobody: they are kept on their service, `SandboxState.
 change_events`). Order of checks for both: injected faults and latency first (they
 stand for PagerDuty being unwell), then the size and field rules (400), then the
-per-key rate limit (429, one budget per routing key for both kinds), then the event
-is taken (202). Unknown routing keys are accepted and dropped, as PagerDuty does.
-Every request is recorded.
+per-key rate limit (429, one budget per routing key for both kinds, without
+Retry-After, as PagerDuty documents it), then the event is taken (202). Unknown
+routing keys are accepted and dropped, as PagerDuty does. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ def _endpoint(
             body = {"status": "invalid event", "message": INVALID_MESSAGE, "errors": errors}
             return _answer(record, event, 400, body)
         if not limiter.allow(event["routing_key"]):
-            retry = limiter.retry_after(event["routing_key"])
-            return _answer(record, event, 429, dict(THROTTLE_BODY), {"Retry-After": str(retry)})
+            # PagerDuty documents no Retry-After on its 429: a client must pace and back
+            # off without one (`faults.rate_limit(retry_after=...)` adds one on demand).
+            return _answer(record, event, 429, dict(THROTTLE_BODY))
         return _answer(record, event, 202, take(event))
 
     return enqueue
