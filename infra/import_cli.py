@@ -18,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 from infra.errors import InfraError
 
-TOKEN_ENV = "PAGERDUTY_TOKEN"
+TOKEN_ENV = PAGERDUTY_TOKEN_ENV
 MAX_TOKEN_FILE_BYTES = 4096
 
 
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--api-url",
         metavar="URL",
-        help="REST API base URL (default https://api.pagerduty.com; EU: "
+        help=f"REST API base URL (default {PAGERDUTY_REST_URL}; EU: "
         "https://api.eu.pagerduty.com; or the sandbox's URL)",
     )
     parser.add_argument(

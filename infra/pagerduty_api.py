@@ -25,9 +25,10 @@ from typing import Any
 
 import requests
 
+from contract.vocabulary import PAGERDUTY_REST_URL
 from infra.errors import InfraError
 
-DEFAULT_API_URL = "https://api.pagerduty.com"
+DEFAULT_API_URL = PAGERDUTY_REST_URL
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 PAGE_LIMIT = 100
 #: PagerDuty: "the sum of the offset and limit parameters cannot exceed 10000".
