@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -429,7 +429,9 @@ class _Writer:
         return used.most_common(1)[0][0] if used else None
 
 
-def _first_apica(service: dict[str, Any], is_apica: Any) -> Iterable[dict[str, Any]]:
+def _first_apica(
+    service: dict[str, Any], is_apica: Callable[[dict[str, Any]], bool]
+) -> Iterable[dict[str, Any]]:
     found = [i for i in service.get("integrations") or () if isinstance(i, dict) and is_apica(i)]
     return found[:1]
 
