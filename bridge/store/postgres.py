@@ -84,7 +84,7 @@ POOL_SIZE = 6
 PROBE_WAIT = 1.5
 # Libpq settings the bridge uses unless the URL sets them: fail fast, notice a dead peer.
 CONNECTION_DEFAULTS = {
-    "connect_timeout": "5", "keepalives": "1", "keepalives_idle": "10",
+    "connect_timeout": "3", "keepalives": "1", "keepalives_idle": "10",
     "keepalives_interval": "3", "keepalives_count": "3", "tcp_user_timeout": "15000",
     "application_name": "apica-pd bridge",
 }
@@ -445,7 +445,8 @@ class PostgresStore:
     def claim(
         self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
     ) -> Claimed:
-        """Lease these heads to `owner` where their key has room: one transaction."""
+        """Lease these heads to `owner` where their key has room: one transaction, a few
+        statements for all the heads of the round (not a few per head)."""
         if not claims:
             return Claimed([], {})
 
@@ -455,73 +456,103 @@ class PostgresStore:
                 cur.execute(_skip_locked_delete("sends", "sent_at <= %s"),
                             (now - pace.window,))
                 self._last_sends_prune = now
-            leased: list[int] = []
-            waits: dict[int, float] = {}
             held: dict[int, float] = {}
+            lanes = self._free_lanes(cur, now, claims, owner, held)
+            keys = sorted({c.routing_key for c in claims if c.event_id in lanes})
+            windows = self._key_windows(cur, keys, now, pace.window)
+            leased: list[Claim] = []
+            waits: dict[int, float] = {}
             for claim in claims:
-                until = self._claim_one(cur, now, claim, owner, held)
-                if until is None:
+                if claim.event_id not in lanes:
                     continue
-                slot = pace.next_slot(self._key_window(cur, claim.routing_key, now,
-                                                       pace.window), now)
+                sent, throttle = windows[claim.routing_key]
+                slot = pace.next_slot(KeyWindow(tuple(sent), throttle), now)
                 if slot > now:
                     waits[claim.event_id] = slot
                     continue
-                cur.execute("UPDATE events SET lease_owner = %s, lease_until = %s"
-                            " WHERE id = %s", (owner, now + lease_seconds, claim.event_id))
-                cur.execute("INSERT INTO sends (routing_key, sent_at) VALUES (%s, %s)",
-                            (claim.routing_key, now))
-                leased.append(claim.event_id)
+                sent.append(now)  # the next head on this key counts this send
+                leased.append(claim)
+            if not leased:
+                return Claimed([], waits, held)
+            ids = [c.event_id for c in leased]
+            cur.execute("UPDATE events SET lease_owner = %s, lease_until = %s"
+                        " WHERE id = ANY(%s)", (owner, now + lease_seconds, ids))
+            cur.execute("INSERT INTO sends (routing_key, sent_at) SELECT key, %s"
+                        " FROM unnest(%s::text[]) AS key", (now, [c.routing_key for c in leased]))
             events = [from_row(PendingEvent, row) for row in cur.execute(
-                f"{_PENDING} WHERE id = ANY(%s) ORDER BY id", (leased,)).fetchall()
-            ] if leased else []
+                f"{_PENDING} WHERE id = ANY(%s) ORDER BY id", (ids,)).fetchall()]
             return Claimed(events, waits, held)
 
         keys = tuple(sorted({(KEY_LOCK, c.routing_key) for c in claims}))
         return self._write(_Job(job, keys))
 
     @staticmethod
-    def _claim_one(cur: Any, now: float, claim: Claim, owner: str,
-                   held: dict[int, float]) -> float | None:
-        """Whether `claim`'s head may be leased now (not None); a lane another holds goes
-        into `held`."""
-        row = cur.execute("SELECT route, lease_owner, lease_until FROM events WHERE id = %s"
-                          " FOR UPDATE SKIP LOCKED", (claim.event_id,)).fetchone()
-        if row is None:  # gone, or being delivered or moved by someone right now
-            return None
-        route, holder, until = row
-        if until is not None and holder != owner and until > now:
-            held[claim.event_id] = until
-            return None
-        (mine,) = cur.execute("SELECT pg_try_advisory_xact_lock(%s::integer, hashtext(%s))",
-                              (LANE_LOCK, route)).fetchone()
-        if not mine:  # another bridge is claiming in this lane right now
-            return None
-        head, busy_until = cur.execute(
-            "SELECT (SELECT id FROM events WHERE route = %(r)s ORDER BY id LIMIT 1),"
-            " (SELECT max(lease_until) FROM events WHERE route = %(r)s AND id <> %(i)s"
-            " AND lease_owner IS NOT NULL AND lease_until > %(now)s)",
-            {"r": route, "i": claim.event_id, "now": now}).fetchone()
-        if head != claim.event_id:
-            return None  # an older event of the lane committed meanwhile: it goes first
-        if busy_until is not None:  # another event of the lane is in flight
-            held[claim.event_id] = busy_until
-            return None
-        return now
+    def _free_lanes(cur: Any, now: float, claims: Sequence[Claim], owner: str,
+                    held: dict[int, float]) -> set[int]:
+        """The claimed heads that may be leased now; a lane another holds goes into `held`.
+
+        The head rows `FOR UPDATE SKIP LOCKED` (one being delivered or moved right now is
+        skipped), then each lane under `pg_try_advisory_xact_lock` (another bridge claiming
+        in it right now: skipped), then, in a statement of its own so that it sees what
+        such a bridge committed, whether each head is still its lane's oldest event and
+        no other event of the lane holds a live lease.
+        """
+        found = {row[0]: row[1:] for row in cur.execute(
+            "SELECT id, route, lease_owner, lease_until FROM events WHERE id = ANY(%s)"
+            " ORDER BY id FOR UPDATE SKIP LOCKED", ([c.event_id for c in claims],)).fetchall()}
+        heads: dict[str, int] = {}
+        for claim in claims:
+            if claim.event_id not in found:  # gone, or someone is at it right now
+                continue
+            route, holder, until = found[claim.event_id]
+            if until is not None and holder != owner and until > now:
+                held[claim.event_id] = until
+            else:
+                heads[route] = claim.event_id
+        if not heads:
+            return set()
+        routes = sorted(heads)
+        mine = [route for route, locked in cur.execute(
+            "SELECT route, pg_try_advisory_xact_lock(%s::integer, hashtext(route))"
+            " FROM unnest(%s::text[]) AS route", (LANE_LOCK, routes)).fetchall() if locked]
+        if not mine:
+            return set()
+        free: set[int] = set()
+        for route, head, busy_until in cur.execute(
+                "SELECT lane.route, (SELECT id FROM events WHERE route = lane.route"
+                " ORDER BY id LIMIT 1), (SELECT max(lease_until) FROM events WHERE"
+                " route = lane.route AND id <> lane.head AND lease_owner IS NOT NULL AND"
+                " lease_until > %s) FROM unnest(%s::text[], %s::bigint[]) AS lane(route, head)",
+                (now, mine, [heads[r] for r in mine])).fetchall():
+            if head != heads[route]:
+                continue  # an older event of the lane committed meanwhile: it goes first
+            if busy_until is not None:  # another event of the lane is in flight
+                held[heads[route]] = busy_until
+                continue
+            free.add(heads[route])
+        return free
+
+    @staticmethod
+    def _key_windows(cur: Any, keys: Sequence[str], now: float, window: float
+                     ) -> dict[str, tuple[list[float], Throttle | None]]:
+        """Per key, its sends in the look-back window (oldest first) and its throttle."""
+        found: dict[str, tuple[list[float], Throttle | None]] = {k: ([], None) for k in keys}
+        if not keys:
+            return found
+        for key, at in cur.execute(
+                "SELECT routing_key, sent_at FROM sends WHERE routing_key = ANY(%s) AND"
+                " sent_at > %s ORDER BY sent_at", (list(keys), now - window)).fetchall():
+            found[key][0].append(at)
+        for key, *limits in cur.execute(
+                "SELECT routing_key, key_limit, since, not_before FROM key_throttles"
+                " WHERE routing_key = ANY(%s)", (list(keys),)).fetchall():
+            found[key] = (found[key][0], Throttle(*limits))
+        return found
 
     def release_leases(self, owner: str) -> None:
         self._write(_Job(lambda tx: tx.cur.execute(
             f"UPDATE events SET {NO_LEASE} WHERE lease_owner = %s", (owner,)),
             wakes=lambda _: True))
-
-    @staticmethod
-    def _key_window(cur: Any, routing_key: str, now: float, window: float) -> KeyWindow:
-        sent = tuple(at for (at,) in cur.execute(
-            "SELECT sent_at FROM sends WHERE routing_key = %s AND sent_at > %s"
-            " ORDER BY sent_at", (routing_key, now - window)).fetchall())
-        row = cur.execute("SELECT key_limit, since, not_before FROM key_throttles"
-                          " WHERE routing_key = %s", (routing_key,)).fetchone()
-        return KeyWindow(sent, Throttle(*row) if row else None)
 
     def key_window(self, routing_key: str, window: float) -> KeyWindow:
         """A key's sends in the last `window` seconds and its throttle."""
@@ -529,7 +560,8 @@ class PostgresStore:
             now = self._now()
             if now is None:
                 (now,) = cur.execute(f"SELECT {_NOW}").fetchone()
-            return self._key_window(cur, routing_key, now, window)
+            sent, throttle = self._key_windows(cur, [routing_key], now, window)[routing_key]
+            return KeyWindow(tuple(sent), throttle)
 
     def get(self, event_id: int) -> PendingEvent | None:
         found = self._read(f"{_PENDING} WHERE id = %s", (event_id,))
