@@ -8,6 +8,10 @@ reopen a resolved incident. HAProxy retries a request whose connection was refus
 closed unanswered on the other bridge (`bench.ha_pair`); its counters say how often
 that happened, and the store answers a retried request the dead bridge had committed
 as a duplicate.
+
+And the database itself stopping under a real bridge process: every webhook meanwhile
+is answered 503 (never a 202 that was not committed), /readyz says so, and once the
+server is started again the bridge is ready and storing without being touched.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from bench.ha_pair import HAPROXY_HINT, HaPair, haproxy_binary
+from bench.ha_pair import HAPROXY_HINT, BridgeProcess, HaPair, haproxy_binary
 from bridge.store.location import StoreLocation, open_store
 from contract.routes_file import Route, RoutesFile, write_routes_file
 from sandbox.server import PagerDutySandbox
@@ -199,3 +203,55 @@ def test_kill9_and_rolling_restart_behind_haproxy(tmp_path, postgres, haproxy, c
     still_open = sum(1 for i in incidents if i["status"] == "triggered")
     assert still_open == sum(1 for seq in last.values() if seq % 2 == 0)
     assert json.dumps(sent[0].__dict__)  # the records are plain data
+
+
+def test_the_database_stopping_and_starting_under_a_bridge(tmp_path, postgres):
+    store_url = postgres.new_schema("ha_db_down")
+    with PagerDutySandbox(events_per_minute=None) as pd:
+        service = pd.state.create_service(name="HA db", urgency="severity_based")
+        key = pd.state.add_integration(service["id"], name="Apica-HA-db")
+        routes_path = write_routes_file(tmp_path / "routes.json", RoutesFile(
+            version=1, stack="ha", routes={"web": Route(
+                service_name=service["name"], service_id=service["id"],
+                integration_name="Apica-HA-db", routing_key=key["integration_key"])}))
+        bridge = BridgeProcess("bridge", tmp_path, routes_path, pd.events_url,
+                               {"APICA_PD_STORE_URL": store_url})
+        bridge.start()
+        try:
+            post = lambda seq: requests.post(f"{bridge.url}/v1/asm/web",  # noqa: E731
+                                             json=webhook(0, seq), timeout=30)
+            assert post(0).status_code == 202
+            with open_store(StoreLocation(url=store_url), read_only=True) as box:
+                deadline = time.monotonic() + 30
+                while box.stats().pending:  # delivered and marked so, before the stop
+                    assert time.monotonic() < deadline, "the first alert was never delivered"
+                    time.sleep(0.05)
+            postgres.stop()
+            try:
+                started = time.monotonic()
+                answer = post(1)
+                assert (answer.status_code, answer.json()["error"]) == (503, "store_error")
+                assert time.monotonic() - started < 10
+                ready = requests.get(f"{bridge.url}/readyz", timeout=10)
+                assert (ready.status_code, ready.json()["problems"]) == (
+                    503, ["store not writable"])
+                assert requests.get(f"{bridge.url}/healthz", timeout=5).status_code == 200
+            finally:
+                postgres.start()
+            deadline = time.monotonic() + 30
+            while requests.get(f"{bridge.url}/readyz", timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "the bridge never got ready again"
+                time.sleep(0.2)
+            assert post(2).status_code == 202
+            deadline = time.monotonic() + 30
+            while len(pd.state.events()) < 2:
+                assert time.monotonic() < deadline, "nothing delivered after the restart"
+                time.sleep(0.05)
+        finally:
+            bridge.close()
+        log = bridge.log_path.read_text()
+    # The 202s went out in order; the webhook refused while the database was down did not.
+    assert [(e["body"]["event_action"], e["body"]["payload"]["summary"])
+            for e in pd.state.events()] == [("trigger", "HA check 0: ha 0"),
+                                            ("trigger", "HA check 0: ha 2")]
+    assert postgres.bridge_password not in log
