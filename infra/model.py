@@ -57,7 +57,8 @@ MAX_LOOPS = 9
 MIN_ESCALATION_DELAY_MINUTES = 1
 #: Targets per escalation rule (OpenAPI EscalationRule.targets: minItems 1, maxItems 10).
 MAX_TARGETS_PER_RULE = 10
-#: Time-based grouping `timeout` in minutes (OpenAPI: 1..1440; 0 = until resolved).
+#: Time-based grouping `timeout` (alert grouping setting, OpenAPI: 60..86400 seconds;
+#: unset = until resolved). Stack files keep whole minutes, as the service field had.
 MAX_TIME_GROUPING_MINUTES = 1440
 #: Intelligent / content-based grouping `time_window` in seconds (OpenAPI: 300..3600).
 MIN_GROUPING_WINDOW_SECONDS = 300
@@ -683,10 +684,11 @@ class UrgencyRule(_Resolved):
 
 
 class AlertGrouping(_Resolved):
-    """PagerDuty `alert_grouping_parameters`; a service without grouping has None."""
+    """A service's alert grouping (its own alert grouping setting); None = no grouping."""
 
     type: Literal["time", "intelligent", "content_based"]
-    #: time: minutes to group within, 0 = until the incident is resolved; else None.
+    #: time: minutes to group within (the setting takes seconds: infra.plan converts),
+    #: 0 = until the incident is resolved; else None.
     timeout: int | None = None
     #: intelligent / content_based: seconds; None = PagerDuty's recommended window.
     time_window: int | None = None

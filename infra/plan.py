@@ -51,6 +51,10 @@ def integration_logical_name(key: str) -> str:
     return f"service-{key}-apica"
 
 
+def grouping_logical_name(key: str) -> str:
+    return f"service-{key}-grouping"
+
+
 # -- provider arguments --------------------------------------------------------------
 
 
@@ -108,24 +112,41 @@ def service_args(service: NewService) -> dict[str, Any]:
             if service.urgency.raise_at_support_hours_start
             else []
         )
-    grouping = service.alert_grouping
-    if grouping is not None:
-        config = {
-            "timeout": grouping.timeout,
-            "time_window": grouping.time_window,
-            "aggregate": grouping.aggregate,
-            "fields": list(grouping.fields) or None,
-        }
-        args["alert_grouping_parameters"] = {
-            "type": grouping.type,
-            "config": {name: value for name, value in config.items() if value is not None},
-        }
     # Disabled is stated explicitly, so a pause switched on by hand is undone.
     pause: dict[str, Any] = {"enabled": service.auto_pause_timeout is not None}
     if service.auto_pause_timeout is not None:
         pause["timeout"] = service.auto_pause_timeout
     args["auto_pause_notifications_parameters"] = pause
     return args
+
+
+def grouping_setting_args(service: NewService) -> dict[str, Any] | None:
+    """`AlertGroupingSetting` arguments (except the service id); None: no grouping.
+
+    Grouping is a setting of its own, not the Service's deprecated
+    `alert_grouping_parameters`: setting those on a service takes it out of any
+    account-wide grouping setting, and the provider warns about them on every run.
+    """
+    grouping = service.alert_grouping
+    if grouping is None:
+        return None
+    config: dict[str, Any]
+    if grouping.type == "time":
+        # The setting counts seconds (the service field counted minutes). Until-resolved
+        # is an unset timeout: the provider refuses an explicit 0 and sends 0 for unset.
+        config = {"timeout": grouping.timeout * 60} if grouping.timeout else {}
+    else:
+        # An unset time_window is PagerDuty's recommended window (again 0 on the wire).
+        optional = {"time_window": grouping.time_window, "aggregate": grouping.aggregate}
+        config = {name: value for name, value in optional.items() if value is not None}
+        if grouping.fields:
+            config["fields"] = list(grouping.fields)
+    return {
+        "name": service.name,
+        "description": f"Alert grouping of {service.name}, managed by apica-pagerduty",
+        "type": grouping.type,
+        "config": config,
+    }
 
 
 def integration_protected(service: NewService | ExistingService) -> bool:

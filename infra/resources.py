@@ -25,6 +25,8 @@ from contract.vocabulary import APICA_VENDOR_NAME
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack, Target
 from infra.plan import (
     ResolvedRoute,
+    grouping_logical_name,
+    grouping_setting_args,
     integration_logical_name,
     integration_protected,
     policy_args,
@@ -109,7 +111,8 @@ def create_policy(policy: NewPolicy, lookups: Lookups) -> pagerduty.EscalationPo
 
 
 class ApicaService(pulumi.ComponentResource):
-    """One service key: the PagerDuty service (created or looked up) and its Apica integration."""
+    """One service key: the PagerDuty service (created or looked up), its alert grouping
+    setting (created services that group alerts) and its Apica integration."""
 
     service_id: pulumi.Output[str]
     service_url: pulumi.Output[str | None]
@@ -132,6 +135,16 @@ class ApicaService(pulumi.ComponentResource):
             )
             self.service_id = created.id
             self.service_url = created.html_url
+            grouping = grouping_setting_args(service)
+            if grouping is not None:
+                pagerduty.AlertGroupingSetting(
+                    grouping_logical_name(service.key),
+                    services=[created.id],
+                    **grouping,
+                    # Not protected: deleting or re-creating a setting loses no key or
+                    # history, and `alert_grouping: none` must be able to remove it.
+                    opts=pulumi.ResourceOptions(parent=self, protect=False),
+                )
         else:
             found = pagerduty.get_service_output(
                 name=service.name, opts=pulumi.InvokeOutputOptions(parent=self)

@@ -1,13 +1,17 @@
-"""Pulumi mocks that apply the program's resources to a PagerDuty REST API.
+"""Pulumi mocks that apply the program's resources to a PagerDuty REST API as the provider does.
 
-Used to run the unchanged program against the local sandbox (demo, end-to-end
-tests): every `pagerduty:` resource the program registers is created through the
-REST API v2 and the mock returns the API's ids and integration keys, and every
-look-up (`get_vendor`, `get_user`, ...) is answered from the same API.
+Used to run the unchanged program against the local sandbox (demo, tests): every
+`pagerduty:` resource the program registers is created with the body the real
+provider sends and read back the way it reads it (terraform-provider-pagerduty's
+create and read functions, listed in the notes on the provider's calls), and the mock
+returns the API's ids and integration keys. Look-ups ask what the provider asks and
+take what it would take (`infra.provider_lookups`), so an apply that passes here does
+not fail on a look-up under `pulumi up`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -15,9 +19,29 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 from contract.errors import ApicaError
 from infra.mock_runtime import as_python
-from infra.preview import LOOKUPS
+from infra.provider_lookups import LOOKUPS, not_found, pick
 
 _TIMEOUT = 10
+# pulumi-pagerduty's default description for policies and services.
+PULUMI_DESCRIPTION = "Managed by Pulumi"
+# What each look-up lists, with the provider's query parameters, and whether it reads
+# every page (`more`) or only the first.
+_LOOKUP_LISTS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "user": ("users", {}, False),
+    "schedule": ("schedules", {}, False),
+    "team": ("teams", {}, False),
+    "escalation_policy": ("escalation_policies", {"include[]": "teams"}, False),
+    "service": ("services", {"include[]": "teams", "limit": 100}, True),
+}
+# What a policy's and a service's read asks for (resource_pagerduty_*.go fetch functions).
+POLICY_INCLUDES = {"include[]": "escalation_rule_assignment_strategies"}
+SERVICE_INCLUDES = {"include[]": "auto_pause_notifications_parameters"}
+# The config keys the provider sends per grouping type (its Go structs have no omitempty).
+_GROUPING_CONFIG = {
+    "time": {"timeout": 0},
+    "intelligent": {"time_window": 0, "iag_fields": ["summary"]},
+    "content_based": {"time_window": 0, "aggregate": "", "fields": []},
+}
 
 
 class RestApplyError(ApicaError):
@@ -44,16 +68,18 @@ class PagerDutyRestMocks(Mocks):
         # After the first failure the run is lost anyway; registrations still in flight
         # must not keep calling (the API may already be gone) or fail noisily.
         self._failed: str | None = None
+        self._create: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
+            "pagerduty:index/escalationPolicy:EscalationPolicy": self._escalation_policy,
+            "pagerduty:index/service:Service": self._service,
+            "pagerduty:index/serviceIntegration:ServiceIntegration": self._integration,
+            "pagerduty:index/alertGroupingSetting:AlertGroupingSetting": self._grouping_setting,
+        }
 
     # -- resources -----------------------------------------------------------------
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
-        create = {
-            "pagerduty:index/escalationPolicy:EscalationPolicy": self._escalation_policy,
-            "pagerduty:index/service:Service": self._service,
-            "pagerduty:index/serviceIntegration:ServiceIntegration": self._integration,
-        }.get(args.typ)
+        create = self._create.get(args.typ)
         if create is None:
             # Component resources and anything the API does not hold: echo the inputs.
             return f"{args.name}-id", inputs
@@ -63,78 +89,120 @@ class PagerDutyRestMocks(Mocks):
 
     def _escalation_policy(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         body = {
-            "type": "escalation_policy",
             "name": props["name"],
-            "description": props.get("description"),
+            "description": props.get("description", PULUMI_DESCRIPTION),
             "num_loops": props.get("num_loops", 0),
+            # No omitempty in the provider's struct: null when the policy has no team.
+            "teams": [{"id": props["teams"], "type": "team_reference"}]
+            if props.get("teams")
+            else None,
             "escalation_rules": [
                 {
                     "escalation_delay_in_minutes": rule["escalation_delay_in_minutes"],
                     "targets": rule["targets"],
                     **(
-                        {
-                            "escalation_rule_assignment_strategy": rule[
-                                "escalation_rule_assignment_strategy"
-                            ]
-                        }
-                        if rule.get("escalation_rule_assignment_strategy")
+                        {"escalation_rule_assignment_strategy": strategy}
+                        if (strategy := rule.get("escalation_rule_assignment_strategy"))
                         else {}
                     ),
                 }
                 for rule in props.get("rules", [])
             ],
         }
-        if props.get("teams"):
-            body["teams"] = [{"id": props["teams"], "type": "team_reference"}]
         created = self._post("/escalation_policies", "escalation_policy", body)
-        return created["id"], {"htmlUrl": created.get("html_url", "")}
+        read = self._read(
+            f"/escalation_policies/{created['id']}", "escalation_policy", POLICY_INCLUDES
+        )
+        for rule in read.get("escalation_rules", []):
+            if not isinstance(rule.get("escalation_rule_assignment_strategy", {}), dict):
+                # The provider decodes it into a struct: a bare string fails its read.
+                raise self._fail(
+                    f"GET /escalation_policies/{read['id']}: "
+                    "escalation_rule_assignment_strategy is not an object"
+                )
+        return read["id"], {"htmlUrl": read.get("html_url", "")}
 
     def _service(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         body: dict[str, Any] = {
-            "type": "service",
             "name": props["name"],
-            "description": props.get("description"),
+            "description": props.get("description", PULUMI_DESCRIPTION),
             "escalation_policy": {
                 "id": props["escalation_policy"],
                 "type": "escalation_policy_reference",
             },
             "auto_resolve_timeout": _timeout_seconds(props.get("auto_resolve_timeout")),
             "acknowledgement_timeout": _timeout_seconds(props.get("acknowledgement_timeout")),
+            "response_play": None,  # no omitempty: always sent
         }
         for field in (
             "incident_urgency_rule",
-            "scheduled_actions",
             "alert_grouping_parameters",
             "auto_pause_notifications_parameters",
             "alert_creation",
         ):
             if props.get(field) is not None:
                 body[field] = props[field]
+        pause = body.get("auto_pause_notifications_parameters")
+        if pause is not None:
+            body["auto_pause_notifications_parameters"] = {
+                "enabled": pause["enabled"],
+                "timeout": pause.get("timeout") if pause["enabled"] else None,
+            }
         if props.get("support_hours"):
             hours = dict(props["support_hours"])
             hours["days_of_week"] = hours.pop("days_of_weeks", [])
             body["support_hours"] = hours
-        if body.get("scheduled_actions"):
+        rule = body.get("incident_urgency_rule") or {}
+        if props.get("scheduled_actions"):
             # The provider's list `ats` is the REST API's single `at`.
             body["scheduled_actions"] = [
                 {"type": action["type"], "to_urgency": action["to_urgency"], "at": action["ats"][0]}
-                for action in body["scheduled_actions"]
+                for action in props["scheduled_actions"]
             ]
+        elif rule.get("type") == "use_support_hours":
+            # make([]*ScheduledAction, 1) in the provider: one null action for "none".
+            body["scheduled_actions"] = [None]
         created = self._post("/services", "service", body)
-        return created["id"], {"htmlUrl": created.get("html_url", "")}
+        read = self._read(f"/services/{created['id']}", "service", SERVICE_INCLUDES)
+        if not isinstance(read.get("escalation_policy"), dict):
+            # flattenService dereferences it: the real provider would crash here.
+            raise self._fail(f"GET /services/{read['id']}: the answer has no escalation_policy")
+        return read["id"], {"htmlUrl": read.get("html_url", "")}
 
     def _integration(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        service_id = props["service"]
         body: dict[str, Any] = {
-            "type": props.get("type") or "events_api_v2_inbound_integration",
             "name": props["name"],
+            "type": props.get("type") or "service_integration",
+            "service": {"id": service_id, "type": "service"},
         }
         if props.get("vendor"):
-            body["vendor"] = {"id": props["vendor"], "type": "vendor_reference"}
-        created = self._post(f"/services/{props['service']}/integrations", "integration", body)
-        return created["id"], {
-            "integrationKey": created["integration_key"],
-            "htmlUrl": created.get("html_url", ""),
+            body["vendor"] = {"id": props["vendor"], "type": "vendor"}
+        path = f"/services/{service_id}/integrations"
+        created = self._post(path, "integration", body)
+        read = self._read(f"{path}/{created['id']}", "integration", {})
+        key = read.get("integration_key")
+        if not key:
+            raise self._fail(f"GET {path}/{read['id']}: the answer has no integration_key")
+        # As the provider reads it: the vendor's id when there is a vendor, else the type.
+        vendor = read.get("vendor")
+        kind = {"vendor": vendor["id"]} if vendor else {"type": read.get("type")}
+        return read["id"], {"integrationKey": key, "htmlUrl": read.get("html_url", ""), **kind}
+
+    def _grouping_setting(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        kind = props["type"]
+        body: dict[str, Any] = {
+            "name": props.get("name"),
+            "description": props.get("description", "Managed by Terraform"),
+            "type": kind,
+            "config": {**_GROUPING_CONFIG[kind], **props.get("config", {})},
+            "services": [{"id": service_id} for service_id in props["services"]],
         }
+        if not body["name"]:
+            body.pop("name")  # omitted when empty
+        created = self._post("/alert_grouping_settings", "alert_grouping_setting", body)
+        read = self._read(f"/alert_grouping_settings/{created['id']}", "alert_grouping_setting", {})
+        return read["id"], {}
 
     # -- look-ups ------------------------------------------------------------------
 
@@ -142,17 +210,32 @@ class PagerDutyRestMocks(Mocks):
         if args.token not in LOOKUPS:
             raise RestApplyError(f"no sandbox answer for look-up {args.token}")
         kind, field = LOOKUPS[args.token]
-        collection = "escalation_policies" if kind == "escalation_policy" else f"{kind}s"
         wanted = str(args.args.get(field, ""))
-        found = self._get(f"/{collection}", collection, wanted)
-        exact = [item for item in found if str(item.get(field, "")).lower() == wanted.lower()]
-        if exact:
-            return self._lookup_result(exact[0]), []
-        if found and args.token.endswith("getVendor"):
-            # The real provider silently takes the first partial match for vendors.
-            return self._lookup_result(found[0]), []
-        what = kind.replace("_", " ")
-        raise self._fail(f"Unable to locate any {what} with the {field}: {wanted}")
+        pages = list(self._vendor_pages() if kind == "vendor" else self._query_pages(kind, wanted))
+        found = pick(kind, pages, wanted)
+        if found is None:
+            refusal = not_found(kind, wanted, [item for page in pages for item in page])
+            raise self._fail(str(refusal))
+        return self._lookup_result(found), []
+
+    def _vendor_pages(self) -> Iterator[list[dict[str, Any]]]:
+        # get_vendor pages the whole catalogue with no `query`, moving by the answer's limit.
+        offset, more = 0, True
+        while more:
+            answer = self._list("/vendors", {"limit": 100, "offset": offset})
+            yield answer["vendors"]
+            more, offset = bool(answer.get("more")), offset + int(answer["limit"])
+
+    def _query_pages(self, kind: str, wanted: str) -> Iterator[list[dict[str, Any]]]:
+        collection, params, paged = _LOOKUP_LISTS[kind]
+        offset = 0
+        while True:
+            query = {**params, "query": wanted, **({"offset": offset} if offset else {})}
+            answer = self._list(f"/{collection}", query)
+            yield answer[collection]
+            if not (paged and answer.get("more")):
+                return
+            offset += int(answer["limit"])
 
     @staticmethod
     def _lookup_result(item: dict[str, Any]) -> dict[str, Any]:
@@ -164,9 +247,11 @@ class PagerDutyRestMocks(Mocks):
     def _post(self, path: str, wrapper: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", path, (200, 201), json={wrapper: body})[wrapper]
 
-    def _get(self, path: str, collection: str, query: str) -> list[dict[str, Any]]:
-        params = {"query": query, "limit": 100}
-        return self._request("GET", path, (200,), params=params)[collection]
+    def _read(self, path: str, wrapper: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self._request("GET", path, (200,), params=params)[wrapper]
+
+    def _list(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self._request("GET", path, (200,), params=params)
 
     def _request(self, method: str, path: str, ok: tuple[int, ...], **kwargs: Any) -> Any:
         if self._failed is not None:
@@ -180,6 +265,11 @@ class PagerDutyRestMocks(Mocks):
                 f"{method} {path} answered {response.status_code}: {response.text[:500]}"
             )
         return response.json()
+
+    @property
+    def first_failure(self) -> str | None:
+        """The failure that stopped the run (later calls fail only because of it)."""
+        return self._failed
 
     def _fail(self, message: str) -> RestApplyError:
         self._failed = self._failed or message

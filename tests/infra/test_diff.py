@@ -323,6 +323,89 @@ def test_vendor_id_to_another_id(tmp_path: Path) -> None:
     ] * 3
 
 
+GROUPED = {"type": "time", "timeout": "15m"}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "properties"),
+    [
+        (
+            "none",
+            GROUPED,
+            [
+                PropertyChange(
+                    "alert_grouping",
+                    None,
+                    {
+                        "type": "time",
+                        "timeout": 15,
+                        "time_window": None,
+                        "aggregate": None,
+                        "fields": [],
+                    },
+                )
+            ],
+        ),
+        (
+            GROUPED,
+            "none",
+            [
+                PropertyChange(
+                    "alert_grouping",
+                    {
+                        "type": "time",
+                        "timeout": 15,
+                        "time_window": None,
+                        "aggregate": None,
+                        "fields": [],
+                    },
+                    None,
+                )
+            ],
+        ),
+        (
+            GROUPED,
+            {"type": "time", "timeout": "until_resolved"},
+            [
+                PropertyChange("alert_grouping.timeout", 15, 0),
+            ],
+        ),
+        (
+            GROUPED,
+            {"type": "intelligent", "time_window": "10m"},
+            [
+                PropertyChange("alert_grouping.type", "time", "intelligent"),
+                PropertyChange("alert_grouping.timeout", 15, None),
+                PropertyChange("alert_grouping.time_window", None, 600),
+            ],
+        ),
+        (
+            {"type": "content_based", "aggregate": "all", "fields": ["source"]},
+            {"type": "content_based", "aggregate": "any", "fields": ["source", "component"]},
+            [
+                PropertyChange("alert_grouping.aggregate", "all", "any"),
+                PropertyChange("alert_grouping.fields", ["source"], ["source", "component"]),
+            ],
+        ),
+    ],
+    ids=["on", "off", "until-resolved", "another-type", "content-fields"],
+)
+def test_alert_grouping_changes_are_never_destructive(
+    tmp_path: Path, before: Any, after: Any, properties: list[PropertyChange]
+) -> None:
+    # Grouping is an AlertGroupingSetting beside the service: creating, changing or
+    # deleting it keeps the service, its integration and its key.
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["alert_grouping"] = before
+    new = copy.deepcopy(old)
+    _svc(new, "checkout")["alert_grouping"] = after
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    change = _only(diff)
+    assert (change.kind, change.subject, change.destructive) == ("change", "service", False)
+    assert list(change.properties) == properties
+    assert gate(diff).ok
+
+
 def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
     change = _only(_diff(tmp_path, _set("services/legacy/existing", "Legacy Web 2")))
     assert change.properties[0] == PropertyChange("service.name", "Legacy Web", "Legacy Web 2")

@@ -21,6 +21,8 @@ from infra.model import (
 from infra.plan import (
     TIMEOUT_OFF,
     ResolvedRoute,
+    grouping_logical_name,
+    grouping_setting_args,
     integration_logical_name,
     integration_protected,
     policy_args,
@@ -55,6 +57,7 @@ def test_logical_names_come_from_keys_not_display_names() -> None:
     assert policy_logical_name("oncall") == "policy-oncall"
     assert service_logical_name("web") == "service-web"
     assert integration_logical_name("web") == "service-web-apica"
+    assert grouping_logical_name("web") == "service-web-grouping"
     renamed = service_args(new_service(name="Web shop (renamed)"))
     assert renamed["name"] == "Web shop (renamed)"
 
@@ -158,30 +161,59 @@ def test_timeouts_are_provider_strings(seconds: int | None, expected: str) -> No
 
 
 def test_no_grouping_and_auto_pause_off() -> None:
-    args = service_args(new_service())
-    assert "alert_grouping_parameters" not in args
-    assert args["auto_pause_notifications_parameters"] == {"enabled": False}
+    service = new_service()
+    assert grouping_setting_args(service) is None
+    assert service_args(service)["auto_pause_notifications_parameters"] == {"enabled": False}
+
+
+def setting(type: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "Web",
+        "description": "Alert grouping of Web, managed by apica-pagerduty",
+        "type": type,
+        "config": config,
+    }
 
 
 @pytest.mark.parametrize(
     ("grouping", "expected"),
     [
-        (AlertGrouping(type="time", timeout=0), {"type": "time", "config": {"timeout": 0}}),
+        # The setting counts seconds where the stack file's (and the old service
+        # field's) time grouping counts minutes: 15m is 900 seconds, not 15.
+        (AlertGrouping(type="time", timeout=15), setting("time", {"timeout": 900})),
+        (AlertGrouping(type="time", timeout=1440), setting("time", {"timeout": 86400})),
+        # Until resolved: no timeout (the provider refuses 0 and sends 0 for unset).
+        (AlertGrouping(type="time", timeout=0), setting("time", {})),
         (
             AlertGrouping(type="intelligent", time_window=600),
-            {"type": "intelligent", "config": {"time_window": 600}},
+            setting("intelligent", {"time_window": 600}),
         ),
+        (AlertGrouping(type="intelligent"), setting("intelligent", {})),
         (
             AlertGrouping(
                 type="content_based", aggregate="all", fields=("summary",), time_window=None
             ),
-            {"type": "content_based", "config": {"aggregate": "all", "fields": ["summary"]}},
+            setting("content_based", {"aggregate": "all", "fields": ["summary"]}),
+        ),
+        (
+            AlertGrouping(
+                type="content_based", aggregate="any", fields=("a", "b"), time_window=86400
+            ),
+            setting(
+                "content_based", {"aggregate": "any", "fields": ["a", "b"], "time_window": 86400}
+            ),
         ),
     ],
 )
-def test_grouping(grouping: AlertGrouping, expected: dict[str, Any]) -> None:
-    args = service_args(new_service(alert_grouping=grouping, auto_pause_timeout=300))
-    assert args["alert_grouping_parameters"] == expected
+def test_grouping_is_a_setting_of_its_own(
+    grouping: AlertGrouping, expected: dict[str, Any]
+) -> None:
+    service = new_service(alert_grouping=grouping, auto_pause_timeout=300)
+    assert grouping_setting_args(service) == expected
+    args = service_args(service)
+    # The deprecated service field would take the service out of any account-wide
+    # grouping setting and make the provider warn on every run.
+    assert "alert_grouping_parameters" not in args
     assert args["auto_pause_notifications_parameters"] == {"enabled": True, "timeout": 300}
 
 

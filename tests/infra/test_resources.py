@@ -38,6 +38,7 @@ from .conftest import new_service as resolved_service
 POLICY = "pagerduty:index/escalationPolicy:EscalationPolicy"
 SERVICE = "pagerduty:index/service:Service"
 INTEGRATION = "pagerduty:index/serviceIntegration:ServiceIntegration"
+GROUPING = "pagerduty:index/alertGroupingSetting:AlertGroupingSetting"
 MAIN = Path(__file__).resolve().parents[2] / "infra"
 
 
@@ -161,6 +162,21 @@ def test_service_and_integration_inputs() -> None:
     }
 
 
+def test_grouping_is_an_unprotected_setting_of_the_service() -> None:
+    grouped = new_service(alert_grouping=AlertGrouping(type="time", timeout=15))
+    preview = offline(stack_of(grouped))
+    setting = one(preview, "service-web-grouping")
+    assert (setting.type, setting.parent, setting.protect) == (GROUPING, "web", False)
+    assert setting.inputs == {
+        "name": "Web",
+        "description": "Alert grouping of Web, managed by apica-pagerduty",
+        "type": "time",
+        "config": {"timeout": 900},  # 15m in the setting's seconds
+        "services": ["${service-web.id}"],
+    }
+    assert "alert_grouping_parameters" not in one(preview, "service-web").inputs
+
+
 def test_each_look_up_is_invoked_once() -> None:
     mocks = RecordingMocks()
     offline(stack_of(new_service("web"), new_service("api")), mocks)
@@ -232,7 +248,8 @@ def test_vendor_override_skips_the_look_up() -> None:
 
 def test_ambiguous_vendor_look_up_fails_with_the_fix() -> None:
     with pytest.raises(ProgramError, match=r"apica\.vendor_id") as caught:
-        offline(stack_of(new_service()), PreviewMocks(vendor_name="Apica Synthetic Monitoring"))
+        account = {"vendor": ["Datadog", "Apica Synthetic Monitoring"]}
+        offline(stack_of(new_service()), PreviewMocks(account))
     assert "'Apica Synthetic Monitoring'" in str(caught.value)
 
 
@@ -337,12 +354,15 @@ def test_exact_graph_of_the_example_stack() -> None:
         (POLICY, "policy-payments-oncall", None, True),
         (COMPONENT_TYPE, "checkout", None, False),
         (SERVICE, "service-checkout", "checkout", True),
+        (GROUPING, "service-checkout-grouping", "checkout", False),
         (INTEGRATION, "service-checkout-apica", "checkout", True),
         (COMPONENT_TYPE, "search", None, False),
         (SERVICE, "service-search", "search", True),
+        (GROUPING, "service-search-grouping", "search", False),
         (INTEGRATION, "service-search-apica", "search", True),
         (COMPONENT_TYPE, "status-page", None, False),
         (SERVICE, "service-status-page", "status-page", False),
+        (GROUPING, "service-status-page-grouping", "status-page", False),
         (INTEGRATION, "service-status-page-apica", "status-page", False),
         (COMPONENT_TYPE, "legacy-web", None, False),
         (INTEGRATION, "service-legacy-web-apica", "legacy-web", False),
@@ -372,7 +392,7 @@ def test_entry_defaults_to_the_stack_named_file() -> None:
     preview = preview_program(
         lambda: runpy.run_path(str(MAIN), run_name="__main__"), stack_name="example"
     )
-    assert len(preview.registrations) == 13
+    assert len(preview.registrations) == 16
     assert {o.name for o in preview.outputs} == {"services", "integration_keys", "bridge_routes"}
 
 
