@@ -536,11 +536,19 @@ class RawLink(Link):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+IntegrationType = Literal["apica", "events_api_v2"]
+
+
 class RawIntegration(_Raw):
     name: ServiceName | None = Field(
         default=None, description='Default: "Apica-" + service name, spaces as "-".'
     )
-    vendor_id: VendorId | None = None
+    type: IntegrationType = Field(
+        default="apica",
+        description="apica: PagerDuty's Apica vendor integration (default); "
+        "events_api_v2: a plain Events API v2 integration, no vendor.",
+    )
+    vendor_id: VendorId | None = Field(default=None, description="Only with type apica.")
     checks: RawChecks = Field(default_factory=RawChecks)
     severity_map: SeverityMap | None = None
     links: list[RawLink] = Field(default_factory=list)
@@ -701,12 +709,15 @@ class Integration(_Resolved):
 
     name: str  # defaulted to "Apica-<Service-Name>"
     #: Vendor id override (integration's, else `apica.vendor_id`); None = get_vendor("Apica").
+    #: Always None for type events_api_v2, which has no vendor.
     vendor_id: str | None
     check_ids: tuple[int, ...]
     check_guids: tuple[str, ...]
     check_tags: tuple[str, ...]
     severity_map: dict[str, str]  # complete: F, E, W, I -> PagerDuty severity
     links: tuple[Link, ...]
+    #: apica: the Apica vendor's integration; events_api_v2: a plain Events API v2 one.
+    type: IntegrationType = "apica"
 
 
 class NewService(_Resolved):

@@ -19,12 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.routes_file import ROUTES_FILE_VERSION
-from infra.model import ExistingService, NewPolicy, NewService, Stack, Target, UrgencyRule
+from infra.model import (
+    ExistingService,
+    Integration,
+    NewPolicy,
+    NewService,
+    Stack,
+    Target,
+    UrgencyRule,
+)
 
 # PagerDuty's "off" for auto-resolve and acknowledgement timeouts in the provider.
 TIMEOUT_OFF = "null"
 #: Escalation target kinds as the provider spells them.
 TARGET_REFERENCES = {"user": "user_reference", "schedule": "schedule_reference"}
+#: PagerDuty's type of a plain Events API v2 integration (`integration.type: events_api_v2`).
+EVENTS_API_V2_INTEGRATION = "events_api_v2_inbound_integration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,14 @@ def grouping_setting_args(service: NewService) -> dict[str, Any] | None:
         "type": grouping.type,
         "config": config,
     }
+
+
+def integration_args(integration: Integration, vendor_id: Any) -> dict[str, Any]:
+    """`ServiceIntegration` arguments except the service; `vendor_id`: the Apica vendor's
+    id (None for an events_api_v2 integration, which has no vendor)."""
+    if integration.type == "events_api_v2":
+        return {"name": integration.name, "type": EVENTS_API_V2_INTEGRATION}
+    return {"name": integration.name, "vendor": vendor_id}
 
 
 def integration_protected(service: NewService | ExistingService) -> bool:

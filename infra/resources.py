@@ -27,6 +27,7 @@ from infra.plan import (
     ResolvedRoute,
     grouping_logical_name,
     grouping_setting_args,
+    integration_args,
     integration_logical_name,
     integration_protected,
     policy_args,
@@ -122,7 +123,7 @@ class ApicaService(pulumi.ComponentResource):
         self,
         service: NewService | ExistingService,
         policy_id: pulumi.Input[str] | None,
-        vendor_id: pulumi.Input[str],
+        vendor_id: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, service.key, None, opts)
@@ -154,9 +155,8 @@ class ApicaService(pulumi.ComponentResource):
             self.service_url = pulumi.Output.from_input(None)
         integration = pagerduty.ServiceIntegration(
             integration_logical_name(service.key),
-            name=service.integration.name,
             service=self.service_id,
-            vendor=vendor_id,
+            **integration_args(service.integration, vendor_id),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=integration_protected(service),
@@ -202,7 +202,12 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         policy_id = (
             policy_ids[service.escalation_policy] if isinstance(service, NewService) else None
         )
-        vendor_id = service.integration.vendor_id or lookups.apica_vendor_id()
+        integration = service.integration
+        vendor_id = (
+            None
+            if integration.type == "events_api_v2"
+            else integration.vendor_id or lookups.apica_vendor_id()
+        )
         services[key] = ApicaService(service, policy_id, vendor_id)
 
     # One gather per kind of value instead of nested dicts of Outputs: the SDK's cost

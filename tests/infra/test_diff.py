@@ -406,6 +406,51 @@ def test_alert_grouping_changes_are_never_destructive(
     assert gate(diff).ok
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        (
+            {},
+            {"type": "events_api_v2"},
+            "it changes from the Apica vendor's integration to a plain Events API v2 "
+            "integration",
+        ),
+        (
+            {"type": "events_api_v2"},
+            {"vendor_id": "PAPICA2"},
+            "it changes from a plain Events API v2 integration to the Apica vendor's "
+            "integration",
+        ),
+    ],
+    ids=["to-events-api-v2", "to-apica"],
+)
+def test_integration_type_change_replaces_the_integration(
+    tmp_path: Path, before: dict[str, Any], after: dict[str, Any], reason: str
+) -> None:
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["integration"].update(before)
+    new = copy.deepcopy(old)
+    _svc(new, "checkout")["integration"] = {"checks": {"ids": [101, 102]}, **after}
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    change = _only(diff)
+    assert (change.kind, change.subject, change.key, change.destructive) == (
+        "replace",
+        "integration",
+        "checkout",
+        True,
+    )
+    # The vendor's coming or going is the type change itself: not listed on its own.
+    assert change.properties == (
+        PropertyChange("type", before.get("type", "apica"), after.get("type", "apica")),
+    )
+    assert change.reasons == (
+        f"{reason}: pulumi-pagerduty re-creates the integration with a new integration key; "
+        "the old one stops working",
+    )
+    assert not gate(diff).ok
+    assert gate(diff, allow_keys=["checkout"]).ok
+
+
 def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
     change = _only(_diff(tmp_path, _set("services/legacy/existing", "Legacy Web 2")))
     assert change.properties[0] == PropertyChange("service.name", "Legacy Web", "Legacy Web 2")
@@ -488,6 +533,7 @@ def test_added_service_lists_set_properties_only(tmp_path: Path) -> None:
         "acknowledgement_timeout",
         "protect",
         "integration.name",
+        "integration.type",
         "severity_map",
     ]
     assert change.notes == ("new route: set up an ASM webhook target for /v1/asm/status",)

@@ -23,6 +23,7 @@ from infra.plan import (
     ResolvedRoute,
     grouping_logical_name,
     grouping_setting_args,
+    integration_args,
     integration_logical_name,
     integration_protected,
     policy_args,
@@ -215,6 +216,16 @@ def test_grouping_is_a_setting_of_its_own(
     # grouping setting and make the provider warn on every run.
     assert "alert_grouping_parameters" not in args
     assert args["auto_pause_notifications_parameters"] == {"enabled": True, "timeout": 300}
+
+
+def test_integration_arguments_by_type() -> None:
+    apica = integration("Apica-Web", vendor_id="PAPICA1")
+    assert integration_args(apica, "PAPICA1") == {"name": "Apica-Web", "vendor": "PAPICA1"}
+    plain = integration("Apica-Web", type="events_api_v2")
+    assert integration_args(plain, None) == {
+        "name": "Apica-Web",
+        "type": "events_api_v2_inbound_integration",
+    }
 
 
 def test_integration_protect_follows_its_service() -> None:

@@ -246,6 +246,17 @@ def test_vendor_override_skips_the_look_up() -> None:
     assert "vendor" not in {x.kind for x in preview.lookups}
 
 
+def test_events_api_v2_integration_has_a_type_and_no_vendor_look_up() -> None:
+    plain = new_service(integration=integration("Apica-Web", type="events_api_v2"))
+    preview = offline(stack_of(plain))
+    assert one(preview, "service-web-apica").inputs == {
+        "name": "Apica-Web",
+        "service": "${service-web.id}",
+        "type": "events_api_v2_inbound_integration",
+    }
+    assert "vendor" not in {x.kind for x in preview.lookups}
+
+
 def test_ambiguous_vendor_look_up_fails_with_the_fix() -> None:
     with pytest.raises(ProgramError, match=r"apica\.vendor_id") as caught:
         account = {"vendor": ["Datadog", "Apica Synthetic Monitoring"]}
@@ -378,10 +389,14 @@ def test_exact_graph_of_the_example_stack() -> None:
         ("user", "bob@example.com"),
         ("user", "carol@example.com"),
     }
-    vendors = {r.name: r.inputs["vendor"] for r in preview.registrations if r.type == INTEGRATION}
-    assert vendors == {
+    kinds = {
+        r.name: r.inputs.get("vendor") or r.inputs["type"]
+        for r in preview.registrations
+        if r.type == INTEGRATION
+    }
+    assert kinds == {
         "service-checkout-apica": "PAPICA1",
-        "service-search-apica": "PAPICA1",
+        "service-search-apica": "events_api_v2_inbound_integration",
         "service-status-page-apica": "PAPICA1",
         "service-legacy-web-apica": "PAPICA2",
     }

@@ -68,6 +68,9 @@ def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, pd)
         assert integration["name"] == route.integration_name
     legacy = routes.routes["legacy-web"].routing_key.get_secret_value()
     assert pd.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
+    search = routes.routes["search"].routing_key.get_secret_value()
+    plain = pd.state.directory.integration_by_key(search)[0]  # integration: {type: events_api_v2}
+    assert (plain["type"], plain["vendor"]) == ("events_api_v2_inbound_integration", None)
     assert routes.catch_all == "status-page"
 
 

@@ -253,6 +253,33 @@ def test_vendor_integration_is_a_service_integration_read_back_plainly(
     assert outputs["vendor"] == apica["id"]
 
 
+def test_events_api_v2_integration_is_sent_with_its_type_and_no_vendor(
+    pd, mocks, session, policy
+):
+    service_id = web_service(mocks, policy)
+    session.sent.clear()
+    integration_id, outputs = mocks.new_resource(
+        resource(
+            "pagerduty:index/serviceIntegration:ServiceIntegration",
+            "service-web-apica",
+            name="Apica-Web",
+            service=service_id,
+            type="events_api_v2_inbound_integration",
+        )
+    )
+    assert session.sent[0][3] == {
+        "integration": {
+            "name": "Apica-Web",
+            "type": "events_api_v2_inbound_integration",
+            "service": {"id": service_id, "type": "service"},
+        }
+    }
+    stored = pd.state.directory.get("integrations", integration_id)
+    assert (stored["type"], stored["vendor"]) == ("events_api_v2_inbound_integration", None)
+    assert outputs["type"] == "events_api_v2_inbound_integration"
+    assert outputs["integrationKey"] == stored["integration_key"]
+
+
 def test_grouping_setting_is_sent_with_the_providers_config_and_read_back(
     pd, mocks, session, policy
 ):
