@@ -1,10 +1,16 @@
-"""`apica-pd routes pull|install`: hand the integration keys from Pulumi to the bridge.
+"""`apica-pd routes pull|install|verify`: hand the integration keys from Pulumi to the
+bridge, and check them against PagerDuty.
 
     apica-pd routes pull --stack NAME [--out PATH] [--cwd DIR]
     apica-pd routes install -|FILE [--out PATH]
+    apica-pd routes verify --routes FILE [--token-file FILE] [--api-url URL]
 
-Both validate with the bridge's routes model and write the file atomically, mode
-0600. Failures print one line to stderr and exit 1; keys appear only as last four.
+pull and install validate with the bridge's routes model and write the file
+atomically, mode 0600. verify reads each route's service and integration over
+PagerDuty's REST API (token from $PAGERDUTY_TOKEN or --token-file, never printed).
+Failures print one line to stderr; keys appear only as their last four characters.
+Exit status: 0 done (verify: every route OK), 1 the command could not do its job,
+2 usage, 3 verify found a route that cannot page as routed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from pathlib import Path
 # Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
 # imported from there so `apica-pd --help` does not load pydantic.
 DEFAULT_OUT = Path("routes.json")
+# Same as infra.rest_reader.DEFAULT_API_URL, for the same reason.
+DEFAULT_API_URL = "https://api.pagerduty.com"
+EXIT_OK, EXIT_FAILED, EXIT_PROBLEM = 0, 1, 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.add_argument("source", help="`-` for standard input, or a file path")
     install.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     install.set_defaults(handler=run_install)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check over PagerDuty's REST API that each route's integration takes Events "
+        "API v2 events",
+        description="For each route of a routes file, read its service and the integration "
+        "holding its routing key from PagerDuty's REST API and report OK or the problem. "
+        "The token comes from $PAGERDUTY_TOKEN or --token-file and is never printed. Exit "
+        "status: 0 every route OK, 1 cannot check, 3 a route has a problem.",
+    )
+    verify.add_argument("--routes", type=Path, required=True, help="the routes file to check")
+    verify.add_argument("--token-file", help="a file holding a PagerDuty REST API token")
+    verify.add_argument(
+        "--api-url", default=DEFAULT_API_URL, help=f"REST API base URL (default {DEFAULT_API_URL})"
+    )
+    verify.set_defaults(handler=run_verify)
 
 
 def run_pull(args: argparse.Namespace) -> int:
@@ -66,6 +91,26 @@ def run_install(args: argparse.Namespace) -> int:
         return 1
     print(summary(routes, path))
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    import os
+
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
+    from infra.messages import escape_lines
+    from infra.rest_reader import RestReader, RestReadError, check_api_url, load_token
+    from infra.routes_verify import render, verify_routes
+
+    try:
+        routes = load_routes_file(args.routes)
+        reader = RestReader(check_api_url(args.api_url), load_token(args.token_file, os.environ))
+        checks = verify_routes(routes, reader)
+    except (RoutesFileError, RestReadError) as exc:
+        print(escape_lines(f"routes verify: {exc}"), file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(render(checks))
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_PROBLEM
 
 
 def _read_source(source: str) -> tuple[str, str]:
