@@ -130,6 +130,19 @@ def service_args(service: NewService) -> dict[str, Any]:
     return args
 
 
+def service_ignored_properties(service: NewService) -> list[str]:
+    """Service properties Pulumi must not compare: `supportHours` under a constant urgency.
+
+    The provider cannot clear support hours (its Go struct omits an empty value), so after
+    a switch from support hours to a constant urgency PagerDuty may keep the old ones, and
+    every `pulumi preview --refresh` would plan to remove them, forever. Ignored, Pulumi
+    keeps what its state holds, whether PagerDuty kept the hours or dropped them (its API
+    reference does not say, so the sandbox does not guess); under a constant rule support
+    hours decide nothing.
+    """
+    return ["supportHours"] if service.urgency.type == "constant" else []
+
+
 def grouping_setting_args(service: NewService) -> dict[str, Any] | None:
     """`AlertGroupingSetting` arguments (except the service id); None: no grouping.
 

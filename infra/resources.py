@@ -35,6 +35,7 @@ from infra.plan import (
     routes_document,
     routes_json,
     service_args,
+    service_ignored_properties,
     service_logical_name,
 )
 
@@ -132,7 +133,11 @@ class ApicaService(pulumi.ComponentResource):
                 service_logical_name(service.key),
                 escalation_policy=policy_id,
                 **service_args(service),
-                opts=pulumi.ResourceOptions(parent=self, protect=service.protect),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    protect=service.protect,
+                    ignore_changes=service_ignored_properties(service) or None,
+                ),
             )
             self.service_id = created.id
             self.service_url = created.html_url

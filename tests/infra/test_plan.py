@@ -31,6 +31,7 @@ from infra.plan import (
     routes_document,
     routes_json,
     service_args,
+    service_ignored_properties,
     service_logical_name,
 )
 
@@ -141,6 +142,13 @@ def test_support_hours_add_the_scheduled_urgency_raise() -> None:
             "ats": [{"type": "named_time", "name": "support_hours_start"}],
         }
     ]
+
+
+def test_only_a_constant_urgency_ignores_support_hours() -> None:
+    # A PUT cannot clear support hours: under a constant rule, leftovers must not diff.
+    assert service_ignored_properties(new_service()) == ["supportHours"]
+    hours = new_service(urgency=support_hours_urgency(raise_at_start=True))
+    assert service_ignored_properties(hours) == []
 
 
 def test_support_hours_without_raise_have_no_scheduled_action() -> None:

@@ -16,7 +16,7 @@ import pulumi
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.mock_runtime import as_python, set_fresh_mocks
+from infra.mock_runtime import as_python, run_under_mocks, set_fresh_mocks
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,
@@ -175,6 +175,22 @@ def test_grouping_is_an_unprotected_setting_of_the_service() -> None:
         "services": ["${service-web.id}"],
     }
     assert "alert_grouping_parameters" not in one(preview, "service-web").inputs
+
+
+def test_constant_urgency_services_ignore_support_hours() -> None:
+    hours = UrgencyRule(
+        type="use_support_hours",
+        during_support_hours="high",
+        outside_support_hours="low",
+        support_hours=SupportHours(
+            time_zone="UTC", days_of_week=(1,), start_time="09:00:00", end_time="17:00:00"
+        ),
+    )
+    stack = stack_of(new_service("web"), new_service("api", urgency=hours))
+    run = run_under_mocks(lambda: run_program(stack, "test"), PreviewMocks(), "test")
+    ignored = {r.request.name: list(r.request.ignoreChanges) for r in run.registrations}
+    assert ignored["service-web"] == ["supportHours"]
+    assert ignored["service-api"] == []
 
 
 def test_each_look_up_is_invoked_once() -> None:
