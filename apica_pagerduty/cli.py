@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "infra.cli",
     "infra.diff_cli",
     "infra.routes_cli",
+    "apica_pagerduty.asm_check",
     "bridge.cli",
     "sandbox.cli",
     "apica_pagerduty.demo",

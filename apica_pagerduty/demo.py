@@ -207,6 +207,7 @@ def _play_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None
 
 def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
     """Placeholder values as ASM would fill them in, message with the characters ASM breaks."""
+    result = uuid.uuid4()
     return {
         "S": new,
         "OLD_SEV_CHAR": old,
@@ -214,7 +215,7 @@ def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
         "CHECK_GUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"asm-check-{story.check_id}")),
         "CHECK_TYPE": "URL",
         "UTC-T": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "RESULT_GUID": str(uuid.uuid4()),
+        "RESULT_GUID": result.hex, "RESULT_G-U-I-D": str(result),  # without, with dashes
         "LOCATION": "Stockholm, Sweden",
         "GROUPS": "Demo, Production",
         "CHECK_TAGS": "Env: Demo",

@@ -16,6 +16,12 @@ a POST to a webhook path goes straight to it, without Starlette's middleware,
 route scan, `Request` and `Response` objects, which cost more CPU per webhook than
 the parsing and the storing together. Everything else (the other endpoints, 404s,
 405s, the lifespan) goes through an ordinary Starlette app.
+
+Refusals and failures are logged through `RefusalLog`: values taken from the request
+(the route named in the URL, the check) are cut short, and past a few lines a minute
+per reason the lines are counted instead (`suppressed` on the next one). The metric
+`apica_bridge_webhooks_refused_total` counts every one. Limits on what reaches this
+app at all (header size, timeouts, connections) are `bridge.http_limits`'.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
+from bridge.http_limits import RefusalLog, shorten
 from bridge.intake.accept import Accepted
 from bridge.intake.asm import AsmAlert, parse_webhook
 from bridge.intake.auth import Authenticator
@@ -232,6 +239,7 @@ class _WebhookHandler:
         self.body_limit = body_limit
         self.clock = clock
         self.log = logger
+        self.refusals = RefusalLog(logger, clock=clock)
         # `Store.record_unclaimed`: a refused unclaimed webhook is kept for a person.
         self.record_unclaimed = record_unclaimed
         self.received = _Children(metrics.received)
@@ -298,7 +306,7 @@ class _WebhookHandler:
         context: dict[str, object],
     ) -> tuple[str, Route, AsmAlert]:
         if named is not None and named not in table.routes:
-            raise UnknownRoute(named)
+            raise UnknownRoute(str(shorten(named)))  # echoed in the answer: cut short
         body = await _read_body(headers, receive, self.body_limit)
         alert = parse_webhook(body, headers.get("content-type", ""))
         context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
@@ -329,15 +337,16 @@ class _WebhookHandler:
                 check_name=alert.check_name, severity=alert.severity, action=alert.action,
                 body=body)
         except Exception:
-            self.log.exception("could not record the unclaimed webhook",
-                               extra={"event": "unclaimed_not_recorded", **context})
+            self.refusals.log(logging.ERROR, "unclaimed_not_recorded",
+                              "could not record the unclaimed webhook", exc_info=True,
+                              event="unclaimed_not_recorded", **context)
 
     def _fail(
         self, status: int, reason: str, message: str, context: dict[str, object]
     ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
         self.refused[reason].inc()
-        self.log.exception(message, extra={"event": "webhook_failed", "reason": reason,
-                                           **context})
+        self.refusals.log(logging.ERROR, reason, message, exc_info=True,
+                          event="webhook_failed", **context)
         return status, {"error": reason, "message": message}, ()
 
     def _warn_if_claimed_elsewhere(
@@ -355,8 +364,8 @@ class _WebhookHandler:
         self, context: dict[str, object]
     ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
         self.refused["unauthorized"].inc()
-        self.log.warning("webhook unauthorized", extra={"event": "webhook_refused",
-                                                        "reason": "unauthorized", **context})
+        self.refusals.log(logging.WARNING, "unauthorized", "webhook unauthorized",
+                          event="webhook_refused", **context)
         # No detail: which credential is wrong, or whether the route exists, is not said.
         return 401, {"error": "unauthorized"}, [(b"www-authenticate", b'Basic realm="apica-pd"')]
 
@@ -366,9 +375,8 @@ class _WebhookHandler:
         self.refused[reason].inc()
         # An unrouted or unmappable alert is a page nobody gets: say so loudly.
         level = logging.ERROR if reason in ("unrouted", "invalid_event") else logging.WARNING
-        self.log.log(level, "webhook refused: %s", message,
-                     extra={"event": "webhook_refused", "reason": reason, "status": status,
-                            **context})
+        self.refusals.log(level, reason, f"webhook refused: {message}",
+                          event="webhook_refused", status=status, **context)
         return status, {"error": reason, "message": message}, ()
 
 

@@ -104,3 +104,33 @@ class InvalidEvent(BridgeError):
         super().__init__(f"{where}event breaks the Events API rules: " + "; ".join(problems))
         self.problems = problems
         self.route_name = route_name
+
+
+class AsmApiError(BridgeError):
+    """The ASM REST API answered something this client cannot use (a refused request,
+    a body that is not what the API documents). `status` is the HTTP status, if any."""
+
+    reason = "asm_api"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AsmAuthError(AsmApiError):
+    """ASM refused the credential (401/403): retrying will not help, the credential must change."""
+
+    reason = "asm_auth"
+
+
+class AsmNotFound(AsmApiError):
+    """ASM has no such check, or this ASM user cannot see it (404)."""
+
+    reason = "asm_not_found"
+
+
+class AsmUnavailable(AsmApiError):
+    """ASM could not be reached or kept failing (network, timeouts, 429, 5xx) within the
+    retries or the deadline; worth trying again later."""
+
+    reason = "asm_unavailable"

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from bridge.app import Hook, create_app
 from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError, StoreError
+from bridge.http_limits import HttpLimits, uvicorn_options
 from bridge.metrics import BridgeMetrics
 from bridge.route_table import RouteTable
 from contract.errors import RoutesFileError
@@ -96,6 +97,8 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             )
             server = uvicorn.Server(uvicorn.Config(
                 app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+                **uvicorn_options(http_limits(config),
+                                  on_refused=lambda reason: metrics.refused.labels(reason).inc()),
             ))
             server.run(sockets=[sock])
         except _Stop:
@@ -109,6 +112,15 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         store.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
+
+
+def http_limits(config: BridgeConfig) -> HttpLimits:
+    """What a client may send or hold before it is refused (`bridge.http_limits`)."""
+    return HttpLimits(
+        header_bytes=config.header_limit, header_count=config.header_count_limit,
+        idle_timeout=config.idle_timeout, header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout, connections=config.connection_limit,
+    )
 
 
 class _Stop(BaseException):

@@ -1,11 +1,13 @@
-"""`apica-pd sandbox ...`: run the PagerDuty sandbox, look at its incidents.
+"""`apica-pd sandbox ...`: run the PagerDuty or the ASM sandbox, look at incidents.
 
     apica-pd sandbox serve [--host 127.0.0.1] [--port 0] [--token T] [--events-per-minute N]
                            [--rest-requests-per-minute N] [--seed FILE]
+    apica-pd sandbox serve-asm [--host 127.0.0.1] [--port 0] [--auth-ticket T] [--seed FILE]
     apica-pd sandbox incidents --url URL [--json] [--status S]
 
-`serve` prints its URL as the first line of standard output (scripts read it),
-then runs until SIGTERM or SIGINT. Heavy imports stay inside the handlers.
+`serve` and `serve-asm` print their URL as the first line of standard output
+(scripts read it), then run until SIGTERM or SIGINT. Heavy imports stay inside the
+handlers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,6 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(handler=run_serve)
 
+    asm = commands.add_parser(
+        "serve-asm", help="run the ASM sandbox (a fake ASM REST API v3) until SIGTERM/SIGINT"
+    )
+    asm.add_argument("--host", default="127.0.0.1")
+    asm.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    asm.add_argument(
+        "--auth-ticket", help="the auth_ticket to accept (default: a generated one)"
+    )
+    asm.add_argument(
+        "--seed", metavar="FILE", help='JSON seed: {"checks": [...]} (docs/asm.md)'
+    )
+    asm.set_defaults(handler=run_serve_asm)
+
     incidents = commands.add_parser("incidents", help="show a running sandbox's incidents")
     incidents.add_argument("--url", required=True, help="the sandbox's URL, as `serve` printed")
     incidents.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -59,7 +75,6 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
     from sandbox.seed import apply_seed
     from sandbox.server import PagerDutySandbox
 
-    stop = stop or threading.Event()
     sandbox = PagerDutySandbox(
         args.host,
         args.port,
@@ -67,9 +82,43 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
         events_per_minute=args.events_per_minute or None,
         rest_requests_per_minute=args.rest_requests_per_minute or None,
     )
+    origin = "from --token" if args.token else "generated; pass --token to choose one"
+    return _serve(
+        sandbox, args, lambda doc: apply_seed(sandbox.state, doc),
+        lambda: [f"REST API token {last4(sandbox.token)} ({origin})",
+                 f"Events API: {sandbox.events_url}"],
+        stop,
+    )
+
+
+def run_serve_asm(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    from contract.redact import last4
+    from sandbox.asm_api import AsmSandbox
+    from sandbox.asm_control import apply_asm_seed
+
+    sandbox = AsmSandbox(args.host, args.port, auth_ticket=args.auth_ticket)
+    origin = ("from --auth-ticket" if args.auth_ticket
+              else "generated; pass --auth-ticket to choose one")
+    return _serve(
+        sandbox, args, lambda doc: apply_asm_seed(sandbox.state, doc),
+        lambda: [f"ASM API: {sandbox.api_url}",
+                 f"auth_ticket {last4(sandbox.auth_ticket)} ({origin})"],
+        stop,
+    )
+
+
+def _serve(
+    sandbox: Any,
+    args: argparse.Namespace,
+    seed: Callable[[Any], object],
+    lines: Callable[[], list[str]],
+    stop: threading.Event | None,
+) -> int:
+    """Seed, start, print the URL first and then `lines()`, run until stopped."""
+    stop = stop or threading.Event()
     if args.seed:
         try:
-            apply_seed(sandbox.state, json.loads(Path(args.seed).read_text(encoding="utf-8")))
+            seed(json.loads(Path(args.seed).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             print(f"sandbox: cannot seed from {args.seed}: {exc}", file=sys.stderr)
             return 1
@@ -81,9 +130,8 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
     previous = _on_signals(stop)
     try:
         print(sandbox.url, flush=True)
-        origin = "from --token" if args.token else "generated; pass --token to choose one"
-        print(f"REST API token {last4(sandbox.token)} ({origin})", flush=True)
-        print(f"Events API: {sandbox.events_url}", flush=True)
+        for line in lines():
+            print(line, flush=True)
         stop.wait()
     finally:
         _restore(previous)

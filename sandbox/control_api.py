@@ -32,17 +32,6 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
         # This view may be printed by the demo: never show a routing key in full.
         return JSONResponse({"events": [_shortened(e) for e in state.events()]})
 
-    async def get_faults(request: Request) -> JSONResponse:
-        return JSONResponse(faults.describe())
-
-    async def set_faults(request: Request) -> JSONResponse:
-        try:
-            command = json.loads(await request.body())
-            _apply(faults, command)
-        except (ValueError, TypeError, KeyError) as exc:
-            return JSONResponse({"error": f"bad fault command: {exc}"}, status_code=400)
-        return JSONResponse(faults.describe())
-
     async def seed(request: Request) -> JSONResponse:
         try:
             created = apply_seed(state, json.loads(await request.body()))
@@ -54,6 +43,25 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
         Route("/sandbox/seed", seed, methods=["POST"]),
         Route("/sandbox/incidents", incidents, methods=["GET"]),
         Route("/sandbox/events", events, methods=["GET"]),
+        *fault_routes(faults),
+    ]
+
+
+def fault_routes(faults: Faults) -> list[Route]:
+    """`GET/POST /sandbox/faults`, for any fake that has `Faults`."""
+
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(faults.describe())
+
+    async def set_faults(request: Request) -> JSONResponse:
+        try:
+            command = json.loads(await request.body())
+            _apply(faults, command)
+        except (ValueError, TypeError, KeyError) as exc:
+            return JSONResponse({"error": f"bad fault command: {exc}"}, status_code=400)
+        return JSONResponse(faults.describe())
+
+    return [
         Route("/sandbox/faults", get_faults, methods=["GET"]),
         Route("/sandbox/faults", set_faults, methods=["POST"]),
     ]

@@ -1,7 +1,8 @@
-"""Fault injection for `/v2/enqueue`: server errors, throttling and latency on demand.
+"""Fault injection: server errors, throttling and latency on demand.
 
 Faults are queued rules: the first active rule answers the next request. A rule
-lasts for `count` requests or for `seconds` of (injected) clock time.
+lasts for `count` requests or for `seconds` of (injected) clock time. The bodies
+default to PagerDuty's Events API ones; another fake (ASM's) passes its own.
 """
 
 from __future__ import annotations
@@ -37,10 +38,18 @@ class _Rule:
 
 
 class Faults:
-    """Controls for the Events API's failure modes; thread-safe."""
+    """Controls for a fake API's failure modes; thread-safe."""
 
-    def __init__(self, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        clock: Clock = system_clock,
+        *,
+        server_error_body: dict[str, Any] = SERVER_ERROR_BODY,
+        throttle_body: dict[str, Any] = THROTTLE_BODY,
+    ) -> None:
         self._clock = clock
+        self._server_error_body = dict(server_error_body)
+        self._throttle_body = dict(throttle_body)
         self._rules: list[_Rule] = []
         self._latency = 0.0
         self._lock = threading.Lock()
@@ -55,7 +64,7 @@ class Faults:
         """Answer the next `count` requests (or for `seconds`) with `status`."""
         if not 400 <= status <= 599:
             raise ValueError(f"fail() needs an error status 400..599 (got {status})")
-        self._add(FaultAnswer(status, body or dict(SERVER_ERROR_BODY)), count, seconds)
+        self._add(FaultAnswer(status, body or dict(self._server_error_body)), count, seconds)
 
     def rate_limit(
         self,
@@ -63,12 +72,16 @@ class Faults:
         seconds: float | None = None,
         retry_after: int | None = None,
     ) -> None:
-        """Answer 429 to the next `count` requests (or for `seconds`), with Retry-After if given."""
+        """Answer 429 to the next `count` requests (or for `seconds`).
+
+        Without `retry_after` the 429 has no Retry-After, as PagerDuty's (which documents
+        none); with it, the header says that many seconds.
+        """
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        self._add(FaultAnswer(429, dict(THROTTLE_BODY), headers), count, seconds)
+        self._add(FaultAnswer(429, dict(self._throttle_body), headers), count, seconds)
 
     def latency(self, seconds: float) -> None:
-        """Delay every enqueue answer by `seconds` (0 removes the delay)."""
+        """Delay every answer by `seconds` (0 removes the delay)."""
         if seconds < 0:
             raise ValueError("latency must be >= 0")
         with self._lock:

@@ -1,4 +1,4 @@
-"""Suite-wide test settings.
+"""Suite-wide test settings, and the ASM sandbox that several parts' tests talk to.
 
 Hypothesis profiles: CI sets HYPOTHESIS_PROFILE=ci for a reproducible, modest run;
 locally the default profile applies unless the variable names another one.
@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from sandbox.asm_api import AsmSandbox
+from sandbox.clock import ManualClock
+
+# The ticket of Apica's own API documentation example; not a real one.
+ASM_TICKET = "9C94CBC4-C64E-4AEA-BBB2-8241445B06CC"
+ASM_USER = "reader"
+ASM_PASSWORD = "reader-password-0123"
+ASM_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 settings.register_profile(
     "ci",
@@ -32,3 +44,16 @@ def git(repo: Path, *args: str) -> str:
          "-c", "commit.gpgsign=false", *args],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
+
+
+@pytest.fixture
+def asm_clock() -> ManualClock:
+    return ManualClock(ASM_START)
+
+
+@pytest.fixture
+def asm(asm_clock: ManualClock) -> Iterator[AsmSandbox]:
+    """A running ASM sandbox accepting ASM_TICKET and the Basic user ASM_USER."""
+    with AsmSandbox(auth_ticket=ASM_TICKET, users={ASM_USER: ASM_PASSWORD},
+                    clock=asm_clock) as sandbox:
+        yield sandbox

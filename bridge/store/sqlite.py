@@ -31,6 +31,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bridge.errors import StoreError
 from bridge.store.base import EventsFor
 from bridge.store.file_lock import FileLock
 from bridge.store.group_commit import GroupCommit, Job
@@ -43,7 +44,7 @@ from bridge.store.records import (
     StoredEvent,
     Unclaimed,
 )
-from bridge.store.sqlite_schema import migrate
+from bridge.store.sqlite_schema import migrate, require_current
 
 OUTBOX_FILENAME = "outbox.sqlite3"
 DEFAULT_DUPLICATE_WINDOW = 60.0
@@ -104,6 +105,38 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)  # tighten a file created elsewhere with a looser umask
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing (SQLite `mode=ro`).
+
+    Reading a WAL database needs its -shm index; where that cannot be made (a full
+    disk, a directory without write access) and the WAL holds no commits, the file is
+    read as it is (`immutable=1`).
+    """
+    uri = path.absolute().as_uri()
+
+    def connect(mode: str) -> sqlite3.Connection:
+        db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None,
+                             check_same_thread=False, timeout=10.0)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA user_version").fetchone()  # opens the file and its index
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    try:
+        return connect("mode=ro")
+    except sqlite3.OperationalError as exc:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise StoreError(
+                f"{path}: cannot be read without write access while its write-ahead log "
+                f"holds commits ({exc}); run this as the bridge's user"
+            ) from None
+    return connect("immutable=1")
+
+
 class SqliteStore:
     """The store in one SQLite file. Thread-safe; `close()` when done (or use `with`)."""
 
@@ -113,21 +146,29 @@ class SqliteStore:
         *,
         clock: Callable[[], float] = time.time,
         duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: for looking (the CLI): nothing is created, migrated or written."""
         self.path = Path(path)
         self._clock = clock
         self._window = duplicate_window
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        _create_private(self.path)
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-        )
+        if read_only:
+            self._db = _connect_read_only(self.path)
+        else:
+            _create_private(self.path)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            migrate(self._db, str(self.path))
+            if read_only:
+                require_current(self._db, str(self.path))
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA busy_timeout=10000")
+                migrate(self._db, str(self.path))
         except BaseException:
             self._db.close()
             raise
@@ -137,7 +178,7 @@ class SqliteStore:
         # mode they then never wait for a commit and never hold one up. Sharing the
         # writer's connection made the group commit wait behind each lane scan.
         self._read_lock = threading.Lock()
-        self._reader = sqlite3.connect(
+        self._reader = _connect_read_only(self.path) if read_only else sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
         self._reader.execute("PRAGMA busy_timeout=10000")

@@ -95,6 +95,25 @@ def schema_version(db: sqlite3.Connection) -> int:
     return version
 
 
+def require_current(db: sqlite3.Connection, where: str) -> None:
+    """For a store opened read-only, which cannot be migrated: its schema must be ours."""
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise _too_new(found, where)
+    if found < SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: the outbox has schema version {found}, and this bridge reads "
+            f"version {SCHEMA_VERSION}; start the bridge once to upgrade it"
+        )
+
+
+def _too_new(found: int, where: str) -> StoreError:
+    return StoreError(
+        f"{where}: the outbox has schema version {found}, and this bridge knows "
+        f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
+    )
+
+
 def migrate(db: sqlite3.Connection, where: str) -> None:
     """Bring the store at `db` (autocommit mode) up to `SCHEMA_VERSION` in one transaction.
 
@@ -109,10 +128,7 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
     try:
         found = schema_version(db)
         if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"{where}: the outbox has schema version {found}, and this bridge knows "
-                f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
-            )
+            raise _too_new(found, where)
         for steps in MIGRATIONS[found:]:
             for statement in steps:
                 db.execute(statement)

@@ -7,7 +7,7 @@ import pytest
 from apica_pagerduty.cli import build_parser, main
 
 EXPECTED = {
-    "validate", "schema", "plan", "diff", "routes", "serve", "asm-setup", "outbox",
+    "validate", "schema", "plan", "diff", "routes", "asm", "serve", "asm-setup", "outbox",
     "dead-letters", "unclaimed", "test-route", "sandbox", "demo",
 }
 

@@ -209,9 +209,11 @@ def pd_routes_file(tmp_path: Path, pd_route: tuple[dict, Route]) -> tuple[Path, 
 
 @dataclass
 class LoopbackServer:
-    """A uvicorn server for `app` on 127.0.0.1:<free port>, in a thread."""
+    """A uvicorn server for `app` on 127.0.0.1:<free port>, in a thread; `options` go to
+    `uvicorn.Config` (e.g. `bridge.http_limits.uvicorn_options`)."""
 
     app: object
+    options: dict = field(default_factory=dict)
     server: uvicorn.Server = field(init=False)
     thread: threading.Thread = field(init=False)
     port: int = 0
@@ -219,7 +221,7 @@ class LoopbackServer:
     def __enter__(self) -> LoopbackServer:
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-            lifespan="on",
+            lifespan="on", **self.options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

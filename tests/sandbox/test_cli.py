@@ -67,3 +67,36 @@ def test_serve_with_a_bad_seed_file_exits_1(tmp_path, capsys):
     seed.write_text('{"robots": []}')
     assert main(["sandbox", "serve", "--seed", str(seed)]) == 1
     assert capsys.readouterr().err.startswith(f"sandbox: cannot seed from {seed}: unknown kinds")
+
+
+def test_serve_asm_prints_its_url_first_and_serves_the_seed(tmp_path):
+    seed = tmp_path / "asm-seed.json"
+    seed.write_text(json.dumps({"checks": [{"name": "Login", "id": 101,
+                                            "result": {"severity": "E"}}]}))
+    ticket = "11111111-2222-3333-4444-555566667777"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apica_pagerduty", "sandbox", "serve-asm",
+         "--auth-ticket", ticket, "--seed", str(seed)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert process.stdout.readline() == f"ASM API: {url}/v3\n"
+        assert process.stdout.readline() == "auth_ticket ...7777 (from --auth-ticket)\n"
+        checks = requests.get(url + "/v3/checks", params={"auth_ticket": ticket}, timeout=5)
+        assert [(c["id"], c["severity"]) for c in checks.json()] == [(101, "E")]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_serve_asm_with_a_bad_seed_file_exits_1(tmp_path, capsys):
+    seed = tmp_path / "asm-seed.json"
+    seed.write_text('{"checks": [{"id": 1}]}')
+    assert main(["sandbox", "serve-asm", "--seed", str(seed)]) == 1
+    assert capsys.readouterr().err == (
+        f"sandbox: cannot seed from {seed}: every check needs a name\n")
