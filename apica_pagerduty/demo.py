@@ -119,7 +119,8 @@ def run_demo(work_dir: Path | None = None, out: TextIO = sys.stdout) -> list[dic
               + ", ".join(sorted(s["name"] for s in services)), file=out)
 
         step("handing the integration keys to the bridge (routes install)")
-        routes, routes_path = install_routes(routes_text, work / "routes.json", "bridge_routes")
+        routes, routes_path, _ = install_routes(routes_text, work / "routes.json",
+                                                "bridge_routes")
         print(f"    {routes_path} (mode 0600), routes: {', '.join(sorted(routes.routes))}",
               file=out)
 

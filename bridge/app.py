@@ -8,7 +8,7 @@ its events are durably stored: ASM does not retry, so a 202 is a promise.
     POST /v1/asm/<route>   the route is named in the URL (one ASM target per service)
     POST /v1/asm           the route is found from the check (id, GUID, tags, catch-all)
     GET  /healthz          the process answers
-    GET  /readyz           routes loaded and the store writable
+    GET  /readyz           routes loaded and the store can commit; route problems in the body
     GET  /metrics          Prometheus exposition of the injected registry
 
 The webhook is the one hot path (a storm of alerts), so it is a plain ASGI handler:
@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -51,7 +52,8 @@ from bridge.intake.asm import AsmAlert, parse_webhook
 from bridge.intake.auth import Authenticator
 from bridge.intake.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
-from contract.redact import last4
+from bridge.store.records import RouteProblem
+from contract.redact import last4, mask_keys
 from contract.routes_file import Route, RoutesFile
 
 log = logging.getLogger("bridge.http")
@@ -96,6 +98,7 @@ def create_app(
     metrics: BridgeMetrics,
     body_limit: int = 65536,
     store_ready: Callable[[], bool] = lambda: True,
+    route_problems: Callable[[], Sequence[RouteProblem]] = list,
     record_unclaimed: Callable[..., object] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     hooks: Sequence[Hook] = (),
@@ -117,9 +120,16 @@ def create_app(
             writable = False
         if not writable:
             problems.append("store not writable")
-        if problems:
-            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        body: dict[str, object] = (
+            {"status": "not ready", "problems": problems} if problems else {"status": "ready"})
+        # Route health needs a person, not another replica: shown, still 200.
+        try:
+            found = await run_in_threadpool(route_problems)
+        except Exception:
+            found = []
+        if found:
+            body["routes"] = _route_health(found)
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     async def metrics_endpoint(request: Request) -> Response:
         data = await run_in_threadpool(generate_latest, metrics.registry)
@@ -152,6 +162,18 @@ def create_app(
         lifespan=lifespan,
     )
     return _Dispatch(handler, others)
+
+
+def _route_health(problems: Sequence[RouteProblem]) -> dict[str, list[dict[str, object]]]:
+    """Per route, its delivery problems that need a person (keys by last four only)."""
+    health: dict[str, list[dict[str, object]]] = {}
+    for problem in problems:
+        health.setdefault(problem.route, []).append({
+            "reason": problem.reason, "count": problem.count,
+            "last_at": datetime.fromtimestamp(problem.last_at, UTC).isoformat(
+                timespec="seconds"),
+            "message": mask_keys(problem.message)})
+    return health
 
 
 def webhook_route(path: str) -> tuple[bool, str | None]:
@@ -245,6 +267,7 @@ class _WebhookHandler:
         self.received = _Children(metrics.received)
         self.accepted = _Children(metrics.accepted)
         self.duplicates = _Children(metrics.duplicates)
+        self.stale = _Children(metrics.stale)
         self.refused = _Children(metrics.refused)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, named: str | None) -> None:
@@ -284,6 +307,8 @@ class _WebhookHandler:
         except Exception:
             return self._fail(503, "store_error", "the alert could not be stored; try again",
                               context)
+        if result.stale:
+            return self._stale(name, alert, result, context)
         if result.duplicate:
             self.duplicates[name].inc()
         else:
@@ -300,6 +325,20 @@ class _WebhookHandler:
             )
         return 202, {"status": "accepted", "route": name, "action": alert.action,
                      "events": result.event_count, "duplicate": result.duplicate}, ()
+
+    def _stale(
+        self, name: str, alert: AsmAlert, result: Accepted, context: dict[str, object]
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
+        """Recorded and not sent: older than the check's newest alert, or a replay of it.
+        202, since ASM must not send it again, and retrying would not make it newer."""
+        self.stale[name].inc()
+        self.log.warning(
+            "stale alert not sent: ASM stamped it %s, the check's newest accepted alert is "
+            "stamped %s", alert.timestamp, result.newest_alert_at,
+            extra={"event": "alert_stale", **context, "alert_at": alert.timestamp,
+                   "newest_alert_at": result.newest_alert_at})
+        return 202, {"status": "stale", "route": name, "action": alert.action, "events": 0,
+                     "alert_at": alert.timestamp, "newest_alert_at": result.newest_alert_at}, ()
 
     async def _read_alert(
         self, headers: Headers, receive: Receive, table: RoutesFile, named: str | None,

@@ -300,11 +300,15 @@ def _outbox(args: argparse.Namespace) -> int:
     import json
     import time
 
-    found = _from_store(args, "outbox",
-                        lambda store: (store.backlog(), store.stats(), len(store.unclaimed())))
+    from contract.redact import last4, mask_keys
+
+    found = _from_store(args, "outbox", lambda store: (
+        store.backlog(), store.stats(), len(store.unclaimed()), len(store.stale_alerts()),
+        store.open_incidents(), store.route_problems()))
     if found is None:
         return 2
-    backlog, stats, unclaimed = found
+    backlog, stats, unclaimed, stale, incidents, problems = found
+    keys = _key_uses(args, incidents)
     now = time.time()
     if args.json:
         print(json.dumps({
@@ -312,20 +316,58 @@ def _outbox(args: argparse.Namespace) -> int:
             "oldest_pending_age_seconds": round(stats.oldest_pending_age_seconds, 3),
             "dead_letters": stats.dead_letters,
             "unclaimed": unclaimed,
+            "stale_alerts": stale,
             "routes": [{"route": b.route, "pending": b.pending,
                         "oldest_age_seconds": round(now - b.oldest_created_at, 3),
                         "max_attempts": b.max_attempts, "last_error": b.last_error}
                        for b in backlog],
+            "keys": [{"route": k.route, "routing_key": last4(k.routing_key), "role": k.role,
+                      "open_incidents": k.open_incidents} for k in keys],
+            "route_problems": [{"route": p.route, "reason": p.reason, "count": p.count,
+                                "last_at": _utc(p.last_at), "message": mask_keys(p.message)}
+                               for p in problems],
         }, indent=2))
         return 0
     print(f"pending {stats.pending}, oldest {_age(stats.oldest_pending_age_seconds)}, "
-          f"dead letters {stats.dead_letters}, unclaimed webhooks {unclaimed}")
+          f"dead letters {stats.dead_letters}, unclaimed webhooks {unclaimed}, "
+          f"stale alerts {stale}")
     if backlog:
         print(f"{'ROUTE':<24} {'PENDING':>8} {'OLDEST':>8} {'ATTEMPTS':>8}  LAST ERROR")
         for b in backlog:
             print(f"{b.route:<24} {b.pending:>8} {_age(now - b.oldest_created_at):>8} "
                   f"{b.max_attempts:>8}  {b.last_error or '-'}")
+    if keys:
+        print(f"{'ROUTE':<24} {'KEY':>8} {'ROLE':>11} {'OPEN':>5}  INCIDENTS OPENED THROUGH IT")
+        for k in keys:
+            print(f"{k.route:<24} {last4(k.routing_key):>8} {k.role:>11} "
+                  f"{k.open_incidents:>5}  {_key_advice(k.role, k.open_incidents)}".rstrip())
+    for p in problems:
+        print(f"problem on route {p.route}: {p.reason} x{p.count}, last {_utc(p.last_at)}: "
+              f"{mask_keys(p.message)}")
     return 0
+
+
+def _key_advice(role: str, open_incidents: int) -> str:
+    if role == "previous":
+        return "safe to forget" if open_incidents == 0 else "keep until they close"
+    if role == "not listed" and open_incidents:
+        return "resolve them in PagerDuty by hand"
+    return ""
+
+
+def _key_uses(args: argparse.Namespace, incidents: list[Any]) -> list[Any]:
+    """The routes file's keys with the incidents open on each; without a readable routes
+    file, the incidents' keys alone (role `unknown`)."""
+    from bridge.delivery.targets import key_uses
+    from bridge.errors import ConfigError
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
+
+    try:
+        routes = load_routes_file(config_from_args(args).routes_file)
+    except (ConfigError, RoutesFileError):
+        routes = None
+    return key_uses(routes, incidents)
 
 
 def _dead_letters_list(args: argparse.Namespace) -> int:

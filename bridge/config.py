@@ -7,6 +7,8 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
     data_dir           APICA_PD_DATA_DIR           var/bridge   (outbox database)
     routes_file        APICA_PD_ROUTES_FILE        routes.json
     events_url         APICA_PD_EVENTS_URL         https://events.pagerduty.com/v2/enqueue
+    events_timeout     APICA_PD_EVENTS_TIMEOUT     10.0 seconds (read timeout per send; > 0, <= 120)
+    events_per_key     APICA_PD_EVENTS_PER_KEY     120          (sends per routing key per 60 s)
     asm_base_url       APICA_PD_ASM_BASE_URL       https://wpm.apicasystem.com
     public_url         APICA_PD_PUBLIC_URL         http://<listen_host>:<listen_port>
     body_limit         APICA_PD_BODY_LIMIT         65536 bytes  (1024 to 1048576)
@@ -78,6 +80,9 @@ MAX_HEADER_LIMIT = 1 << 16
 MAX_CLIENT_TIMEOUT = 300.0
 # A day; far below what a thread can wait (`threading.TIMEOUT_MAX`, an OverflowError).
 MAX_RELOAD_INTERVAL = 86_400.0
+# A lease on a send lasts its longest request: a longer timeout holds a lane longer after
+# a crash.
+MAX_EVENTS_TIMEOUT = 120.0
 # The flags `bridge.cli` gives a setting, where they are not `--<setting-with-dashes>`.
 FLAG_NAMES = {"listen_host": "--host", "listen_port": "--port", "routes_file": "--routes"}
 
@@ -129,6 +134,8 @@ class BridgeConfig(BaseSettings):
     data_dir: FilePath = Path("var/bridge")
     routes_file: FilePath = Path("routes.json")
     events_url: str = DEFAULT_EVENTS_URL
+    events_timeout: Seconds = Field(10.0, gt=0, le=MAX_EVENTS_TIMEOUT)
+    events_per_key: WholeNumber = Field(120, ge=1, le=10_000)
     asm_base_url: str = DEFAULT_ASM_BASE_URL
     public_url: OptionalText = None
     body_limit: WholeNumber = Field(65536, ge=1024, le=MAX_BODY_LIMIT)
@@ -184,7 +191,8 @@ class BridgeConfig(BaseSettings):
 SETTINGS = tuple(BridgeConfig.model_fields)
 # What a range error says, per setting: {value} is what was given.
 _UNITS = {"body_limit": " bytes", "header_limit": " bytes", "reload_interval": " seconds",
-          "header_timeout": " seconds", "body_timeout": " seconds", "idle_timeout": " seconds"}
+          "header_timeout": " seconds", "body_timeout": " seconds", "idle_timeout": " seconds",
+          "events_timeout": " seconds"}
 _RANGE_WORDS = {"listen_port": "{value} is not a TCP port (0-65535)"}
 
 

@@ -34,7 +34,8 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     import uvicorn
 
-    from bridge.delivery.sender import Sender
+    from bridge.delivery.pacing import Pacing
+    from bridge.delivery.sender import DEFAULT_TIMEOUT, Sender
     from bridge.delivery.worker import Worker
     from bridge.intake.accept import accept_alert_async
     from bridge.store.sqlite import SqliteStore, outbox_path
@@ -55,10 +56,11 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         log.error("cannot start: outbox in %s: %s", config.data_dir, exc,
                   extra={"event": "start_failed"})
         return 2
-    sender = Sender(config.events_url)
+    sender = Sender(config.events_url, timeout=(DEFAULT_TIMEOUT[0], config.events_timeout))
     try:
-        metrics.watch_outbox(store.stats)
-        worker = Worker(store, sender, metrics=metrics)
+        metrics.watch_outbox(store.stats, store.route_problems)
+        worker = Worker(store, sender, lambda: table.current, metrics=metrics,
+                        pacing=Pacing(limit=config.events_per_key))
         app = create_app(
             routes=table,
             accept=functools.partial(accept_alert_async, store,
@@ -67,6 +69,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             metrics=metrics,
             body_limit=config.body_limit,
             store_ready=store.writable,
+            route_problems=store.route_problems,
             record_unclaimed=store.record_unclaimed,
             hooks=[
                 Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),

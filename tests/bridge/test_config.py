@@ -26,6 +26,8 @@ def test_defaults():
     assert (config.header_limit, config.header_count_limit, config.connection_limit) == (
         16384, 100, 256)
     assert (config.idle_timeout, config.header_timeout, config.body_timeout) == (5, 10, 20)
+    # PagerDuty's documented window: about 120 events per routing key per 60 s.
+    assert (config.events_timeout, config.events_per_key) == (10.0, 120)
 
 
 def test_precedence_file_then_env_then_flags(tmp_path):
@@ -110,7 +112,8 @@ def test_no_credentials_on_a_public_address_refuses_to_start():
 # -- numbers: every numeric setting refuses non-finite and out-of-range values ---------
 
 NUMERIC = {"listen_port", "body_limit", "reload_interval", "header_limit", "header_count_limit",
-           "header_timeout", "body_timeout", "idle_timeout", "connection_limit"}
+           "header_timeout", "body_timeout", "idle_timeout", "connection_limit", "events_timeout",
+           "events_per_key"}
 
 
 def test_the_numeric_settings_are_the_ones_tested_below():
@@ -155,6 +158,12 @@ NUMBERS = [
     ("connection_limit", "inf", "'inf' is not a valid int"),
     ("connection_limit", "0", "connection_limit 0 is too small (at least 1)"),
     ("connection_limit", "10001", "connection_limit 10001 is too large (at most 10000)"),
+    ("events_timeout", "nan", "'nan' is not a finite number"),
+    ("events_timeout", "0", "events_timeout must be more than 0 seconds (got 0)"),
+    ("events_timeout", "121", "events_timeout 121 is too large (at most 120 seconds)"),
+    ("events_per_key", "inf", "'inf' is not a valid int"),
+    ("events_per_key", "0", "events_per_key 0 is too small (at least 1)"),
+    ("events_per_key", "10001", "events_per_key 10001 is too large (at most 10000)"),
 ]
 
 
