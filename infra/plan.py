@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.routes_file import ROUTES_FILE_VERSION
 from infra.model import (
     ExistingService,
     Integration,
@@ -33,6 +32,8 @@ from infra.model import (
 TIMEOUT_OFF = "null"
 #: Escalation target kinds as the provider spells them.
 TARGET_REFERENCES = {"user": "user_reference", "schedule": "schedule_reference"}
+#: The routes-file version (contract.routes_file) whose routes carry `integration_id`.
+ROUTES_FILE_VERSION_WITH_IDS = 2
 #: PagerDuty's type of a plain Events API v2 integration (`integration.type: events_api_v2`).
 EVENTS_API_V2_INTEGRATION = "events_api_v2_inbound_integration"
 
@@ -44,6 +45,7 @@ class ResolvedRoute:
     service_id: str
     service_url: str | None
     routing_key: str
+    integration_id: str
 
 
 # -- names --------------------------------------------------------------------------
@@ -216,6 +218,7 @@ def routes_document(
             "service_url": known.service_url,
             "integration_name": integration.name,
             "routing_key": known.routing_key,
+            "integration_id": known.integration_id,
             "check_ids": list(integration.check_ids),
             "check_guids": list(integration.check_guids),
             "check_tags": list(integration.check_tags),
@@ -223,7 +226,7 @@ def routes_document(
             "links": [{"href": link.href, "text": link.text} for link in integration.links],
         }
     return {
-        "version": ROUTES_FILE_VERSION,
+        "version": ROUTES_FILE_VERSION_WITH_IDS,
         "stack": stack_name,
         "catch_all": stack.catch_all,
         "routes": routes,

@@ -118,6 +118,7 @@ class ApicaService(pulumi.ComponentResource):
 
     service_id: pulumi.Output[str]
     service_url: pulumi.Output[str | None]
+    integration_id: pulumi.Output[str]
     integration_key: pulumi.Output[str]
 
     def __init__(
@@ -169,11 +170,13 @@ class ApicaService(pulumi.ComponentResource):
                 additional_secret_outputs=["integration_key"],
             ),
         )
+        self.integration_id = integration.id
         self.integration_key = pulumi.Output.secret(integration.integration_key)
         self.register_outputs(
             {
                 "service_id": self.service_id,
                 "service_url": self.service_url,
+                "integration_id": self.integration_id,
                 "integration_key": self.integration_key,
             }
         )
@@ -220,8 +223,16 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
     keys = list(stack.services)
     names = {key: service.name for key, service in stack.services.items()}
     where = pulumi.Output.all(
-        *[out for key in keys for out in (services[key].service_id, services[key].service_url)]
-    ).apply(lambda values: _by_key(keys, values, 2))
+        *[
+            out
+            for key in keys
+            for out in (
+                services[key].service_id,
+                services[key].service_url,
+                services[key].integration_id,
+            )
+        ]
+    ).apply(lambda values: _by_key(keys, values, 3))
     secrets = pulumi.Output.all(*[services[key].integration_key for key in keys]).apply(
         lambda values: _by_key(keys, values, 1)
     )
@@ -235,7 +246,7 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         where.apply(
             lambda found: {
                 key: {"id": sid, "url": url, "name": names[key]}
-                for key, (sid, url) in found.items()
+                for key, (sid, url, _) in found.items()
             }
         ),
     )
@@ -254,13 +265,13 @@ def _by_key(keys: list[str], values: list[Any], width: int) -> dict[str, tuple[A
 def _bridge_routes(
     stack: Stack,
     stack_name: str,
-    where: Mapping[str, tuple[str, str | None]],
+    where: Mapping[str, tuple[str, str | None, str]],
     secrets: Mapping[str, tuple[str]],
 ) -> str:
     """The routes file text, validated by the bridge's own model."""
     resolved = {
-        key: ResolvedRoute(service_id, url, secrets[key][0])
-        for key, (service_id, url) in where.items()
+        key: ResolvedRoute(service_id, url, secrets[key][0], integration_id)
+        for key, (service_id, url, integration_id) in where.items()
     }
     text = routes_json(routes_document(stack, stack_name, resolved))
     try:

@@ -89,8 +89,14 @@ def _integration_with_key(
     route: Route, service: dict[str, Any], key: str, reader: Reader
 ) -> dict[str, Any] | None:
     refs = [ref for ref in service.get("integrations") or () if isinstance(ref, dict)]
-    # The route's own integration, by name, is almost always the one: ask for it first.
-    refs.sort(key=lambda ref: ref.get("summary") != route.integration_name)
+    # The route's own integration, by id (routes file version 2) or else by name, is
+    # almost always the one: ask for it first.
+    refs.sort(
+        key=lambda ref: (
+            ref.get("id") != route.integration_id,
+            ref.get("summary") != route.integration_name,
+        )
+    )
     for ref in refs:
         found = reader.get(f"/services/{route.service_id}/integrations/{ref.get('id')}")
         integration = (found or {}).get("integration") or {}

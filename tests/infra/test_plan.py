@@ -256,12 +256,15 @@ def test_routes_document_is_a_valid_routes_file() -> None:
     legacy = ExistingService(key="legacy", name="Legacy", integration=integration("Apica-L"))
     stack = resolved_stack(routed, legacy, catch_all="legacy")
     resolved = {
-        "web": ResolvedRoute("PWEB", "https://x.pagerduty.com/services/PWEB", KEY),
-        "legacy": ResolvedRoute("PLEG", None, KEY.upper()),
+        "web": ResolvedRoute("PWEB", "https://x.pagerduty.com/services/PWEB", KEY, "PINTWEB"),
+        "legacy": ResolvedRoute("PLEG", None, KEY.upper(), "PINTLEG"),
     }
     document = routes_document(stack, "prod", resolved)
     routes = parse_routes(routes_json(document), "test")
-    assert (routes.stack, routes.catch_all) == ("prod", "legacy")
+    # Version 2: each route names the integration holding its key.
+    assert (routes.version, routes.stack, routes.catch_all) == (2, "prod", "legacy")
+    assert routes.routes["web"].integration_id == "PINTWEB"
+    assert routes.routes["legacy"].integration_id == "PINTLEG"
     web = routes.routes["web"]
     assert (web.service_id, web.check_ids, web.check_tags) == ("PWEB", (1, 2), ("Env: prod",))
     assert web.severity_map["W"] == "error"
@@ -272,7 +275,7 @@ def test_routes_document_is_a_valid_routes_file() -> None:
 
 def test_routes_json_is_stable() -> None:
     stack = resolved_stack(new_service())
-    resolved = {"web": ResolvedRoute("PWEB", None, KEY)}
+    resolved = {"web": ResolvedRoute("PWEB", None, KEY, "PINTWEB")}
     first = routes_json(routes_document(stack, "dev", resolved))
     assert first == routes_json(routes_document(stack, "dev", dict(resolved)))
     assert first.endswith("\n")

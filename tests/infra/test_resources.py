@@ -321,13 +321,14 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
     deployed = run_program(stack_of(new_service(), legacy, catch_all="legacy"))
 
     def check(values: list[Any]) -> None:
-        routes_text, web_key, web_id = values
+        routes_text, web_key, web_id, web_integration = values
         routes = parse_routes(routes_text, "bridge_routes")
         assert routes.stack == "test"
         assert routes.catch_all == "legacy"
         assert set(routes.routes) == {"web", "legacy"}
         assert routes.routes["web"].routing_key.get_secret_value() == web_key
         assert routes.routes["web"].service_id == web_id
+        assert routes.routes["web"].integration_id == web_integration
         assert routes.routes["web"].check_ids == (check_id("web"),)
         assert routes.routes["legacy"].service_url is None
 
@@ -335,6 +336,7 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
         deployed.bridge_routes,
         deployed.services["web"].integration_key,
         deployed.services["web"].service_id,
+        deployed.services["web"].integration_id,
     ).apply(check)
 
 

@@ -14,7 +14,9 @@ import pytest
 
 from apica_pagerduty.cli import main
 from contract.redact import last4
+from contract.routes_file import load_routes_file
 from infra.rest_reader import MAX_ANSWER_BYTES, RestReader, RestReadError
+from infra.routes_verify import verify_routes
 from infra.validate import load_stack
 from sandbox.clock import ManualClock
 from sandbox.pulumi_apply import account_seed, apply_stack
@@ -71,7 +73,8 @@ class Account:
         return created
 
     def write(self) -> None:
-        doc = {"version": 1, "stack": "prod", "routes": self.routes}
+        version = 2 if any("integration_id" in r for r in self.routes.values()) else 1
+        doc = {"version": version, "stack": "prod", "routes": self.routes}
         self.path.write_text(json.dumps(doc), encoding="utf-8")
 
     def args(self) -> tuple[str, ...]:
@@ -162,6 +165,34 @@ def test_the_key_is_found_among_several_integrations(
     assert out.startswith("web: ok: integration 'Apica-Web' on service 'Web'")
 
 
+class CountingReader(RestReader):
+    """The real reader, counting the paths it asks for."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.paths: list[str] = []
+
+    def get(self, path: str, params: Any = None) -> dict[str, Any] | None:
+        self.paths.append(path)
+        return super().get(path, params)
+
+
+def test_a_version_2_route_asks_for_its_integration_by_id(pd: PagerDutySandbox, account: Account):
+    first = account.route("web", "Web")
+    service_id = first["service"]["id"]
+    pd.state.add_integration(service_id, name="Apica-Web")
+    routed = pd.state.add_integration(service_id, name="Other")
+    account.routes["web"].update(routing_key=routed["integration_key"], integration_id=routed["id"])
+    account.write()
+    reader = CountingReader(pd.api_url, TOKEN)
+    [check] = verify_routes(load_routes_file(account.path), reader)
+    assert check.ok
+    assert reader.paths == [
+        f"/services/{service_id}",
+        f"/services/{service_id}/integrations/{routed['id']}",
+    ]
+
+
 def test_the_token_file_wins_and_no_token_is_printed(
     pd: PagerDutySandbox, account: Account, run: Run, tmp_path: Path
 ):
@@ -222,11 +253,11 @@ def _write(path: Path, text: str) -> str:
 
 def test_a_bad_routes_file_is_one_line(account: Account, run: Run, tmp_path: Path):
     bad = tmp_path / "bad.json"
-    bad.write_text('{"version": 2, "routes": {}}', encoding="utf-8")
+    bad.write_text('{"version": 3, "routes": {}}', encoding="utf-8")
     code, out, err = run("--routes", str(bad), "--api-url", account.pd.api_url)
     assert (code, out) == (1, "")
     assert err == (
-        f"routes verify: {bad}: version must be 1 (got 2); regenerate it with this "
+        f"routes verify: {bad}: version must be 1 or 2 (got 3); regenerate it with this "
         "release's `apica-pd routes pull`\n"
     )
 

@@ -66,6 +66,7 @@ def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, pd)
         )
         assert (service["name"], service["id"]) == (route.service_name, route.service_id), name
         assert integration["name"] == route.integration_name
+        assert integration["id"] == route.integration_id
     legacy = routes.routes["legacy-web"].routing_key.get_secret_value()
     assert pd.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
     search = routes.routes["search"].routing_key.get_secret_value()
