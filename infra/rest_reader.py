@@ -74,6 +74,8 @@ class RestReader:
                 headers=headers,
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                 stream=True,
+                # PagerDuty does not redirect its API; following one would carry the token.
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             # The exception's text may name the URL, never the headers; say only its kind.
@@ -86,10 +88,7 @@ class RestReader:
         if status == 404:
             return None
         if status == 401:
-            raise RestReadError(
-                f"GET {path}: PagerDuty refused the token (401): check PAGERDUTY_TOKEN or "
-                "--token-file"
-            )
+            raise RestReadError(f"GET {path}: PagerDuty refused the token (401): check the token")
         if status == 403:
             raise RestReadError(f"GET {path}: the token may not read this (403)")
         if status == 429:

@@ -206,7 +206,7 @@ def test_the_token_file_wins_and_no_token_is_printed(
     assert err == (
         "routes verify: GET /services/"
         f"{account.routes['web']['service_id']}: PagerDuty refused the token (401): check "
-        "PAGERDUTY_TOKEN or --token-file\n"
+        "the token\n"
     )
     assert "wrong-token" not in err
 
