@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.model import (
+    AlertGrouping,
     ExistingService,
     Integration,
     NewPolicy,
@@ -168,10 +169,22 @@ def grouping_setting_args(service: NewService) -> dict[str, Any] | None:
             config["fields"] = list(grouping.fields)
     return {
         "name": service.name,
-        "description": f"Alert grouping of {service.name}, managed by apica-pagerduty",
+        "description": f"Alert grouping of {service.name} ({_grouping_mode(grouping)}), "
+        "managed by apica-pagerduty",
         "type": grouping.type,
         "config": config,
     }
+
+
+def _grouping_mode(grouping: AlertGrouping) -> str:
+    # The provider's timeout and time_window are optional and computed: leaving one out
+    # keeps the value its state has, unless something else about the setting changes
+    # (then the provider sends 0: until resolved, recommended). So the description says
+    # whether one is set, and a switch to until_resolved or recommended updates it.
+    if grouping.type == "time":
+        return "time, window set" if grouping.timeout else "time, until the incident is resolved"
+    window = "window set" if grouping.time_window else "PagerDuty's recommended window"
+    return f"{grouping.type}, {window}"
 
 
 def integration_args(integration: Integration, vendor_id: Any) -> dict[str, Any]:

@@ -175,10 +175,14 @@ def test_no_grouping_and_auto_pause_off() -> None:
     assert service_args(service)["auto_pause_notifications_parameters"] == {"enabled": False}
 
 
-def setting(type: str, config: dict[str, Any]) -> dict[str, Any]:
+SET = "window set"
+RECOMMENDED = "PagerDuty's recommended window"
+
+
+def setting(type: str, config: dict[str, Any], mode: str = SET) -> dict[str, Any]:
     return {
         "name": "Web",
-        "description": "Alert grouping of Web, managed by apica-pagerduty",
+        "description": f"Alert grouping of Web ({type}, {mode}), managed by apica-pagerduty",
         "type": type,
         "config": config,
     }
@@ -192,17 +196,20 @@ def setting(type: str, config: dict[str, Any]) -> dict[str, Any]:
         (AlertGrouping(type="time", timeout=15), setting("time", {"timeout": 900})),
         (AlertGrouping(type="time", timeout=1440), setting("time", {"timeout": 86400})),
         # Until resolved: no timeout (the provider refuses 0 and sends 0 for unset).
-        (AlertGrouping(type="time", timeout=0), setting("time", {})),
+        (
+            AlertGrouping(type="time", timeout=0),
+            setting("time", {}, "until the incident is resolved"),
+        ),
         (
             AlertGrouping(type="intelligent", time_window=600),
             setting("intelligent", {"time_window": 600}),
         ),
-        (AlertGrouping(type="intelligent"), setting("intelligent", {})),
+        (AlertGrouping(type="intelligent"), setting("intelligent", {}, RECOMMENDED)),
         (
             AlertGrouping(
                 type="content_based", aggregate="all", fields=("summary",), time_window=None
             ),
-            setting("content_based", {"aggregate": "all", "fields": ["summary"]}),
+            setting("content_based", {"aggregate": "all", "fields": ["summary"]}, RECOMMENDED),
         ),
         (
             AlertGrouping(
@@ -224,6 +231,21 @@ def test_grouping_is_a_setting_of_its_own(
     # grouping setting and make the provider warn on every run.
     assert "alert_grouping_parameters" not in args
     assert args["auto_pause_notifications_parameters"] == {"enabled": True, "timeout": 300}
+
+
+def test_leaving_a_window_unset_changes_the_description() -> None:
+    # The provider keeps an unset (optional, computed) timeout or time_window as its state
+    # has it unless something else about the setting changes: the description does.
+    def description(grouping: AlertGrouping) -> str:
+        args = grouping_setting_args(new_service(alert_grouping=grouping))
+        assert args is not None
+        return str(args["description"])
+
+    fixed = AlertGrouping(type="time", timeout=15)
+    assert description(fixed) != description(AlertGrouping(type="time", timeout=0))
+    assert description(fixed) == description(AlertGrouping(type="time", timeout=20))
+    window = AlertGrouping(type="intelligent", time_window=600)
+    assert description(window) != description(AlertGrouping(type="intelligent"))
 
 
 def test_integration_arguments_by_type() -> None:

@@ -169,7 +169,7 @@ def test_grouping_is_an_unprotected_setting_of_the_service() -> None:
     assert (setting.type, setting.parent, setting.protect) == (GROUPING, "web", False)
     assert setting.inputs == {
         "name": "Web",
-        "description": "Alert grouping of Web, managed by apica-pagerduty",
+        "description": "Alert grouping of Web (time, window set), managed by apica-pagerduty",
         "type": "time",
         "config": {"timeout": 900},  # 15m in the setting's seconds
         "services": ["${service-web.id}"],
