@@ -12,6 +12,7 @@ incidents open on them). Every decision is a note for the person running the han
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,7 +29,12 @@ from contract.routes_file import (
     parse_routes,
     routes_to_json,
 )
-from infra.rest_reader import DEFAULT_API_URL, RestReader, RestReadError
+from contract.vocabulary import PAGERDUTY_REST_URL
+
+DEFAULT_API_URL = PAGERDUTY_REST_URL
+REST_TIMEOUT = (3.05, 10.0)
+# A service with its integrations is a few KB; a larger answer is not PagerDuty's.
+MAX_REST_ANSWER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,12 @@ class PagerDutyIntegrations:
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL,
                  session: requests.Session | None = None) -> None:
-        self._reader = RestReader(api_url, token, session)
+        self._api = api_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._session.headers.update({
+            "Authorization": f"Token token={token}",
+            "Accept": "application/vnd.pagerduty+json;version=2",
+        })
         self._service_keys: dict[str, set[str] | None] = {}
 
     def exists(self, service_id: str, previous: PreviousKey) -> bool:
@@ -143,9 +154,24 @@ class PagerDutyIntegrations:
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict | None:
         """The JSON answer, None for a 404; `LookupFailed` for anything else."""
         try:
-            return self._reader.get(path, params)
-        except RestReadError as exc:
-            raise LookupFailed(str(exc)) from None
+            with self._session.get(self._api + path, params=params, timeout=REST_TIMEOUT,
+                                   stream=True, allow_redirects=False) as response:
+                if response.status_code == 404:
+                    return None
+                if response.status_code != 200:
+                    raise LookupFailed(f"PagerDuty answered {response.status_code}")
+                raw = response.raw.read(MAX_REST_ANSWER + 1, decode_content=True)
+        except requests.RequestException as exc:
+            raise LookupFailed(f"PagerDuty could not be reached: {type(exc).__name__}") from None
+        if len(raw) > MAX_REST_ANSWER:
+            raise LookupFailed("PagerDuty's answer is too large")
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise LookupFailed("PagerDuty's answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise LookupFailed("PagerDuty's answer is not a JSON object")
+        return answer
 
 
 def _key(route: Route | PreviousKey) -> str:

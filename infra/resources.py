@@ -108,18 +108,20 @@ def create_policy(policy: NewPolicy, lookups: Lookups) -> pagerduty.EscalationPo
     return pagerduty.EscalationPolicy(
         policy_logical_name(policy.key),
         **policy_args(policy, lookups.target_id, lookups.team_id),
-        opts=pulumi.ResourceOptions(protect=policy.protect),
+        # import_: adopt the existing policy; `pulumi up` imports it instead of creating one.
+        opts=pulumi.ResourceOptions(protect=policy.protect, import_=policy.adopt),
     )
 
 
 class ApicaService(pulumi.ComponentResource):
-    """One service key: the PagerDuty service (created or looked up), its alert grouping
-    setting (created services that group alerts) and its Apica integration."""
+    """One service key: the PagerDuty service (created, adopted or looked up), its alert
+    grouping setting (created services that group alerts) and its Apica integration (none
+    for a new service with `integration: none`)."""
 
     service_id: pulumi.Output[str]
     service_url: pulumi.Output[str | None]
-    integration_id: pulumi.Output[str]
-    integration_key: pulumi.Output[str]
+    integration_id: pulumi.Output[str | None]
+    integration_key: pulumi.Output[str | None]
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class ApicaService(pulumi.ComponentResource):
                     parent=self,
                     protect=service.protect,
                     ignore_changes=service_ignored_properties(service) or None,
+                    import_=service.adopt,
                 ),
             )
             self.service_id = created.id
@@ -159,19 +162,23 @@ class ApicaService(pulumi.ComponentResource):
             self.service_id = found.id
             # get_service returns no web URL; the routes file allows none.
             self.service_url = pulumi.Output.from_input(None)
-        integration = pagerduty.ServiceIntegration(
-            integration_logical_name(service.key),
-            service=self.service_id,
-            **integration_args(service.integration, vendor_id),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=integration_protected(service),
-                # Keeps the key encrypted in Pulumi's state as well as in outputs.
-                additional_secret_outputs=["integration_key"],
-            ),
-        )
-        self.integration_id = integration.id
-        self.integration_key = pulumi.Output.secret(integration.integration_key)
+        self.integration_id = pulumi.Output.from_input(None)
+        self.integration_key = pulumi.Output.from_input(None)
+        if service.integration is not None:
+            integration = pagerduty.ServiceIntegration(
+                integration_logical_name(service.key),
+                service=self.service_id,
+                **integration_args(service.integration, vendor_id),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    protect=integration_protected(service),
+                    # Keeps the key encrypted in Pulumi's state as well as in outputs.
+                    additional_secret_outputs=["integration_key"],
+                    import_=service.integration.adopt,
+                ),
+            )
+            self.integration_id = integration.id
+            self.integration_key = pulumi.Output.secret(integration.integration_key)
         self.register_outputs(
             {
                 "service_id": self.service_id,
@@ -213,7 +220,7 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         integration = service.integration
         vendor_id = (
             None
-            if integration.type == "events_api_v2"
+            if integration is None or integration.type == "events_api_v2"
             else integration.vendor_id or lookups.apica_vendor_id()
         )
         services[key] = ApicaService(service, policy_id, vendor_id)
@@ -221,24 +228,20 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
     # One gather per kind of value instead of nested dicts of Outputs: the SDK's cost
     # per Output is what dominates large stacks.
     keys = list(stack.services)
+    routed = [key for key in keys if stack.services[key].integration is not None]
     names = {key: service.name for key, service in stack.services.items()}
     where = pulumi.Output.all(
-        *[
-            out
-            for key in keys
-            for out in (
-                services[key].service_id,
-                services[key].service_url,
-                services[key].integration_id,
-            )
-        ]
-    ).apply(lambda values: _by_key(keys, values, 3))
-    secrets = pulumi.Output.all(*[services[key].integration_key for key in keys]).apply(
-        lambda values: _by_key(keys, values, 1)
+        *[out for key in keys for out in (services[key].service_id, services[key].service_url)]
+    ).apply(lambda values: _by_key(keys, values, 2))
+    secrets = pulumi.Output.all(*[services[key].integration_key for key in routed]).apply(
+        lambda values: _by_key(routed, values, 1)
     )
+    integration_ids = pulumi.Output.all(
+        *[services[key].integration_id for key in routed]
+    ).apply(lambda values: _by_key(routed, values, 1))
     bridge_routes = pulumi.Output.secret(
-        pulumi.Output.all(where, secrets).apply(
-            lambda both: _bridge_routes(stack, stack_name, both[0], both[1])
+        pulumi.Output.all(where, secrets, integration_ids).apply(
+            lambda found: _bridge_routes(stack, stack_name, *found)
         )
     )
     pulumi.export(
@@ -246,7 +249,7 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         where.apply(
             lambda found: {
                 key: {"id": sid, "url": url, "name": names[key]}
-                for key, (sid, url, _) in found.items()
+                for key, (sid, url) in found.items()
             }
         ),
     )
@@ -265,13 +268,15 @@ def _by_key(keys: list[str], values: list[Any], width: int) -> dict[str, tuple[A
 def _bridge_routes(
     stack: Stack,
     stack_name: str,
-    where: Mapping[str, tuple[str, str | None, str]],
+    where: Mapping[str, tuple[str, str | None]],
     secrets: Mapping[str, tuple[str]],
+    integration_ids: Mapping[str, tuple[str]],
 ) -> str:
     """The routes file text, validated by the bridge's own model."""
     resolved = {
-        key: ResolvedRoute(service_id, url, secrets[key][0], integration_id)
-        for key, (service_id, url, integration_id) in where.items()
+        key: ResolvedRoute(service_id, url, secrets[key][0], integration_ids[key][0])
+        for key, (service_id, url) in where.items()
+        if key in secrets
     }
     text = routes_json(routes_document(stack, stack_name, resolved))
     try:

@@ -21,12 +21,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
+
 # Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
 # imported from there so `apica-pd --help` does not load pydantic.
 DEFAULT_OUT = Path("routes.json")
-# Same as infra.rest_reader.DEFAULT_API_URL (not imported: see above).
-DEFAULT_API_URL = "https://api.pagerduty.com"
-TOKEN_ENV = "PAGERDUTY_TOKEN"
+DEFAULT_API_URL = PAGERDUTY_REST_URL
+TOKEN_ENV = PAGERDUTY_TOKEN_ENV
 EXIT_OK, EXIT_FAILED, EXIT_PROBLEM = 0, 1, 3
 
 

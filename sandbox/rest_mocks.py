@@ -7,6 +7,12 @@ create and read functions, listed in the notes on the provider's calls), and the
 returns the API's ids and integration keys. Look-ups ask what the provider asks and
 take what it would take (`infra.provider_lookups`), so an apply that passes here does
 not fail on a look-up under `pulumi up`.
+
+A resource registered with Pulumi's `import_` option (an `adopt:` of the stack file)
+is imported instead, as the engine does since Pulumi 3.174: the object is read by its
+id, compared field by field with what the program declares, and updated (PUT) only
+where they differ. `imported`, `updated` and `created` record what happened, so a
+test can show that adopting an account changed nothing in it.
 """
 
 from __future__ import annotations
@@ -68,27 +74,64 @@ class PagerDutyRestMocks(Mocks):
         # After the first failure the run is lost anyway; registrations still in flight
         # must not keep calling (the API may already be gone) or fail noisily.
         self._failed: str | None = None
-        self._create: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
-            "pagerduty:index/escalationPolicy:EscalationPolicy": self._escalation_policy,
-            "pagerduty:index/service:Service": self._service,
-            "pagerduty:index/serviceIntegration:ServiceIntegration": self._integration,
-            "pagerduty:index/alertGroupingSetting:AlertGroupingSetting": self._grouping_setting,
+        self.created: list[str] = []  # logical names
+        self.imported: list[str] = []
+        self.updated: dict[str, list[str]] = {}  # logical name -> fields that differed
+        Body = Callable[[dict[str, Any]], dict[str, Any]]
+        Create = Callable[[dict[str, Any], dict[str, Any]], tuple[str, dict[str, Any]]]
+        Adopt = Callable[
+            [str, dict[str, Any], dict[str, Any]], tuple[str, dict[str, Any], list[str]]
+        ]
+        self._kinds: dict[str, tuple[Body, Create, Adopt | None]] = {
+            "pagerduty:index/escalationPolicy:EscalationPolicy": (
+                self._policy_body,
+                self._create_policy,
+                self._import_policy,
+            ),
+            "pagerduty:index/service:Service": (
+                self._service_body,
+                self._create_service,
+                self._import_service,
+            ),
+            "pagerduty:index/serviceIntegration:ServiceIntegration": (
+                self._integration_body,
+                self._create_integration,
+                self._import_integration,
+            ),
+            "pagerduty:index/alertGroupingSetting:AlertGroupingSetting": (
+                self._grouping_body,
+                self._create_grouping,
+                None,
+            ),
         }
 
     # -- resources -----------------------------------------------------------------
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
-        create = self._create.get(args.typ)
-        if create is None:
+        if args.typ not in self._kinds:
             # Component resources and anything the API does not hold: echo the inputs.
             return f"{args.name}-id", inputs
+        build, create, adopt = self._kinds[args.typ]
         # The REST API wants the snake_case keys and whole numbers the program wrote.
-        resource_id, outputs = create(as_python(inputs))
+        props = as_python(inputs)
+        body = build(props)
+        if args.resource_id:
+            if adopt is None:
+                raise self._fail(f"{args.name}: {args.typ} cannot be imported here")
+            resource_id, outputs, changed = adopt(args.resource_id, props, body)
+            self.imported.append(args.name)
+            if changed:
+                self.updated[args.name] = changed
+        else:
+            resource_id, outputs = create(props, body)
+            self.created.append(args.name)
         return resource_id, {**inputs, **outputs}
 
-    def _escalation_policy(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        body = {
+    # -- escalation policies -------------------------------------------------------
+
+    def _policy_body(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {
             "name": props["name"],
             "description": props.get("description", PULUMI_DESCRIPTION),
             "num_loops": props.get("num_loops", 0),
@@ -109,6 +152,10 @@ class PagerDutyRestMocks(Mocks):
                 for rule in props.get("rules", [])
             ],
         }
+
+    def _create_policy(
+        self, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post("/escalation_policies", "escalation_policy", body)
         read = self._read(
             f"/escalation_policies/{created['id']}", "escalation_policy", POLICY_INCLUDES
@@ -122,7 +169,19 @@ class PagerDutyRestMocks(Mocks):
                 )
         return read["id"], {"htmlUrl": read.get("html_url", "")}
 
-    def _service(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _import_policy(
+        self, policy_id: str, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        path = f"/escalation_policies/{policy_id}"
+        live = self._read(path, "escalation_policy", POLICY_INCLUDES)
+        changed = _differences(_policy_view(body), _policy_view(live))
+        if changed:
+            self._request("PUT", path, (200,), json={"escalation_policy": body})
+        return policy_id, {"htmlUrl": live.get("html_url", "")}, changed
+
+    # -- services --------------------------------------------------------------------
+
+    def _service_body(self, props: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "name": props["name"],
             "description": props.get("description", PULUMI_DESCRIPTION),
@@ -162,6 +221,11 @@ class PagerDutyRestMocks(Mocks):
         elif rule.get("type") == "use_support_hours":
             # make([]*ScheduledAction, 1) in the provider: one null action for "none".
             body["scheduled_actions"] = [None]
+        return body
+
+    def _create_service(
+        self, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post("/services", "service", body)
         read = self._read(f"/services/{created['id']}", "service", SERVICE_INCLUDES)
         if not isinstance(read.get("escalation_policy"), dict):
@@ -169,27 +233,71 @@ class PagerDutyRestMocks(Mocks):
             raise self._fail(f"GET /services/{read['id']}: the answer has no escalation_policy")
         return read["id"], {"htmlUrl": read.get("html_url", "")}
 
-    def _integration(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        service_id = props["service"]
+    def _import_service(
+        self, service_id: str, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        path = f"/services/{service_id}"
+        live = self._read(path, "service", SERVICE_INCLUDES)
+        changed = _differences(_service_view(body, body), _service_view(live, body))
+        if changed:
+            self._request("PUT", path, (200,), json={"service": body})
+        return service_id, {"htmlUrl": live.get("html_url", "")}, changed
+
+    # -- integrations ----------------------------------------------------------------
+
+    def _integration_body(self, props: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "name": props["name"],
             "type": props.get("type") or "service_integration",
-            "service": {"id": service_id, "type": "service"},
+            "service": {"id": props["service"], "type": "service"},
         }
         if props.get("vendor"):
             body["vendor"] = {"id": props["vendor"], "type": "vendor"}
-        path = f"/services/{service_id}/integrations"
+        return body
+
+    def _create_integration(
+        self, props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        path = f"/services/{props['service']}/integrations"
         created = self._post(path, "integration", body)
-        read = self._read(f"{path}/{created['id']}", "integration", {})
+        return self._integration_outputs(
+            f"{path}/{created['id']}", self._read(f"{path}/{created['id']}", "integration", {})
+        )
+
+    def _import_integration(
+        self, import_id: str, props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        # The provider's importer splits SERVICEID.INTEGRATIONID.
+        service_id, _, integration_id = import_id.partition(".")
+        if props.get("service") != service_id:
+            raise self._fail(
+                f"import id {import_id} names service {service_id}, but the program puts the "
+                f"integration on {props.get('service')}"
+            )
+        path = f"/services/{service_id}/integrations/{integration_id}"
+        live = self._read(path, "integration", {})
+        # The provider reads a vendor's id when there is a vendor, else the type.
+        kind = "vendor" if body.get("vendor") else "type"
+        changed = _differences(
+            {"name": body["name"], kind: _integration_kind(body)},
+            {"name": live.get("name"), kind: _integration_kind(live)},
+        )
+        if changed:
+            self._request("PUT", path, (200,), json={"integration": body})
+        _, outputs = self._integration_outputs(path, live)
+        return integration_id, outputs, changed
+
+    def _integration_outputs(self, path: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         key = read.get("integration_key")
         if not key:
-            raise self._fail(f"GET {path}/{read['id']}: the answer has no integration_key")
-        # As the provider reads it: the vendor's id when there is a vendor, else the type.
+            raise self._fail(f"GET {path}: the answer has no integration_key")
         vendor = read.get("vendor")
         kind = {"vendor": vendor["id"]} if vendor else {"type": read.get("type")}
         return read["id"], {"integrationKey": key, "htmlUrl": read.get("html_url", ""), **kind}
 
-    def _grouping_setting(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    # -- alert grouping settings -----------------------------------------------------
+
+    def _grouping_body(self, props: dict[str, Any]) -> dict[str, Any]:
         kind = props["type"]
         body: dict[str, Any] = {
             "name": props.get("name"),
@@ -200,6 +308,11 @@ class PagerDutyRestMocks(Mocks):
         }
         if not body["name"]:
             body.pop("name")  # omitted when empty
+        return body
+
+    def _create_grouping(
+        self, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post("/alert_grouping_settings", "alert_grouping_setting", body)
         read = self._read(f"/alert_grouping_settings/{created['id']}", "alert_grouping_setting", {})
         return read["id"], {}
@@ -274,3 +387,76 @@ class PagerDutyRestMocks(Mocks):
     def _fail(self, message: str) -> RestApplyError:
         self._failed = self._failed or message
         return RestApplyError(message)
+
+
+# -- comparing what the program declares with what PagerDuty holds ---------------------
+
+
+def _differences(declared: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """The fields whose values differ, as the provider compares them after a read."""
+    return [name for name in declared if _plain(declared[name]) != _plain(live.get(name))]
+
+
+def _plain(value: Any) -> Any:
+    """Nulls dropped and "" as null, the way Terraform's state holds them."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if _plain(v) is not None}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return None if value == "" else value
+
+
+def _policy_view(policy: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": policy.get("name"),
+        "description": policy.get("description"),
+        "num_loops": policy.get("num_loops") or 0,
+        "teams": [ref.get("id") for ref in policy.get("teams") or ()],
+        "escalation_rules": [
+            {
+                "delay": rule.get("escalation_delay_in_minutes"),
+                "targets": [(t.get("type"), t.get("id")) for t in rule.get("targets") or ()],
+                "assignment": (rule.get("escalation_rule_assignment_strategy") or {}).get(
+                    "type", "assign_to_everyone"
+                ),
+            }
+            for rule in policy.get("escalation_rules") or ()
+        ],
+    }
+
+
+def _service_view(service: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """The fields the provider reads back, limited to the optional ones the program set
+    (it keeps e.g. `alert_grouping_parameters` only when set)."""
+    view = {
+        "name": service.get("name"),
+        "description": service.get("description"),
+        "escalation_policy": (service.get("escalation_policy") or {}).get("id"),
+        "auto_resolve_timeout": service.get("auto_resolve_timeout"),
+        "acknowledgement_timeout": service.get("acknowledgement_timeout"),
+    }
+    for name in (
+        "incident_urgency_rule",
+        "support_hours",
+        "scheduled_actions",
+        "alert_grouping_parameters",
+    ):
+        if name in declared:
+            view[name] = service.get(name)
+    if "scheduled_actions" in view:
+        # The provider's `[null]` (support hours, no actions) is PagerDuty's `[]`.
+        view["scheduled_actions"] = [a for a in view["scheduled_actions"] or () if a is not None]
+    if "auto_pause_notifications_parameters" in declared:
+        pause = service.get("auto_pause_notifications_parameters") or {}
+        enabled = bool(pause.get("enabled"))
+        view["auto_pause_notifications_parameters"] = {
+            "enabled": enabled,
+            "timeout": pause.get("timeout") if enabled else None,
+        }
+    return view
+
+
+def _integration_kind(integration: dict[str, Any]) -> Any:
+    """What the provider keeps of an integration's kind: its vendor's id, else its type."""
+    vendor = integration.get("vendor")
+    return vendor.get("id") if isinstance(vendor, dict) else integration.get("type")

@@ -159,13 +159,11 @@ def test_the_rest_api_tells_an_existing_integration_from_a_deleted_one(pd, servi
 
 def test_a_wrong_token_is_a_lookup_failure_not_a_deletion(pd, service):
     svc, kept, _ = service
-    with pytest.raises(LookupFailed, match=r"^GET /services/\w+/integrations/\w+: PagerDuty "
-                       r"refused the token \(401\): check the token$"):
+    with pytest.raises(LookupFailed, match=r"^PagerDuty answered 401$"):
         PagerDutyIntegrations("wrong", pd.api_url).exists(svc["id"], previous_key(kept, True))
 
 
 def test_an_unreachable_api_is_a_lookup_failure():
-    with pytest.raises(LookupFailed, match=r"^GET /services/PWEB: cannot reach "
-                       r"http://127\.0\.0\.1:9 \(ConnectionError\)$"):
+    with pytest.raises(LookupFailed, match=r"^PagerDuty could not be reached: ConnectionError$"):
         PagerDutyIntegrations("t", "http://127.0.0.1:9").exists(
             "PWEB", PreviousKey(routing_key=K1))
