@@ -4,6 +4,9 @@
 port on 127.0.0.1 only, password authentication for every connection (scram), an
 administrator role and the bridge's own role with a database. `stop()` and `start()`
 play a database going down and coming back on the same port; `close()` removes it all.
+`durable=False` turns the server's fsync off: for tests, which never crash the machine
+(a stopped or killed server loses nothing the page cache holds) and open hundreds of
+stores, each a schema migration; a benchmark's figures need `durable=True`.
 
 As root (CI), the server runs as Debian's `postgres` user: PostgreSQL refuses to run as
 root. The binaries are found under /usr/lib/postgresql/<version>/bin (newest first).
@@ -47,7 +50,7 @@ def _free_port() -> int:
 class PostgresCluster:
     """`with PostgresCluster() as pg:` a running cluster; `pg.url(...)` to reach it."""
 
-    def __init__(self, binaries: Path | None = None) -> None:
+    def __init__(self, binaries: Path | None = None, *, durable: bool = True) -> None:
         found = binaries or find_binaries()
         if found is None:
             raise FileNotFoundError(f"no PostgreSQL server binaries; {INSTALL_HINT}")
@@ -60,6 +63,7 @@ class PostgresCluster:
         self.admin_password = secrets.token_hex(12)
         self.bridge_password = "bridge-" + secrets.token_hex(8)
         self._user = self._server_user()
+        self.durable = durable
         self.running = False
 
     # -- lifecycle -----------------------------------------------------------------
@@ -93,7 +97,8 @@ class PostgresCluster:
                 f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
                 "max_connections = 200\nshared_buffers = 32MB\n"
-                "log_min_messages = warning\nlog_min_error_statement = panic\n")
+                "log_min_messages = warning\nlog_min_error_statement = panic\n"
+                + ("" if self.durable else "fsync = off\n"))
 
     def start(self) -> None:
         self._run(self.bin / "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
