@@ -13,10 +13,11 @@ Every bridge on the database accepts webhooks and delivers. The promises of
   (so two bridges decide duplicate, stale and open keys of a check one after the
   other, and a check's events get ids in commit order) and one per routing key a claim
   counts a send on (the send window is read and written under it).
-- Claims: a lane (route) is claimed under `pg_try_advisory_xact_lock` (another bridge
-  claiming that lane now: skipped, never waited for), its head row `FOR UPDATE SKIP
-  LOCKED` (a head being delivered or moved right now: skipped), then only if it is
-  still the lane's oldest event and no other event of the lane holds a live lease.
+- Claims (a transaction of their own, beside the group commit): a lane (route) is
+  claimed under `pg_try_advisory_xact_lock` (another bridge claiming that lane now:
+  skipped, never waited for), its head row `FOR UPDATE SKIP LOCKED` (a head being
+  delivered or moved right now: skipped), then only if it is still the lane's oldest
+  event and no other event of the lane holds a live lease.
   Leases and the send window use the database's clock, so a replica's skewed clock
   cannot shorten a lease or widen a window.
 - Wake-ups: a commit that adds work `NOTIFY`s; every bridge `LISTEN`s (the worker
@@ -32,6 +33,7 @@ error: messages are `scrub`bed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -80,6 +82,8 @@ LANE_LOCK = 0x41504403
 # database cannot be reached.
 POOL_WAIT = 3.0
 POOL_SIZE = 6
+# The writer's own connection, idle longer than this (seconds), is checked before a batch.
+WRITER_IDLE_CHECK = 1.0
 # /readyz asks with a shorter wait: a load balancer's health check must not time out.
 PROBE_WAIT = 1.5
 # Libpq settings the bridge uses unless the URL sets them: fail fast, notice a dead peer.
@@ -111,7 +115,32 @@ LEFT JOIN incident_keys k ON k.route = h.route AND k.dedup_key = h.dedup_key
 WHERE lane.route IS NOT NULL
 ORDER BY h.id
 """
+# The batch's time (after its locks: a lease starts when it is granted) and its checks'
+# state, in one round trip; one row (the time) when it has no checks.
+_BATCH_START = f"""
+SELECT t.now, k.route, k.check_key, la.fingerprint, la.seen_at, ca.newest_at,
+       ca.fingerprints, cs.open_keys
+FROM (SELECT {_NOW} AS now) t
+LEFT JOIN unnest(%s::text[], %s::text[]) AS k(route, check_key) ON true
+LEFT JOIN last_alerts la ON la.route = k.route AND la.check_key = k.check_key
+LEFT JOIN check_alerts ca ON ca.route = k.route AND ca.check_key = k.check_key
+LEFT JOIN check_state cs ON cs.route = k.route AND cs.check_key = k.check_key
+"""
 _PENDING = f"SELECT {columns(PendingEvent)} FROM events"
+# A delivered event leaves; a trigger notes the key its incident opened through (its
+# time kept while the key stays the same), a resolve forgets it.
+_MARK_DELIVERED = """
+WITH gone AS (DELETE FROM events WHERE id = %(id)s RETURNING route, action, dedup_key),
+opened AS (
+    INSERT INTO incident_keys (route, dedup_key, routing_key, opened_at)
+    SELECT route, dedup_key, %(key)s, %(now)s FROM gone WHERE action = 'trigger'
+    ON CONFLICT (route, dedup_key) DO UPDATE SET routing_key = excluded.routing_key,
+        opened_at = CASE WHEN incident_keys.routing_key = excluded.routing_key
+                         THEN incident_keys.opened_at ELSE excluded.opened_at END
+)
+DELETE FROM incident_keys k USING gone
+WHERE gone.action = 'resolve' AND k.route = gone.route AND k.dedup_key = gone.dedup_key
+"""
 _DEAD = f"SELECT {columns(DeadLetter)} FROM dead_letters"
 
 
@@ -139,11 +168,26 @@ def unreachable(exc: BaseException) -> bool:
 
 
 @dataclass
+class _CheckState:
+    """What a check's next alert is judged by: its latest accepted alert's fingerprint
+    and time, its newest ASM time and the fingerprints at it, its open urgency classes."""
+
+    last_fp: str | None = None
+    seen_at: float | None = None
+    newest_at: str | None = None
+    fingerprints: str | None = None
+    open_keys: str | None = None
+
+
+@dataclass
 class _Tx:
-    """What a job gets: the batch's cursor and the time it runs at."""
+    """What a job gets: the batch's cursor, the time it runs at, and the state of the
+    batch's checks, read in one statement before the first job (each job leaves it as
+    its writes will: a later alert of the same check in the batch sees them)."""
 
     cur: Any
     now: float
+    checks: dict[tuple[str, str], _CheckState]
 
 
 def _never(result: Any) -> bool:
@@ -152,12 +196,14 @@ def _never(result: Any) -> bool:
 
 @dataclass(frozen=True)
 class _Job:
-    """A write, the advisory locks (class, name) it needs before it runs, and whether
-    its result is new work for the other bridges (then the commit NOTIFYs them)."""
+    """A write, the advisory locks (class, name) it needs before it runs, the checks
+    (route, check key) whose state it reads, and whether its result is new work for the
+    other bridges (then the commit NOTIFYs them)."""
 
     run: Callable[[_Tx], Any]
     locks: tuple[tuple[int, str], ...] = ()
     wakes: Callable[[Any], bool] = _never
+    checks: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, tx: _Tx) -> Any:
         return self.run(tx)
@@ -209,7 +255,11 @@ class PostgresStore:
             check=ConnectionPool.check_connection, timeout=POOL_WAIT, reconnect_timeout=0,
         )
         self._pool.open(wait=False)
-        self._writer = GroupCommit(self._transaction, closed_error=PoolClosed,
+        # The writer thread's own connection (see `_writer_connection`); only it uses them.
+        self._writer_db: psycopg.Connection[Any] | None = None
+        self._writer_used = 0.0
+        self._writer_pid = 0  # its server process: what its NOTIFYs come from
+        self._writer = GroupCommit(self._commit_batch, closed_error=PoolClosed,
                                    unreachable=unreachable)
 
     # -- connections -------------------------------------------------------------
@@ -224,7 +274,11 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection[Any]:
         db = psycopg.connect(self._conninfo, autocommit=True)
-        self._configure(db)
+        try:
+            self._configure(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _configure(self, db: psycopg.Connection[Any]) -> None:
@@ -242,6 +296,8 @@ class PostgresStore:
     def close(self) -> None:
         """Commit what is queued, then close; later calls raise `PoolClosed`."""
         self._writer.stop()
+        if self._writer_db is not None:  # the writer thread has ended: no one uses it
+            self._writer_db.close()
         # The listener (a daemon) sees this within a second and ends; not waited for.
         self._closing.set()
         self._pool.close()
@@ -278,8 +334,10 @@ class PostgresStore:
                         failing = False
                     self._notify()
                     while not self._closing.is_set():
-                        for _ in db.notifies(timeout=1.0):
-                            self._notify()
+                        for note in db.notifies(timeout=1.0):
+                            # This bridge's own commits woke its listeners already.
+                            if note.pid != self._writer_pid:
+                                self._notify()
             except psycopg.Error as exc:
                 if not failing:
                     log.warning("lost the connection that listens for other bridges' "
@@ -292,19 +350,58 @@ class PostgresStore:
         """Every bridge on the database delivers: leases keep one event in flight per lane."""
         return SharedDelivery(self.where)
 
-    def _transaction(self, jobs: Sequence[_Job]) -> list[Any]:
+    def _writer_connection(self) -> psycopg.Connection[Any]:
+        """The writer thread's own connection: a pool's check before every batch would
+        cost a round trip (a third of a webhook's); one idle for a while is checked
+        first (the database may have restarted meanwhile), a broken one replaced."""
+        db = self._writer_db
+        if db is not None and not db.closed and not db.broken:
+            if time.monotonic() - self._writer_used < WRITER_IDLE_CHECK:
+                return db
+            with contextlib.suppress(psycopg.Error):
+                db.execute("")
+                return db
+        if db is not None:
+            with contextlib.suppress(psycopg.Error):
+                db.close()
+            self._writer_db = None
+        self._writer_db = db = self._connect()
+        self._writer_pid = db.info.backend_pid
+        return db
+
+    def _commit_batch(self, jobs: Sequence[_Job]) -> list[Any]:
+        """The group commit's transaction, on the writer's connection."""
+        db = self._writer_connection()
+        try:
+            return self._transaction(jobs, db)
+        finally:
+            self._writer_used = time.monotonic()
+
+    def _transaction(self, jobs: Sequence[_Job],
+                     db: psycopg.Connection[Any] | None = None) -> list[Any]:
+        """Run `jobs` in one transaction on `db` (else a connection of the pool)."""
+        if db is None:
+            with self._pool.connection() as pooled:
+                return self._transaction(jobs, pooled)
         # One order for every lock: two bridges' batches never wait for each other in a
         # circle.
         locks = sorted({lock for job in jobs for lock in job.locks})
-        with self._pool.connection() as db, db.transaction(), db.pipeline(), \
-                db.cursor() as cur:
+        with db.transaction(), db.pipeline(), db.cursor() as cur:
             if locks:
                 cur.executemany("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", locks)
-            if self._clock is not None:
-                now = self._clock()
-            else:  # after the locks: a lease starts when it is granted
-                (now,) = cur.execute(f"SELECT {_NOW}").fetchone()
-            tx = _Tx(cur, now)
+            checks = sorted({key for job in jobs for key in job.checks})
+            now = self._clock() if self._clock is not None else None
+            state: dict[tuple[str, str], _CheckState] = {}
+            if checks or now is None:
+                for db_now, route, check_key, *found in cur.execute(
+                        _BATCH_START, ([r for r, _ in checks], [c for _, c in checks])):
+                    if route is not None:
+                        state[(route, check_key)] = _CheckState(*found)
+                    if now is None:
+                        now = db_now
+            tx = _Tx(cur, now, state)
+            # The jobs' statements need no answer before the commit (but a claim's): the
+            # pipeline sends them together, one round trip for the lot.
             results = [job(tx) for job in jobs]
             if any(job.wakes(result) for job, result in zip(jobs, results, strict=True)):
                 cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
@@ -360,15 +457,9 @@ class PostgresStore:
                 cur.execute(_skip_locked_delete("last_alerts", "seen_at < %s"),
                             (now - self._window,))
                 self._last_prune = now
-            last_fp, seen_at, newest_at, seen, open_keys = cur.execute(
-                "SELECT (SELECT fingerprint FROM last_alerts WHERE route = %(r)s AND"
-                " check_key = %(c)s), (SELECT seen_at FROM last_alerts WHERE route = %(r)s"
-                " AND check_key = %(c)s), (SELECT newest_at FROM check_alerts WHERE"
-                " route = %(r)s AND check_key = %(c)s), (SELECT fingerprints FROM"
-                " check_alerts WHERE route = %(r)s AND check_key = %(c)s), (SELECT"
-                " open_keys FROM check_state WHERE route = %(r)s AND check_key = %(c)s)",
-                {"r": route, "c": check_key},
-            ).fetchone()
+            check = tx.checks.setdefault(key, _CheckState())
+            last_fp, seen_at, newest_at = check.last_fp, check.seen_at, check.newest_at
+            seen, open_keys = check.fingerprints, check.open_keys
             # A duplicate repeats the check's *latest* accepted alert (see SqliteStore).
             if (fingerprint is not None and last_fp == fingerprint
                     and seen_at >= now - self._window):
@@ -388,14 +479,17 @@ class PostgresStore:
                     " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
                     " newest_at = excluded.newest_at, fingerprints = excluded.fingerprints",
                     (*key, alert.asm_time, ",".join(prints)))
+                check.newest_at, check.fingerprints = alert.asm_time, ",".join(prints)
             if fingerprint is not None:
                 cur.execute(
                     "INSERT INTO last_alerts (route, check_key, fingerprint, seen_at)"
                     " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
                     " fingerprint = excluded.fingerprint, seen_at = excluded.seen_at",
                     (*key, fingerprint, now))
+                check.last_fp, check.seen_at = fingerprint, now
             elif last_fp is not None:  # an alert without a fingerprint is still the latest
                 cur.execute("DELETE FROM last_alerts WHERE route = %s AND check_key = %s", key)
+                check.last_fp = check.seen_at = None
             open_now = frozenset(open_keys.split(",")) if open_keys else frozenset()
             events, open_after = events_for(open_now)
             if events:
@@ -411,12 +505,14 @@ class PostgresStore:
                     " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
                     " open_keys = excluded.open_keys, updated_at = excluded.updated_at",
                     (*key, ",".join(sorted(open_after)), now))
+                check.open_keys = ",".join(sorted(open_after))
             elif open_keys is not None:
                 cur.execute("DELETE FROM check_state WHERE route = %s AND check_key = %s", key)
+                check.open_keys = None
             return Enqueued("stored", len(events))
 
         return _Job(job, ((CHECK_LOCK, f"{route}\x1f{check_key}"),),
-                    wakes=lambda result: result.verdict == "stored")
+                    wakes=lambda result: result.verdict == "stored", checks=(key,))
 
     @staticmethod
     def _record_stale(cur: Any, now: float, alert: IncomingAlert, key: tuple[str, str],
@@ -484,7 +580,11 @@ class PostgresStore:
             return Claimed(events, waits, held)
 
         keys = tuple(sorted({(KEY_LOCK, c.routing_key) for c in claims}))
-        return self._write(_Job(job, keys))
+        # A transaction of its own on the worker's thread, not a job of the writer's: a
+        # claim waits for the database a few times (it decides on what it reads), and the
+        # webhooks' commits must not queue behind that. It never waits on the writer's
+        # locks (rows SKIP LOCKED, key locks only claims take), so no cycle can form.
+        return self._transaction([_Job(job, keys)])[0]
 
     @staticmethod
     def _free_lanes(cur: Any, now: float, claims: Sequence[Claim], owner: str,
@@ -553,6 +653,7 @@ class PostgresStore:
         self._write(_Job(lambda tx: tx.cur.execute(
             f"UPDATE events SET {NO_LEASE} WHERE lease_owner = %s", (owner,)),
             wakes=lambda _: True))
+        self._notify()  # the NOTIFY wakes the other bridges only
 
     def key_window(self, routing_key: str, window: float) -> KeyWindow:
         """A key's sends in the last `window` seconds and its throttle."""
@@ -571,22 +672,8 @@ class PostgresStore:
         """Remove it; a trigger notes the key its incident opened through, a resolve forgets."""
 
         def job(tx: _Tx) -> None:
-            row = tx.cur.execute("DELETE FROM events WHERE id = %s RETURNING route, action,"
-                                 " dedup_key", (event_id,)).fetchone()
-            if row is None:
-                return
-            route, action, dedup_key = row
-            if action == "trigger":
-                tx.cur.execute(
-                    "INSERT INTO incident_keys (route, dedup_key, routing_key, opened_at)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, dedup_key) DO UPDATE SET"
-                    " routing_key = excluded.routing_key, opened_at = CASE WHEN"
-                    " incident_keys.routing_key = excluded.routing_key THEN"
-                    " incident_keys.opened_at ELSE excluded.opened_at END",
-                    (route, dedup_key, routing_key, tx.now))
-            elif action == "resolve":
-                tx.cur.execute("DELETE FROM incident_keys WHERE route = %s AND dedup_key = %s",
-                               (route, dedup_key))
+            # One statement, nothing to wait for before the commit.
+            tx.cur.execute(_MARK_DELIVERED, {"id": event_id, "key": routing_key, "now": tx.now})
 
         self._write(_Job(job))
 

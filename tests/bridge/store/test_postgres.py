@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from bridge.delivery.pacing import Pacing
-from bridge.store.postgres import POOL_WAIT, PROBE_WAIT, PostgresStore, unreachable
+from bridge.store.postgres import POOL_WAIT, PROBE_WAIT, PostgresStore, _Job, unreachable
 from bridge.store.records import NewEvent
 from tests.bridge.conftest import enqueue, incoming, new_event
 from tests.bridge.store.test_base import KEY_A, KEY_B, claim, head_ids
@@ -140,6 +140,34 @@ def test_duplicates_stale_alerts_and_check_state_are_decided_once_across_bridges
     assert enqueue(other, new_event(), fingerprint="older",
                    asm_time="2026-11-26T09:00:00Z").verdict == "stale"
     assert [s.alert_at for s in outbox.stale_alerts()] == ["2026-11-26T09:00:00Z"]
+
+
+def test_alerts_of_one_check_in_one_batch_see_each_other(outbox, stores):
+    """The batch reads its checks' state once, before its first job: each alert must
+    still be judged by the ones before it in the same transaction."""
+    gate = threading.Event()
+    outbox._writer.submit(_Job(lambda tx: gate.wait(10)))  # holds the writer: the rest queue
+    seen: list[frozenset[str]] = []
+
+    def offer(fingerprint: str | None, at: str, opens: str) -> object:
+        def events_for(open_now: frozenset[str]):
+            seen.append(open_now)
+            return [new_event(dedup=f"{fingerprint}:{opens}")], open_now | {opens}
+        return outbox._writer.submit(outbox._enqueue_job(
+            incoming(fingerprint=fingerprint, asm_time=at), events_for))
+
+    futures = [offer("a", "2026-11-26T10:00:00Z", "low"),
+               offer("a", "2026-11-26T10:00:00Z", "low"),   # its duplicate
+               offer("b", "2026-11-26T09:00:00Z", "low"),   # older than a: stale
+               offer(None, "2026-11-26T10:00:01Z", "high"),  # newer, no fingerprint
+               offer("a", "2026-11-26T10:00:02Z", "low")]   # a again, no longer latest
+    gate.set()
+    verdicts = [f.result(10).verdict for f in futures]
+    assert verdicts == ["stored", "duplicate", "stale", "stored", "stored"]
+    assert seen == [frozenset(), frozenset({"low"}), frozenset({"low", "high"})]
+    assert outbox.open_keys("web", "id:1") == {"low", "high"}
+    assert [e.dedup_key for e in outbox.pending()] == ["a:low", "None:high", "a:low"]
+    assert len(raw(stores, "SELECT DISTINCT xmin::text FROM events")) == 1  # one transaction
 
 
 def test_a_check_name_with_nul_is_still_one_check(outbox):
