@@ -204,6 +204,21 @@ def test_the_database_stopping_and_coming_back(outbox, postgres, clock):
     assert [e.dedup_key for e in outbox.pending()] == ["before", "after"]
 
 
+def test_a_restart_between_two_webhooks_costs_neither_of_them(outbox, postgres, clock,
+                                                              monkeypatch):
+    """The writer keeps its connection; one that sat idle is checked before a batch, so
+    the first alert after the database restarted is stored, not refused."""
+    import bridge.store.postgres as backend
+
+    monkeypatch.setattr(backend, "WRITER_IDLE_CHECK", 0.0)  # every batch counts as idle
+    enqueue(outbox, new_event(dedup="before"))
+    postgres.stop()
+    postgres.start()
+    clock.now += 1
+    assert enqueue(outbox, new_event(dedup="after"), check="id:2").verdict == "stored"
+    assert [e.dedup_key for e in outbox.pending()] == ["before", "after"]
+
+
 def test_unreachable_tells_the_database_from_a_job():
     from psycopg_pool import PoolTimeout
 
