@@ -205,7 +205,7 @@ def _apply_with_mocks(
     routes_text = apply_stack(stack, DEFAULT_STACK.stem, sandbox.api_url, sandbox.token)
     _print_services(sandbox, out)
     _step(out, "handing the integration keys to the bridge (routes install)")
-    routes, routes_path = install_routes(routes_text, work / "routes.json", "bridge_routes")
+    routes, routes_path, _ = install_routes(routes_text, work / "routes.json", "bridge_routes")
     print(f"    {routes_path} (mode 0600), routes: {', '.join(sorted(routes.routes))}", file=out)
     return routes, routes_path
 
@@ -323,6 +323,7 @@ def _post_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None
 
 def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
     """Placeholder values as ASM would fill them in, message with the characters ASM breaks."""
+    result = uuid.uuid4()
     return {
         "S": new,
         "OLD_SEV_CHAR": old,
@@ -330,7 +331,7 @@ def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
         "CHECK_GUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"asm-check-{story.check_id}")),
         "CHECK_TYPE": "URL",
         "UTC-T": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-        "RESULT_GUID": str(uuid.uuid4()),
+        "RESULT_GUID": result.hex, "RESULT_G-U-I-D": str(result),  # without, with dashes
         "LOCATION": "Stockholm, Sweden",
         "GROUPS": "Demo, Production",
         "CHECK_TAGS": "Env: Demo",

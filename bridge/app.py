@@ -8,7 +8,7 @@ its events are durably stored: ASM does not retry, so a 202 is a promise.
     POST /v1/asm/<route>   the route is named in the URL (one ASM target per service)
     POST /v1/asm           the route is found from the check (id, GUID, tags, catch-all)
     GET  /healthz          the process answers
-    GET  /readyz           routes loaded and the store writable
+    GET  /readyz           routes loaded and the store can commit; route problems in the body
     GET  /metrics          Prometheus exposition of the injected registry
 
 The webhook is the one hot path (a storm of alerts), so it is a plain ASGI handler:
@@ -16,6 +16,12 @@ a POST to a webhook path goes straight to it, without Starlette's middleware,
 route scan, `Request` and `Response` objects, which cost more CPU per webhook than
 the parsing and the storing together. Everything else (the other endpoints, 404s,
 405s, the lifespan) goes through an ordinary Starlette app.
+
+Refusals and failures are logged through `RefusalLog`: values taken from the request
+(the route named in the URL, the check) are cut short, and past a few lines a minute
+per reason the lines are counted instead (`suppressed` on the next one). The metric
+`apica_bridge_webhooks_refused_total` counts every one. Limits on what reaches this
+app at all (header size, timeouts, connections) are `bridge.http_limits`'.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -39,12 +46,14 @@ from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.errors import BodyTooLarge, InvalidEvent, UnknownRoute, Unrouted, WebhookRefused
+from bridge.http_limits import RefusalLog, shorten
 from bridge.intake.accept import Accepted
 from bridge.intake.asm import AsmAlert, parse_webhook
 from bridge.intake.auth import Authenticator
 from bridge.intake.matching import find_route, match_route
 from bridge.metrics import BridgeMetrics
-from contract.redact import last4
+from bridge.store.records import RouteProblem
+from contract.redact import last4, mask_keys
 from contract.routes_file import Route, RoutesFile
 
 log = logging.getLogger("bridge.http")
@@ -89,6 +98,7 @@ def create_app(
     metrics: BridgeMetrics,
     body_limit: int = 65536,
     store_ready: Callable[[], bool] = lambda: True,
+    route_problems: Callable[[], Sequence[RouteProblem]] = list,
     record_unclaimed: Callable[..., object] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     hooks: Sequence[Hook] = (),
@@ -110,9 +120,16 @@ def create_app(
             writable = False
         if not writable:
             problems.append("store not writable")
-        if problems:
-            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        body: dict[str, object] = (
+            {"status": "not ready", "problems": problems} if problems else {"status": "ready"})
+        # Route health needs a person, not another replica: shown, still 200.
+        try:
+            found = await run_in_threadpool(route_problems)
+        except Exception:
+            found = []
+        if found:
+            body["routes"] = _route_health(found)
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     async def metrics_endpoint(request: Request) -> Response:
         data = await run_in_threadpool(generate_latest, metrics.registry)
@@ -145,6 +162,18 @@ def create_app(
         lifespan=lifespan,
     )
     return _Dispatch(handler, others)
+
+
+def _route_health(problems: Sequence[RouteProblem]) -> dict[str, list[dict[str, object]]]:
+    """Per route, its delivery problems that need a person (keys by last four only)."""
+    health: dict[str, list[dict[str, object]]] = {}
+    for problem in problems:
+        health.setdefault(problem.route, []).append({
+            "reason": problem.reason, "count": problem.count,
+            "last_at": datetime.fromtimestamp(problem.last_at, UTC).isoformat(
+                timespec="seconds"),
+            "message": mask_keys(problem.message)})
+    return health
 
 
 def webhook_route(path: str) -> tuple[bool, str | None]:
@@ -232,11 +261,13 @@ class _WebhookHandler:
         self.body_limit = body_limit
         self.clock = clock
         self.log = logger
+        self.refusals = RefusalLog(logger, clock=clock)
         # `Store.record_unclaimed`: a refused unclaimed webhook is kept for a person.
         self.record_unclaimed = record_unclaimed
         self.received = _Children(metrics.received)
         self.accepted = _Children(metrics.accepted)
         self.duplicates = _Children(metrics.duplicates)
+        self.stale = _Children(metrics.stale)
         self.refused = _Children(metrics.refused)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, named: str | None) -> None:
@@ -276,6 +307,8 @@ class _WebhookHandler:
         except Exception:
             return self._fail(503, "store_error", "the alert could not be stored; try again",
                               context)
+        if result.stale:
+            return self._stale(name, alert, result, context)
         if result.duplicate:
             self.duplicates[name].inc()
         else:
@@ -293,12 +326,26 @@ class _WebhookHandler:
         return 202, {"status": "accepted", "route": name, "action": alert.action,
                      "events": result.event_count, "duplicate": result.duplicate}, ()
 
+    def _stale(
+        self, name: str, alert: AsmAlert, result: Accepted, context: dict[str, object]
+    ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
+        """Recorded and not sent: older than the check's newest alert, or a replay of it.
+        202, since ASM must not send it again, and retrying would not make it newer."""
+        self.stale[name].inc()
+        self.log.warning(
+            "stale alert not sent: ASM stamped it %s, the check's newest accepted alert is "
+            "stamped %s", alert.timestamp, result.newest_alert_at,
+            extra={"event": "alert_stale", **context, "alert_at": alert.timestamp,
+                   "newest_alert_at": result.newest_alert_at})
+        return 202, {"status": "stale", "route": name, "action": alert.action, "events": 0,
+                     "alert_at": alert.timestamp, "newest_alert_at": result.newest_alert_at}, ()
+
     async def _read_alert(
         self, headers: Headers, receive: Receive, table: RoutesFile, named: str | None,
         context: dict[str, object],
     ) -> tuple[str, Route, AsmAlert]:
         if named is not None and named not in table.routes:
-            raise UnknownRoute(named)
+            raise UnknownRoute(str(shorten(named)))  # echoed in the answer: cut short
         body = await _read_body(headers, receive, self.body_limit)
         alert = parse_webhook(body, headers.get("content-type", ""))
         context.update(check=alert.check_key, action=alert.action, severity=alert.severity)
@@ -329,15 +376,16 @@ class _WebhookHandler:
                 check_name=alert.check_name, severity=alert.severity, action=alert.action,
                 body=body)
         except Exception:
-            self.log.exception("could not record the unclaimed webhook",
-                               extra={"event": "unclaimed_not_recorded", **context})
+            self.refusals.log(logging.ERROR, "unclaimed_not_recorded",
+                              "could not record the unclaimed webhook", exc_info=True,
+                              event="unclaimed_not_recorded", **context)
 
     def _fail(
         self, status: int, reason: str, message: str, context: dict[str, object]
     ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
         self.refused[reason].inc()
-        self.log.exception(message, extra={"event": "webhook_failed", "reason": reason,
-                                           **context})
+        self.refusals.log(logging.ERROR, reason, message, exc_info=True,
+                          event="webhook_failed", **context)
         return status, {"error": reason, "message": message}, ()
 
     def _warn_if_claimed_elsewhere(
@@ -355,8 +403,8 @@ class _WebhookHandler:
         self, context: dict[str, object]
     ) -> tuple[int, dict[str, object], Sequence[tuple[bytes, bytes]]]:
         self.refused["unauthorized"].inc()
-        self.log.warning("webhook unauthorized", extra={"event": "webhook_refused",
-                                                        "reason": "unauthorized", **context})
+        self.refusals.log(logging.WARNING, "unauthorized", "webhook unauthorized",
+                          event="webhook_refused", **context)
         # No detail: which credential is wrong, or whether the route exists, is not said.
         return 401, {"error": "unauthorized"}, [(b"www-authenticate", b'Basic realm="apica-pd"')]
 
@@ -366,9 +414,8 @@ class _WebhookHandler:
         self.refused[reason].inc()
         # An unrouted or unmappable alert is a page nobody gets: say so loudly.
         level = logging.ERROR if reason in ("unrouted", "invalid_event") else logging.WARNING
-        self.log.log(level, "webhook refused: %s", message,
-                     extra={"event": "webhook_refused", "reason": reason, "status": status,
-                            **context})
+        self.refusals.log(level, reason, f"webhook refused: {message}",
+                          event="webhook_refused", status=status, **context)
         return status, {"error": reason, "message": message}, ()
 
 

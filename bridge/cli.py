@@ -6,17 +6,54 @@ the relay ships without the rest of the product. Heavy imports stay inside handl
 To add a subcommand: write `add_<name>(subparsers)` and list it in `COMMANDS`.
 `add_config_arguments` / `config_from_args` give any command the bridge's settings
 (`--config`, `--routes`, `--data-dir`, env `APICA_PD_*`).
+
+Exit codes, the same for every command: 0 done; 1 done, but something did not go
+through (a test event refused, dead letters not found); 2 could not run (a bad
+setting or file, no outbox or one that cannot be read or written, with one line on
+stderr saying which); 130 interrupted; 141 the reader of the output went away
+(`| head`), as for a command killed by SIGPIPE. Commands that only look at the outbox
+open it read-only: nothing is created, migrated or written, so they work on a full
+disk and without write access.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+EXIT_OUTPUT_CLOSED = 128 + 13  # SIGPIPE
+
+
+def _handler(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`command` as a subcommand's handler: output closed early is an exit, not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            code = command(args)
+            sys.stdout.flush()  # a pipe is block-buffered: the last write happens here
+        except BrokenPipeError:
+            _drop_stdout()
+            return EXIT_OUTPUT_CLOSED
+        return code
+
+    return run
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +89,7 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
                         help="listen port (default 8080; 0 picks a free one)")
     parser.add_argument("--events-url", metavar="URL",
                         help="PagerDuty Events API URL (default: US events.pagerduty.com)")
-    parser.set_defaults(handler=_serve)
+    parser.set_defaults(handler=_handler(_serve))
 
 
 def add_asm_setup(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +102,7 @@ def add_asm_setup(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--reveal", action="store_true",
                         help="print the token or password in full (default: last 4 only)")
-    parser.set_defaults(handler=_asm_setup)
+    parser.set_defaults(handler=_handler(_asm_setup))
 
 
 def add_outbox(subparsers: argparse._SubParsersAction) -> None:
@@ -75,7 +112,7 @@ def add_outbox(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(handler=_outbox)
+    parser.set_defaults(handler=_handler(_outbox))
 
 
 def add_dead_letters(subparsers: argparse._SubParsersAction) -> None:
@@ -86,14 +123,14 @@ def add_dead_letters(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list dead letters with PagerDuty's message")
     add_config_arguments(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(handler=_dead_letters_list)
+    listing.set_defaults(handler=_handler(_dead_letters_list))
     redrive = actions.add_parser(
         "redrive", help="queue dead letters again, behind what is pending on their key",
     )
     add_config_arguments(redrive)
     redrive.add_argument("ids", nargs="*", type=int, metavar="ID")
     redrive.add_argument("--all", action="store_true", help="re-drive every dead letter")
-    redrive.set_defaults(handler=_dead_letters_redrive)
+    redrive.set_defaults(handler=_handler(_dead_letters_redrive))
 
 
 def add_unclaimed(subparsers: argparse._SubParsersAction) -> None:
@@ -105,7 +142,7 @@ def add_unclaimed(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(handler=_unclaimed)
+    parser.set_defaults(handler=_handler(_unclaimed))
 
 
 def add_test_route(subparsers: argparse._SubParsersAction) -> None:
@@ -121,7 +158,7 @@ def add_test_route(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--events-url", help="PagerDuty Events API URL")
     parser.add_argument("--severity", choices=("F", "E", "W", "I"), default="I",
                         help="ASM severity of the test trigger (default I)")
-    parser.set_defaults(handler=_test_route)
+    parser.set_defaults(handler=_handler(_test_route))
 
 
 # Order is the order of `apica-pd --help`.
@@ -171,7 +208,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _asm_setup(args: argparse.Namespace) -> int:
-    from bridge.asm_setup import render_json, render_text, target_setups
+    from bridge.asm_setup import render_json, render_text, setup_notes, target_setups
     from bridge.errors import ConfigError
     from bridge.intake.auth import credentials_from_env, load_credentials_file
     from contract.errors import RoutesFileError
@@ -179,7 +216,7 @@ def _asm_setup(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args, public_url=args.public_url)
-        credentials = credentials_from_env(os.environ)
+        from_env = credentials = credentials_from_env(os.environ)
         if config.credentials_file is not None:
             credentials = credentials.merged(load_credentials_file(config.credentials_file))
         routes = load_routes_file(config.routes_file)
@@ -188,34 +225,48 @@ def _asm_setup(args: argparse.Namespace) -> int:
         return 2
     setups = target_setups(routes, config.bridge_url, credentials, config.token_header,
                            reveal=args.reveal)
-    sys.stdout.write(render_json(setups) if args.format == "json" else render_text(setups))
+    notes = setup_notes(from_env, config.credentials_file, config.bridge_url,
+                        public_url_given=config.public_url is not None, reveal=args.reveal)
+    for warning in notes.warnings:  # also on stderr: stdout may go straight to a file
+        print(f"apica-pd asm-setup: {warning}", file=sys.stderr)
+    render = render_json if args.format == "json" else render_text
+    sys.stdout.write(render(setups, notes))
     return 0
 
 
 # -- delivery side: outbox, dead letters, test-route --------------------------------
 
 
-def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T]) -> T | None:
-    """`read(store)` on the outbox in --data-dir; None once it said why it could not."""
+def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T], *,
+                writes: bool = False) -> T | None:
+    """`read(store)` on the outbox in --data-dir (read-only unless it `writes`); None once
+    it said in one line why it could not."""
+    import sqlite3
+
     from bridge.errors import ConfigError, StoreError
     from bridge.store.sqlite import SqliteStore, outbox_path
 
     try:
         path = outbox_path(config_from_args(args).data_dir)
     except ConfigError as exc:
-        print(f"apica-pd {command}: {exc}", file=sys.stderr)
-        return None
+        return _cannot(command, str(exc))
     if not path.exists():
         # Inspecting must not create an empty store somewhere unexpected.
-        print(f"apica-pd {command}: no outbox at {path} (wrong --data-dir?)", file=sys.stderr)
-        return None
+        return _cannot(command, f"no outbox at {path} (wrong --data-dir?)")
     try:
-        store = SqliteStore(path)
+        with SqliteStore(path, read_only=not writes) as store:
+            return read(store)
     except StoreError as exc:
-        print(f"apica-pd {command}: {exc}", file=sys.stderr)
-        return None
-    with store:
-        return read(store)
+        return _cannot(command, str(exc))
+    except (sqlite3.Error, OSError) as exc:  # a full disk, no access, a damaged file
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return _cannot(command, f"cannot {'change' if writes else 'read'} the outbox at "
+                                f"{path}: {why}")
+
+
+def _cannot(command: str, why: str) -> None:
+    print(f"apica-pd {command}: {why}", file=sys.stderr)
+    return None
 
 
 def _print_listing(args: argparse.Namespace, rows: list[dict[str, Any]], none: str,
@@ -249,11 +300,15 @@ def _outbox(args: argparse.Namespace) -> int:
     import json
     import time
 
-    found = _from_store(args, "outbox",
-                        lambda store: (store.backlog(), store.stats(), len(store.unclaimed())))
+    from contract.redact import last4, mask_keys
+
+    found = _from_store(args, "outbox", lambda store: (
+        store.backlog(), store.stats(), len(store.unclaimed()), len(store.stale_alerts()),
+        store.open_incidents(), store.route_problems()))
     if found is None:
         return 2
-    backlog, stats, unclaimed = found
+    backlog, stats, unclaimed, stale, incidents, problems = found
+    keys = _key_uses(args, incidents)
     now = time.time()
     if args.json:
         print(json.dumps({
@@ -261,20 +316,58 @@ def _outbox(args: argparse.Namespace) -> int:
             "oldest_pending_age_seconds": round(stats.oldest_pending_age_seconds, 3),
             "dead_letters": stats.dead_letters,
             "unclaimed": unclaimed,
+            "stale_alerts": stale,
             "routes": [{"route": b.route, "pending": b.pending,
                         "oldest_age_seconds": round(now - b.oldest_created_at, 3),
                         "max_attempts": b.max_attempts, "last_error": b.last_error}
                        for b in backlog],
+            "keys": [{"route": k.route, "routing_key": last4(k.routing_key), "role": k.role,
+                      "open_incidents": k.open_incidents} for k in keys],
+            "route_problems": [{"route": p.route, "reason": p.reason, "count": p.count,
+                                "last_at": _utc(p.last_at), "message": mask_keys(p.message)}
+                               for p in problems],
         }, indent=2))
         return 0
     print(f"pending {stats.pending}, oldest {_age(stats.oldest_pending_age_seconds)}, "
-          f"dead letters {stats.dead_letters}, unclaimed webhooks {unclaimed}")
+          f"dead letters {stats.dead_letters}, unclaimed webhooks {unclaimed}, "
+          f"stale alerts {stale}")
     if backlog:
         print(f"{'ROUTE':<24} {'PENDING':>8} {'OLDEST':>8} {'ATTEMPTS':>8}  LAST ERROR")
         for b in backlog:
             print(f"{b.route:<24} {b.pending:>8} {_age(now - b.oldest_created_at):>8} "
                   f"{b.max_attempts:>8}  {b.last_error or '-'}")
+    if keys:
+        print(f"{'ROUTE':<24} {'KEY':>8} {'ROLE':>11} {'OPEN':>5}  INCIDENTS OPENED THROUGH IT")
+        for k in keys:
+            print(f"{k.route:<24} {last4(k.routing_key):>8} {k.role:>11} "
+                  f"{k.open_incidents:>5}  {_key_advice(k.role, k.open_incidents)}".rstrip())
+    for p in problems:
+        print(f"problem on route {p.route}: {p.reason} x{p.count}, last {_utc(p.last_at)}: "
+              f"{mask_keys(p.message)}")
     return 0
+
+
+def _key_advice(role: str, open_incidents: int) -> str:
+    if role == "previous":
+        return "safe to forget" if open_incidents == 0 else "keep until they close"
+    if role == "not listed" and open_incidents:
+        return "resolve them in PagerDuty by hand"
+    return ""
+
+
+def _key_uses(args: argparse.Namespace, incidents: list[Any]) -> list[Any]:
+    """The routes file's keys with the incidents open on each; without a readable routes
+    file, the incidents' keys alone (role `unknown`)."""
+    from bridge.delivery.targets import key_uses
+    from bridge.errors import ConfigError
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
+
+    try:
+        routes = load_routes_file(config_from_args(args).routes_file)
+    except (ConfigError, RoutesFileError):
+        routes = None
+    return key_uses(routes, incidents)
 
 
 def _dead_letters_list(args: argparse.Namespace) -> int:
@@ -320,7 +413,7 @@ def _dead_letters_redrive(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     done = _from_store(args, "dead-letters",
-                       lambda store: store.redrive(None if args.all else args.ids))
+                       lambda store: store.redrive(None if args.all else args.ids), writes=True)
     if done is None:
         return 2
     print(f"re-drove {len(done)} dead letter(s)" + (f": {', '.join(map(str, done))}"

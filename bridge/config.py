@@ -7,12 +7,22 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
     data_dir           APICA_PD_DATA_DIR           var/bridge   (outbox database)
     routes_file        APICA_PD_ROUTES_FILE        routes.json
     events_url         APICA_PD_EVENTS_URL         https://events.pagerduty.com/v2/enqueue
+    events_timeout     APICA_PD_EVENTS_TIMEOUT     10.0 seconds (read timeout per send; > 0, <= 120)
+    events_per_key     APICA_PD_EVENTS_PER_KEY     120          (sends per routing key per 60 s)
     asm_base_url       APICA_PD_ASM_BASE_URL       https://wpm.apicasystem.com
     public_url         APICA_PD_PUBLIC_URL         http://<listen_host>:<listen_port>
     body_limit         APICA_PD_BODY_LIMIT         65536 bytes  (1024 to 1048576)
+    header_limit       APICA_PD_HEADER_LIMIT       16384 bytes  (request line, headers; 1024-65536)
+    header_count_limit APICA_PD_HEADER_COUNT_LIMIT 100          (header fields; 8 to 1000)
+    header_timeout     APICA_PD_HEADER_TIMEOUT     10 seconds   (first byte to end of headers)
+    body_timeout       APICA_PD_BODY_TIMEOUT       20 seconds   (end of headers to end of body)
+    idle_timeout       APICA_PD_IDLE_TIMEOUT       5 seconds    (a connection sending nothing)
+    connection_limit   APICA_PD_CONNECTION_LIMIT   256          (open connections; 1 to 10000)
     credentials_file   APICA_PD_CREDENTIALS_FILE   (none)
     token_header       APICA_PD_TOKEN_HEADER       X-Apica-Token
     reload_interval    APICA_PD_RELOAD_INTERVAL    2.0 seconds  (routes file poll; > 0, <= 86400)
+
+The three timeouts are more than 0 and at most 300 seconds.
     allow_unauthenticated APICA_PD_ALLOW_UNAUTHENTICATED false
     log_level          APICA_PD_LOG_LEVEL          INFO
 
@@ -64,8 +74,15 @@ DEFAULT_ASM_BASE_URL = "https://wpm.apicasystem.com"
 MAX_CONFIG_FILE_BYTES = 1 << 20
 # A webhook body is a few KB; a larger limit only lets a client hold more memory.
 MAX_BODY_LIMIT = 1 << 20
+# Request line and headers: ASM sends a handful of short headers.
+MAX_HEADER_LIMIT = 1 << 16
+# Longest a client may take over a request's parts, or stay silent.
+MAX_CLIENT_TIMEOUT = 300.0
 # A day; far below what a thread can wait (`threading.TIMEOUT_MAX`, an OverflowError).
 MAX_RELOAD_INTERVAL = 86_400.0
+# A lease on a send lasts its longest request: a longer timeout holds a lane longer after
+# a crash.
+MAX_EVENTS_TIMEOUT = 120.0
 # The flags `bridge.cli` gives a setting, where they are not `--<setting-with-dashes>`.
 FLAG_NAMES = {"listen_host": "--host", "listen_port": "--port", "routes_file": "--routes"}
 
@@ -117,9 +134,17 @@ class BridgeConfig(BaseSettings):
     data_dir: FilePath = Path("var/bridge")
     routes_file: FilePath = Path("routes.json")
     events_url: str = DEFAULT_EVENTS_URL
+    events_timeout: Seconds = Field(10.0, gt=0, le=MAX_EVENTS_TIMEOUT)
+    events_per_key: WholeNumber = Field(120, ge=1, le=10_000)
     asm_base_url: str = DEFAULT_ASM_BASE_URL
     public_url: OptionalText = None
     body_limit: WholeNumber = Field(65536, ge=1024, le=MAX_BODY_LIMIT)
+    header_limit: WholeNumber = Field(16384, ge=1024, le=MAX_HEADER_LIMIT)
+    header_count_limit: WholeNumber = Field(100, ge=8, le=1000)
+    header_timeout: Seconds = Field(10.0, gt=0, le=MAX_CLIENT_TIMEOUT)
+    body_timeout: Seconds = Field(20.0, gt=0, le=MAX_CLIENT_TIMEOUT)
+    idle_timeout: Seconds = Field(5.0, gt=0, le=MAX_CLIENT_TIMEOUT)
+    connection_limit: WholeNumber = Field(256, ge=1, le=10_000)
     credentials_file: OptionalPath = None
     token_header: str = DEFAULT_TOKEN_HEADER
     reload_interval: Seconds = Field(2.0, gt=0, le=MAX_RELOAD_INTERVAL)
@@ -165,7 +190,9 @@ class BridgeConfig(BaseSettings):
 
 SETTINGS = tuple(BridgeConfig.model_fields)
 # What a range error says, per setting: {value} is what was given.
-_UNITS = {"body_limit": " bytes", "reload_interval": " seconds"}
+_UNITS = {"body_limit": " bytes", "header_limit": " bytes", "reload_interval": " seconds",
+          "header_timeout": " seconds", "body_timeout": " seconds", "idle_timeout": " seconds",
+          "events_timeout": " seconds"}
 _RANGE_WORDS = {"listen_port": "{value} is not a TCP port (0-65535)"}
 
 
@@ -247,6 +274,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # an integer over Python's 4,300 digits, not a TOML error
+        raise ConfigError(f"config file {path}: a number cannot be read ({exc})") from None
     # A [bridge] table is allowed so the file can grow other sections later.
     data = data.get("bridge", data)
     unknown = sorted(set(data) - set(SETTINGS))

@@ -11,14 +11,16 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bridge.store.records import OutboxStats
+from bridge.store.records import OutboxStats, RouteProblem
 
 
 class _OutboxCollector(Collector):
     """Reads queue depth at scrape time so the numbers come from the store, not a cache."""
 
-    def __init__(self, stats: Callable[[], OutboxStats]) -> None:
+    def __init__(self, stats: Callable[[], OutboxStats],
+                 route_problems: Callable[[], list[RouteProblem]] | None) -> None:
         self._stats = stats
+        self._route_problems = route_problems
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         stats = self._stats()
@@ -34,6 +36,15 @@ class _OutboxCollector(Collector):
             "apica_bridge_dead_letters", "Events PagerDuty refused, kept for a person.",
             stats.dead_letters,
         )
+        if self._route_problems is not None:
+            problems = GaugeMetricFamily(
+                "apica_bridge_route_problem",
+                "Delivery problems that need a person, per route and reason (a count kept "
+                "in the store).", labels=["route", "reason"],
+            )
+            for problem in self._route_problems():
+                problems.add_metric([problem.route, problem.reason], problem.count)
+            yield problems
 
 
 class BridgeMetrics:
@@ -49,6 +60,11 @@ class BridgeMetrics:
         self.refused = Counter(
             "apica_bridge_webhooks_refused", "ASM webhooks refused, by reason.", ["reason"],
             registry=r,
+        )
+        self.stale = Counter(
+            "apica_bridge_alerts_stale",
+            "ASM alerts older than their check's newest accepted one (or replays of one at "
+            "it): recorded, answered stale, not sent.", ["route"], registry=r,
         )
         self.duplicates = Counter(
             "apica_bridge_webhooks_duplicate", "Exact duplicate webhooks dropped.", ["route"],
@@ -76,5 +92,8 @@ class BridgeMetrics:
             registry=r,
         )
 
-    def watch_outbox(self, stats: Callable[[], OutboxStats]) -> None:
-        self.registry.register(_OutboxCollector(stats))
+    def watch_outbox(
+        self, stats: Callable[[], OutboxStats],
+        route_problems: Callable[[], list[RouteProblem]] | None = None,
+    ) -> None:
+        self.registry.register(_OutboxCollector(stats, route_problems))

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from bridge.app import Hook, create_app
 from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError, StoreError
+from bridge.http_limits import HttpLimits, uvicorn_options
 from bridge.metrics import BridgeMetrics
 from bridge.route_table import RouteTable
 from contract.errors import RoutesFileError
@@ -33,7 +34,8 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     import uvicorn
 
-    from bridge.delivery.sender import Sender
+    from bridge.delivery.pacing import Pacing
+    from bridge.delivery.sender import DEFAULT_TIMEOUT, Sender
     from bridge.delivery.worker import Worker
     from bridge.intake.accept import accept_alert_async
     from bridge.store.sqlite import SqliteStore, outbox_path
@@ -54,10 +56,11 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         log.error("cannot start: outbox in %s: %s", config.data_dir, exc,
                   extra={"event": "start_failed"})
         return 2
-    sender = Sender(config.events_url)
+    sender = Sender(config.events_url, timeout=(DEFAULT_TIMEOUT[0], config.events_timeout))
     try:
-        metrics.watch_outbox(store.stats)
-        worker = Worker(store, sender, metrics=metrics)
+        metrics.watch_outbox(store.stats, store.route_problems)
+        worker = Worker(store, sender, lambda: table.current, metrics=metrics,
+                        pacing=Pacing(limit=config.events_per_key))
         app = create_app(
             routes=table,
             accept=functools.partial(accept_alert_async, store,
@@ -66,6 +69,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             metrics=metrics,
             body_limit=config.body_limit,
             store_ready=store.writable,
+            route_problems=store.route_problems,
             record_unclaimed=store.record_unclaimed,
             hooks=[
                 Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
@@ -96,6 +100,8 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             )
             server = uvicorn.Server(uvicorn.Config(
                 app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+                **uvicorn_options(http_limits(config),
+                                  on_refused=lambda reason: metrics.refused.labels(reason).inc()),
             ))
             server.run(sockets=[sock])
         except _Stop:
@@ -109,6 +115,15 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         store.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
+
+
+def http_limits(config: BridgeConfig) -> HttpLimits:
+    """What a client may send or hold before it is refused (`bridge.http_limits`)."""
+    return HttpLimits(
+        header_bytes=config.header_limit, header_count=config.header_count_limit,
+        idle_timeout=config.idle_timeout, header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout, connections=config.connection_limit,
+    )
 
 
 class _Stop(BaseException):

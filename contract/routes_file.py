@@ -11,6 +11,13 @@ Version 1 shape::
          "severity_map": {"F": "critical", "E": "error", "W": "warning", "I": "info"},
          "links": [{"href": "https://...", "text": "..."}]}}}
 
+Version 2 adds, per route, `integration_id` (the PagerDuty integration of
+`routing_key`) and `previous_routing_keys`: keys the route used before, as
+`[{"routing_key": ..., "integration_id": ... | null}]` (at most 10), kept by the
+hand-off while incidents opened through them may still be open, so that their resolves
+reach the integration that opened them. The bridge reads both versions; a file without
+version-2 fields is written as version 1, which older bridges read too.
+
 Integration keys are `SecretStr`: printing, logging or `model_dump()` shows
 `**********`; only `routes_to_json` writes them out, for the routes file itself.
 """
@@ -39,6 +46,7 @@ from pydantic import (
 
 from contract.errors import RoutesFileError, UnreadableFile
 from contract.files import read_bounded
+from contract.redact import last4
 from contract.vocabulary import (
     CHECK_GUID_PATTERN,
     DEFAULT_SEVERITY_MAP,
@@ -52,7 +60,14 @@ from contract.vocabulary import (
     tag_claims_overlap,
 )
 
+#: What a routes file without version-2 fields is written as (older bridges read it).
 ROUTES_FILE_VERSION = 1
+#: The versions this release reads.
+ROUTES_FILE_VERSIONS = (1, 2)
+#: Version 2's per-route fields.
+VERSION_2_FIELDS = ("integration_id", "previous_routing_keys")
+#: Old keys a route may carry: each one is a place its resolves may still have to go.
+MAX_PREVIOUS_ROUTING_KEYS = 10
 #: A routes file for 5,000 services is about 3 MiB; anything far beyond is not one.
 MAX_ROUTES_FILE_BYTES = 32 << 20
 
@@ -61,6 +76,8 @@ MAX_ROUTES_FILE_BYTES = 32 << 20
 RouteName = Annotated[str, StringConstraints(pattern=f"^{ROUTE_NAME_PATTERN}$")]
 CheckGuid = Annotated[str, StringConstraints(pattern=f"^{CHECK_GUID_PATTERN}$")]
 CheckId = Annotated[int, Field(ge=0, le=MAX_CHECK_ID)]
+# PagerDuty object ids (PABC123): letters and digits.
+ObjectId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
 
 _REVEAL = "reveal_secrets"
 
@@ -85,6 +102,35 @@ class Link(BaseModel):
     ]
 
 
+def _routing_key_shape(value: SecretStr) -> SecretStr:
+    if not is_routing_key(value.get_secret_value()):
+        # Never echo the value: it is (or looks like) a secret.
+        raise ValueError("must be a PagerDuty integration key: 32 letters or digits")
+    return value
+
+
+def _reveal(value: SecretStr, info: SerializationInfo) -> str:
+    if info.context and info.context.get(_REVEAL):
+        return value.get_secret_value()
+    return str(value)
+
+
+RoutingKey = Annotated[SecretStr, AfterValidator(_routing_key_shape)]
+
+
+class PreviousKey(BaseModel):
+    """A key the route used before (version 2): resolves of incidents opened through it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    routing_key: RoutingKey
+    integration_id: ObjectId | None = None
+
+    @field_serializer("routing_key", when_used="always")
+    def _routing_key_out(self, value: SecretStr, info: SerializationInfo) -> str:
+        return _reveal(value, info)
+
+
 class Route(BaseModel):
     """One PagerDuty service's Apica integration and the ASM checks that page it."""
 
@@ -94,7 +140,11 @@ class Route(BaseModel):
     service_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     service_url: str | None = None
     integration_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    routing_key: SecretStr
+    routing_key: RoutingKey
+    integration_id: ObjectId | None = None
+    previous_routing_keys: Annotated[
+        tuple[PreviousKey, ...], Field(max_length=MAX_PREVIOUS_ROUTING_KEYS)
+    ] = ()
     check_ids: tuple[CheckId, ...] = ()
     check_guids: tuple[CheckGuid, ...] = ()
     check_tags: tuple[Annotated[str, StringConstraints(min_length=1, max_length=255)], ...] = ()
@@ -103,36 +153,55 @@ class Route(BaseModel):
     )
     links: tuple[Link, ...] = ()
 
-    @field_validator("routing_key")
-    @classmethod
-    def _routing_key_shape(cls, value: SecretStr) -> SecretStr:
-        if not is_routing_key(value.get_secret_value()):
-            # Never echo the value: it is (or looks like) a secret.
-            raise ValueError("must be a PagerDuty integration key: 32 letters or digits")
-        return value
-
     @field_validator("severity_map")
     @classmethod
     def _complete_severity_map(cls, value: dict[str, str]) -> dict[str, str]:
         return {**DEFAULT_SEVERITY_MAP, **value}
 
+    @model_validator(mode="after")
+    def _previous_keys_are_other_keys(self) -> Route:
+        seen = {self.routing_key.get_secret_value()}
+        for index, previous in enumerate(self.previous_routing_keys):
+            key = previous.routing_key.get_secret_value()
+            if key in seen:
+                raise ValueError(
+                    f"previous_routing_keys.{index} repeats key {last4(key)} (the current "
+                    "key or an earlier previous one)"
+                )
+            seen.add(key)
+        return self
+
     @field_serializer("routing_key", when_used="always")
     def _routing_key_out(self, value: SecretStr, info: SerializationInfo) -> str:
-        if info.context and info.context.get(_REVEAL):
-            return value.get_secret_value()
-        return str(value)
+        return _reveal(value, info)
+
+    def listed_keys(self) -> frozenset[str]:
+        """Every key the route still lists: the current one and the previous ones."""
+        return frozenset({self.routing_key.get_secret_value(),
+                          *(p.routing_key.get_secret_value() for p in self.previous_routing_keys)})
+
+    def uses_version_2(self) -> bool:
+        return self.integration_id is not None or bool(self.previous_routing_keys)
 
 
 class RoutesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1]
+    version: Literal[1, 2]
     stack: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     catch_all: RouteName | None = None
     routes: dict[RouteName, Route]
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RoutesFile:
+        if self.version == 1:
+            for name, route in self.routes.items():
+                if route.uses_version_2():
+                    # An older bridge would refuse these fields: say which version they need.
+                    raise ValueError(
+                        f"route {name!r} has {' or '.join(VERSION_2_FIELDS)}, which need "
+                        "version 2"
+                    )
         if self.catch_all is not None and self.catch_all not in self.routes:
             raise ValueError(
                 f"catch_all names route {self.catch_all!r}, which is not in routes"
@@ -170,11 +239,13 @@ def parse_routes(text: str | bytes, source: str) -> RoutesFile:
         raise RoutesFileError(source, [f"not valid JSON ({_short(str(exc))})"]) from None
     if not isinstance(data, dict):
         raise RoutesFileError(source, ["must be a JSON object with 'version' and 'routes'"])
-    if data.get("version") != ROUTES_FILE_VERSION:
+    version = data.get("version")
+    if isinstance(version, bool) or version not in ROUTES_FILE_VERSIONS:
         raise RoutesFileError(
             source,
-            [f"version must be {ROUTES_FILE_VERSION} (got {data.get('version')!r}); "
-             "regenerate it with this release's `apica-pd routes pull`"],
+            [f"version must be {' or '.join(map(str, ROUTES_FILE_VERSIONS))} (got "
+             f"{_short(repr(version))}); regenerate it with this release's "
+             "`apica-pd routes pull`"],
         )
     try:
         return RoutesFile.model_validate(data)
@@ -191,8 +262,16 @@ def load_routes_file(path: str | os.PathLike[str]) -> RoutesFile:
 
 
 def routes_to_json(routes: RoutesFile) -> str:
-    """The routes file's text, integration keys included: only for writing the file."""
+    """The routes file's text, integration keys included: only for writing the file.
+
+    Version-2 fields left empty are not written, so a file without them is exactly what
+    an older bridge (which refuses unknown fields) reads.
+    """
     data = routes.model_dump(mode="json", context={_REVEAL: True})
+    for route in data["routes"].values():
+        for field in VERSION_2_FIELDS:
+            if not route[field]:
+                del route[field]
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 

@@ -1,10 +1,13 @@
 """`apica-pd routes pull|install`: hand the integration keys from Pulumi to the bridge.
 
-    apica-pd routes pull --stack NAME [--out PATH] [--cwd DIR]
-    apica-pd routes install -|FILE [--out PATH]
+    apica-pd routes pull --stack NAME [--out PATH] [--cwd DIR] [--forget-previous-keys]
+    apica-pd routes install -|FILE [--out PATH] [--forget-previous-keys]
 
 Both validate with the bridge's routes model and write the file atomically, mode
-0600. Failures print one line to stderr and exit 1; keys appear only as last four.
+0600. Over an existing file, a route's changed key is kept as a previous key; with
+PAGERDUTY_TOKEN set, previous keys whose integration is gone are dropped (`--api-url`
+for another REST API). Failures print one line to stderr and exit 1; keys appear only
+as last four.
 """
 
 from __future__ import annotations
@@ -16,6 +19,18 @@ from pathlib import Path
 # Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
 # imported from there so `apica-pd --help` does not load pydantic.
 DEFAULT_OUT = Path("routes.json")
+# Same as infra.previous_keys.DEFAULT_API_URL (not imported: see above).
+DEFAULT_API_URL = "https://api.pagerduty.com"
+TOKEN_ENV = "PAGERDUTY_TOKEN"
+
+
+def _add_previous_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--forget-previous-keys", action="store_true",
+                        help="write no previous keys (once `apica-pd outbox` shows no "
+                             "incidents open on them)")
+    parser.add_argument("--api-url", default=DEFAULT_API_URL,
+                        help=f"PagerDuty REST API for checking previous keys with "
+                             f"${TOKEN_ENV} (default {DEFAULT_API_URL})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull.add_argument("--stack", required=True, help="Pulumi stack name (e.g. prod, org/prod)")
     pull.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
     pull.add_argument("--cwd", type=Path, help="the Pulumi project directory (default: here)")
+    _add_previous_key_options(pull)
     pull.set_defaults(handler=run_pull)
 
     install = commands.add_parser(
@@ -38,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     install.add_argument("source", help="`-` for standard input, or a file path")
     install.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    _add_previous_key_options(install)
     install.set_defaults(handler=run_install)
 
 
@@ -46,11 +63,13 @@ def run_pull(args: argparse.Namespace) -> int:
     from infra.routes_handoff import HandoffError, pull_routes, summary
 
     try:
-        routes, path = pull_routes(args.stack, args.out, args.cwd)
+        done = pull_routes(args.stack, args.out, args.cwd,
+                           forget_previous=args.forget_previous_keys,
+                           integrations=_integrations(args))
     except HandoffError as exc:
         print(escape_lines(f"routes pull: {exc}"), file=sys.stderr)
         return 1
-    print(summary(routes, path))
+    print(summary(*done))
     return 0
 
 
@@ -60,12 +79,24 @@ def run_install(args: argparse.Namespace) -> int:
 
     try:
         text, source = _read_source(args.source)
-        routes, path = install_routes(routes_text(text, source), args.out, source)
+        done = install_routes(routes_text(text, source), args.out, source,
+                              forget_previous=args.forget_previous_keys,
+                              integrations=_integrations(args))
     except HandoffError as exc:
         print(escape_lines(f"routes install: {exc}"), file=sys.stderr)
         return 1
-    print(summary(routes, path))
+    print(summary(*done))
     return 0
+
+
+def _integrations(args: argparse.Namespace):  # -> infra.previous_keys.Integrations | None
+    """PagerDuty's REST API, when a token is at hand (as in CI); else None."""
+    import os
+
+    from infra.previous_keys import PagerDutyIntegrations
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    return PagerDutyIntegrations(token, args.api_url) if token else None
 
 
 def _read_source(source: str) -> tuple[str, str]:

@@ -4,7 +4,9 @@
 stack as one JSON object; `bridge_routes` in it is the routes file (as an object, or
 as a JSON string when the program exported text). It is validated with the bridge's
 own model and written atomically with mode 0600 (`contract.routes_file.write_routes_file`).
-Errors are one line, name what to do, and never contain an integration key.
+Written over an existing routes file, a route's changed key is carried into its
+previous keys (`infra.previous_keys`). Errors are one line, name what to do, and never
+contain an integration key.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from contract.errors import RoutesFileError
 from contract.redact import last4, mask_keys
-from contract.routes_file import RoutesFile, parse_routes, write_routes_file
+from contract.routes_file import RoutesFile, load_routes_file, parse_routes, write_routes_file
 from infra.errors import InfraError
 from infra.messages import escape
+from infra.previous_keys import (
+    Integrations,
+    carry_previous_keys,
+    check_previous_keys,
+    forget_previous_keys,
+)
 
 OUTPUT_NAME = "bridge_routes"
 DEFAULT_OUT = Path("routes.json")  # the bridge's default APICA_PD_ROUTES_FILE
@@ -34,28 +42,72 @@ class HandoffError(InfraError):
     """A hand-off that cannot finish; `str()` is one line meant for the user."""
 
 
+class Installed(NamedTuple):
+    """What was written where, and what was decided about previous keys."""
+
+    routes: RoutesFile
+    path: Path
+    notes: tuple[str, ...]
+
+
 def pull_routes(
     stack: str,
     out: Path = DEFAULT_OUT,
     cwd: Path | None = None,
     run: Runner = subprocess.run,
-) -> tuple[RoutesFile, Path]:
+    *,
+    forget_previous: bool = False,
+    integrations: Integrations | None = None,
+) -> Installed:
     """Read `bridge_routes` from the stack with the Pulumi CLI, validate it, write it."""
     outputs = read_stack_outputs(stack, cwd, run)
     source = f"stack {stack!r} output {OUTPUT_NAME!r}"
-    return install_routes(extract_routes(outputs, source), out, source)
+    return install_routes(extract_routes(outputs, source), out, source,
+                          forget_previous=forget_previous, integrations=integrations)
 
 
-def install_routes(text: str, out: Path, source: str) -> tuple[RoutesFile, Path]:
-    """Validate routes-file JSON from `source` and write it to `out` (atomic, 0600)."""
+def install_routes(
+    text: str,
+    out: Path,
+    source: str,
+    *,
+    forget_previous: bool = False,
+    integrations: Integrations | None = None,
+) -> Installed:
+    """Validate routes-file JSON from `source` and write it to `out` (atomic, 0600).
+
+    Over an existing routes file, changed keys are carried as previous keys; those
+    whose integration PagerDuty no longer has are dropped (`integrations`: None when no
+    REST token is at hand), or all of them with `forget_previous`.
+    """
     try:
         routes = parse_routes(text, source)
     except RoutesFileError as exc:
         raise HandoffError(_one_line(str(exc))) from None
+    old, unreadable = _existing(out)
+    carried = carry_previous_keys(old, routes)
+    if forget_previous:
+        handed = forget_previous_keys(carried.routes)
+        notes = (*unreadable, *handed.notes)
+    else:
+        handed = check_previous_keys(carried.routes, integrations)
+        notes = (*unreadable, *carried.notes, *handed.notes)
     try:
-        return routes, write_routes_file(out, routes)
+        return Installed(handed.routes, write_routes_file(out, handed.routes), notes)
     except OSError as exc:
         raise HandoffError(f"cannot write {out}: {exc.strerror}") from None
+
+
+def _existing(out: Path) -> tuple[RoutesFile | None, tuple[str, ...]]:
+    """The routes file being written over (None if there is none), and a note if it
+    cannot be read."""
+    if not out.exists():
+        return None, ()
+    try:
+        return load_routes_file(out), ()
+    except RoutesFileError as exc:
+        return None, (f"the existing {out} is not a routes file this release reads "
+                      f"({_one_line(str(exc))[:200]}): no previous keys carried from it",)
 
 
 def read_stack_outputs(stack: str, cwd: Path | None = None, run: Runner = subprocess.run) -> str:
@@ -124,17 +176,23 @@ def routes_text(text: str, source: str) -> str:
     return text
 
 
-def summary(routes: RoutesFile, path: Path) -> str:
-    """What was written: one line per route, keys by their last four characters."""
+def summary(routes: RoutesFile, path: Path, notes: tuple[str, ...] = ()) -> str:
+    """What was written: one line per route, keys by their last four characters, then
+    what was decided about previous keys."""
     lines = [
         f"wrote {len(routes.routes)} route(s) for stack {routes.stack!r} to {path} (mode 0600)"
     ]
     width = max((len(name) for name in routes.routes), default=0)
     for name, route in routes.routes.items():
         key = last4(route.routing_key.get_secret_value())
-        lines.append(f"  {name.ljust(width)}  {route.service_name}  key {key}")
+        line = f"  {name.ljust(width)}  {route.service_name}  key {key}"
+        if route.previous_routing_keys:
+            line += "  previous " + ", ".join(
+                last4(p.routing_key.get_secret_value()) for p in route.previous_routing_keys)
+        lines.append(line)
     if routes.catch_all:
         lines.append(f"  catch-all: {routes.catch_all}")
+    lines += [f"note: {note}" for note in notes]
     return "\n".join(escape(line) for line in lines)
 
 

@@ -1,7 +1,8 @@
 """`POST /v2/enqueue`: PagerDuty's Events API v2, answered as PagerDuty answers it.
 
 Order of checks: injected faults and latency first (they stand for PagerDuty being
-unwell), then the size and field rules (400), then the per-key rate limit (429),
+unwell), then the size and field rules (400), then the per-key rate limit (429, without
+Retry-After, as PagerDuty documents it),
 then the event is taken (202) and applied to the incidents. Unknown routing keys
 are accepted and dropped, as PagerDuty does. Every request is recorded.
 """
@@ -45,8 +46,9 @@ def events_routes(state: SandboxState, faults: Faults, limiter: RateLimiter) -> 
             body = {"status": "invalid event", "message": INVALID_MESSAGE, "errors": errors}
             return _answer(state, event, 400, body)
         if not limiter.allow(event["routing_key"]):
-            retry = limiter.retry_after(event["routing_key"])
-            return _answer(state, event, 429, dict(THROTTLE_BODY), {"Retry-After": str(retry)})
+            # PagerDuty documents no Retry-After on its 429: a client must pace and back
+            # off without one (`faults.rate_limit(retry_after=...)` adds one on demand).
+            return _answer(state, event, 429, dict(THROTTLE_BODY))
         dedup_key = event.get("dedup_key") or new_dedup_key()
         state.apply_event(event, dedup_key)
         body = {"status": "success", "message": "Event processed", "dedup_key": dedup_key}

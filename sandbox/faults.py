@@ -72,7 +72,11 @@ class Faults:
         seconds: float | None = None,
         retry_after: int | None = None,
     ) -> None:
-        """Answer 429 to the next `count` requests (or for `seconds`), with Retry-After if given."""
+        """Answer 429 to the next `count` requests (or for `seconds`).
+
+        Without `retry_after` the 429 has no Retry-After, as PagerDuty's (which documents
+        none); with it, the header says that many seconds.
+        """
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         self._add(FaultAnswer(429, dict(self._throttle_body), headers), count, seconds)
 

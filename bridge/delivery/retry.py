@@ -12,7 +12,8 @@ from __future__ import annotations
 import email.utils
 import enum
 import random
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -48,6 +49,10 @@ CLASS_RULES: Mapping[int, Rule] = {
 # 1xx/3xx (redirects are not followed: a POST must not turn into a GET) and
 # anything odd: assume a proxy in the way, keep trying.
 DEFAULT_RULE = Rule(Behaviour.BACKOFF, "unexpected_status")
+# A 400 whose errors name the routing key: the routes file's key is wrong, so every event
+# of the route would fail the same way (issue 9 item 16).
+ROUTING_KEY_REFUSED = Rule(Behaviour.DEAD_LOUD, "routing_key_refused")
+_NAMES_ROUTING_KEY = re.compile(r"routing[ _]?key", re.IGNORECASE)
 TIMEOUT_RULE = Rule(Behaviour.BACKOFF, "timeout")
 CONNECTION_RULE = Rule(Behaviour.BACKOFF, "connection_error")
 
@@ -56,8 +61,10 @@ CONNECTION_RULE = Rule(Behaviour.BACKOFF, "connection_error")
 MAX_RETRY_AFTER = 600.0
 
 
-def rule_for(status: int) -> Rule:
-    """The rule for an HTTP status from the Events API."""
+def rule_for(status: int, errors: Sequence[str] = ()) -> Rule:
+    """The rule for an HTTP status from the Events API (and its `errors`, for a 400)."""
+    if status == 400 and any(_NAMES_ROUTING_KEY.search(error) for error in errors):
+        return ROUTING_KEY_REFUSED
     return STATUS_RULES.get(status) or CLASS_RULES.get(status // 100, DEFAULT_RULE)
 
 

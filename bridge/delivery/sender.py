@@ -100,6 +100,13 @@ class Sender:
                 self._sessions.append(session)
         return session
 
+    @property
+    def longest_request(self) -> float:
+        """Seconds one `send` may take at most (connect + read timeout): how long a
+        request may still be in flight after its sender died (the lease on it)."""
+        timeout = self._timeout
+        return float(sum(timeout)) if isinstance(timeout, tuple) else 2 * float(timeout)
+
     def close(self) -> None:
         with self._sessions_lock:
             for session in self._sessions:
@@ -125,13 +132,15 @@ class Sender:
             # Anything else (bad URL, TLS setup): keep the event and keep trying.
             return RetryLater(None, "request_error", None, _short(f"{type(exc).__name__}: {exc}"))
         after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-        return _from_rule(rule_for(response.status_code), response.status_code,
-                          _message(response), after)
+        message, errors = _message(response)
+        return _from_rule(rule_for(response.status_code, errors), response.status_code,
+                          message, after)
 
 
-def classify(status: int, message: str = "", retry_after: float | None = None) -> Outcome:
+def classify(status: int, message: str = "", retry_after: float | None = None,
+             errors: tuple[str, ...] = ()) -> Outcome:
     """The outcome for an HTTP status (exposed for tests and `test-route`)."""
-    return _from_rule(rule_for(status), status, message, retry_after)
+    return _from_rule(rule_for(status, errors), status, message, retry_after)
 
 
 def _from_rule(rule: Rule, status: int | None, message: str, after: float | None) -> Outcome:
@@ -145,19 +154,21 @@ def _from_rule(rule: Rule, status: int | None, message: str, after: float | None
     return Dead(rule.reason, message, status, loud=behaviour is Behaviour.DEAD_LOUD)
 
 
-def _message(response: requests.Response) -> str:
-    """PagerDuty's own words: `message` plus `errors` from its JSON, else the raw text."""
+def _message(response: requests.Response) -> tuple[str, tuple[str, ...]]:
+    """PagerDuty's own words: `message` plus `errors` from its JSON, else the raw text;
+    and the `errors` alone."""
     try:
         body = response.json()
     except ValueError:
-        return _short(response.text.strip())
+        return _short(response.text.strip()), ()
     if not isinstance(body, dict):
-        return _short(json.dumps(body))
+        return _short(json.dumps(body)), ()
     message = str(body.get("message") or body.get("status") or "")
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors:
-        message = f"{message}: " + "; ".join(str(e) for e in errors)
-    return _short(message)
+    found = body.get("errors")
+    errors = tuple(str(e) for e in found) if isinstance(found, list) else ()
+    if errors:
+        message = f"{message}: " + "; ".join(errors)
+    return _short(message), errors
 
 
 def _short(text: str) -> str:

@@ -1,10 +1,13 @@
 """From an accepted ASM alert to durably stored PagerDuty events (the HTTP handler's call).
 
 `accept_alert` returns only after one store transaction committed (durably: see
-`bridge.store.base`) the events, the check's new open keys and the duplicate
-fingerprint together, so the 202 to ASM means the alert cannot be lost. Every
-event is checked against the Events API rules first: one PagerDuty would refuse
-raises `InvalidEvent` (the webhook gets 422) and nothing is stored.
+`bridge.store.base`) the events, the check's new open keys, the duplicate
+fingerprint and the check's newest ASM timestamp together, so the 202 to ASM means
+the alert cannot be lost. Every event is checked against the Events API rules first
+(with the route's current key; the key actually used is chosen at send time): one
+PagerDuty would refuse raises `InvalidEvent` (the webhook gets 422) and nothing is
+stored. An exact duplicate of the check's latest alert, or an alert older than the
+check's newest accepted one (or a replay of one at the same time), stores nothing.
 """
 
 from __future__ import annotations
@@ -14,23 +17,30 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.errors import InvalidEvent
 from bridge.intake import escalation
-from bridge.intake.asm import AsmAlert
+from bridge.intake.asm import AsmAlert, normalize_timestamp
 from bridge.intake.events import build_event, check_event
-from bridge.store.base import Store
-from bridge.store.records import NewEvent
+from bridge.store.base import EventsFor, Store
+from bridge.store.records import Enqueued, IncomingAlert, NewEvent
 from contract.routes_file import Route
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """What became of an alert: how many events were stored, or an exact duplicate."""
+    """What became of an alert: how many events were stored, or an exact duplicate, or
+    stale (older than `newest_alert_at`, the check's newest accepted ASM timestamp)."""
 
     event_count: int
     duplicate: bool
+    stale: bool = False
+    newest_alert_at: str | None = None
+
+    @classmethod
+    def of(cls, enqueued: Enqueued) -> Accepted:
+        return cls(enqueued.events, enqueued.verdict == "duplicate",
+                   enqueued.verdict == "stale", enqueued.newest_alert_at)
 
 
 _ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(AsmAlert))
@@ -49,22 +59,20 @@ def accept_alert(
     store: Store, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
 ) -> Accepted:
     """Store the PagerDuty events for `alert`; blocks until they are on disk."""
-    count = store.enqueue(**_enqueue_args(route_name, route, alert, asm_base_url))
-    return Accepted(0, True) if count is None else Accepted(count, False)
+    return Accepted.of(store.enqueue(*_enqueue_args(route_name, route, alert, asm_base_url)))
 
 
 async def accept_alert_async(
     store: Store, route_name: str, route: Route, alert: AsmAlert, *, asm_base_url: str
 ) -> Accepted:
     """`accept_alert` for an event loop: no thread is held while the commit happens."""
-    count = await store.enqueue_async(**_enqueue_args(route_name, route, alert, asm_base_url))
-    return Accepted(0, True) if count is None else Accepted(count, False)
+    return Accepted.of(
+        await store.enqueue_async(*_enqueue_args(route_name, route, alert, asm_base_url)))
 
 
 def _enqueue_args(
     route_name: str, route: Route, alert: AsmAlert, asm_base_url: str
-) -> dict[str, Any]:
-    routing_key = route.routing_key.get_secret_value()
+) -> tuple[IncomingAlert, EventsFor]:
     pd_severity = route.severity_map[alert.severity]
 
     def events_for(open_now: frozenset[str]) -> tuple[Sequence[NewEvent], frozenset[str]]:
@@ -73,7 +81,6 @@ def _enqueue_args(
                                                 pd_severity, open_now)
         events = [
             NewEvent(
-                routing_key,
                 step.action,
                 step.dedup_key,
                 build_event(alert, route_name, route, action=step.action,
@@ -90,5 +97,8 @@ def _enqueue_args(
                 raise InvalidEvent(problems, route_name=route_name)
         return events, frozenset(escalation_steps.open_after)
 
-    return {"route": route_name, "check_key": alert.check_key,
-            "fingerprint": fingerprint(route_name, alert), "events_for": events_for}
+    incoming = IncomingAlert(route=route_name, check_key=alert.check_key, action=alert.action,
+                             severity=alert.severity,
+                             fingerprint=fingerprint(route_name, alert),
+                             asm_time=normalize_timestamp(alert.timestamp))
+    return incoming, events_for

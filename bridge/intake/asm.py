@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +74,9 @@ JSON_TYPES = ("application/json", "text/json")
 RAW_FORMAT = "asm-raw"
 _STRUCTURED = ("tags", "groups", "format")
 _KEEP_LITERAL = frozenset({"message", "check_name"})
+# Python refuses to turn an integer of over 4,300 digits into an int (a ValueError,
+# not a JSON error); ASM's longest number is a check id of at most 18 digits.
+MAX_NUMBER_DIGITS = 100
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -92,7 +96,7 @@ class AsmAlert:
     location: str | None
     groups: tuple[str, ...]
     tags: dict[str, tuple[str, ...]]
-    result_guid: str | None
+    result_guid: str | None  # `canonical_guid`: dashed, lower case
     recovered: bool = False  # the JSON body was broken and recovered
 
     @property
@@ -163,7 +167,7 @@ def alert_from_fields(raw: Mapping[str, object], *, recovered: bool = False) -> 
         location=values.get("location"),
         groups=parse_groups(raw.get("groups")),
         tags=parse_tags(raw.get("tags")),
-        result_guid=values.get("result_guid"),
+        result_guid=canonical_guid(values.get("result_guid")),
         recovered=recovered,
     )
 
@@ -241,6 +245,20 @@ def parse_groups(value: object) -> tuple[str, ...]:
     return tuple(g.strip() for g in value.split(",") if g.strip())
 
 
+def canonical_guid(value: str | None) -> str | None:
+    """A GUID in the one form the bridge passes on: dashed, lower case (the API's result
+    `identifier`). ASM's `%RESULT_GUID%` gives it without dashes, `%RESULT_G-U-I-D%`
+    with them; both are read. Anything else gives None: like a timestamp, the result id
+    is not worth losing the page over.
+    """
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
 def normalize_timestamp(value: str | None) -> str | None:
     """ISO 8601 UTC ("2026-11-26T10:00:00Z"); ASM's %UTC-T%/%UTC% carry no zone: UTC.
 
@@ -262,7 +280,7 @@ def normalize_timestamp(value: str | None) -> str | None:
 
 def _json_fields(text: str) -> tuple[dict[str, object], bool]:
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_int=_bounded_int)
     except RecursionError:
         raise BadWebhook("broken_json", "body is nested too deeply to be ASM fields") from None
     except (json.JSONDecodeError, _DuplicateKey) as exc:
@@ -288,6 +306,17 @@ def _json_fields(text: str) -> tuple[dict[str, object], bool]:
         if literal.keys() == fields.keys():
             return literal, False
     return fields, False
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise BadWebhook(
+            "bad_number",
+            f"body has a number of {digits} digits; the limit is {MAX_NUMBER_DIGITS} "
+            "(ASM's numbers are check ids of at most 18 digits)",
+        )
+    return int(text)
 
 
 def _recovered_fields(text: str, where: str) -> dict[str, object]:

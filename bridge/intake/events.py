@@ -11,7 +11,7 @@ import json
 import re
 from datetime import datetime
 
-from bridge.intake.asm import AsmAlert
+from bridge.intake.asm import AsmAlert, canonical_guid
 from contract.routes_file import Route
 from contract.vocabulary import (
     MAX_DEDUP_KEY,
@@ -141,11 +141,11 @@ def links(alert: AsmAlert, route: Route, base: str) -> list[dict]:
     check_url = check_link(alert, base)
     if check_url:
         found.append({"href": check_url, "text": f"ASM check: {alert.check_name}"[:MAX_LINK_TEXT]})
-        if alert.result_guid:
+        result_guid = canonical_guid(alert.result_guid)  # one form, however the alert was made
+        if result_guid:
             found.append({
-                "href": RESULT_URL.format(
-                    base=base, check_id=alert.check_id, result_guid=alert.result_guid
-                ),
+                "href": RESULT_URL.format(base=base, check_id=alert.check_id,
+                                          result_guid=result_guid),
                 "text": "ASM result",
             })
     found.extend({"href": link.href, "text": link.text} for link in route.links)

@@ -1,15 +1,31 @@
 """The store's interface: all that intake, the worker, the HTTP app and the CLI may ask of it.
 
-A backend (SQLite today: `bridge.store.sqlite`) keeps these promises:
+A backend (SQLite today: `bridge.store.sqlite`; PostgreSQL next, issue 12) keeps these
+promises, whatever number of bridges share it:
 
-- `enqueue` returns only once the events, the check's open urgency classes and its
-  duplicate fingerprint are committed together, durably: the 202 to ASM rests on it.
-- Order is the order of `enqueue`: `lane_heads` gives the oldest pending event of each
-  routing key, the only one that may be sent; `redrive` appends behind what is pending.
-- An event leaves only by `mark_delivered` or `dead_letter` (atomically moved).
-- `delivery_lock` is one lock per store, shared by every process using it: one deliverer
-  at a time, released by the system when its holder dies.
+- `enqueue` returns only once the events, the check's open urgency classes, its
+  duplicate fingerprint and its newest ASM timestamp are committed together, durably:
+  the 202 to ASM rests on it. Duplicate and stale alerts are told apart in that same
+  transaction, so two bridges on one database agree on them.
+- A lane is a route. Order is the order of `enqueue`: `lane_heads` gives the oldest
+  pending event of each route, the only one that may be sent; `redrive` appends behind
+  what is pending.
+- A head is sent only after `claim` leased it to the sender: one transaction for all
+  the heads of a dispatch round, taking only heads whose lease is free, expired or the
+  claimer's own, and only while their routing key has room in its look-back window
+  (the claim counts the send). A lease outlives its process: after a crash nobody sends
+  that head again before the lease expires. (PostgreSQL: `FOR UPDATE SKIP LOCKED` on
+  the heads; the window per key read and written under the same transaction.)
+- An event leaves only by `mark_delivered` or `dead_letter` (atomically moved); both,
+  and `reschedule`, clear its lease in the same write. A delivered trigger records the
+  key its incident was opened through (`incident_keys`), a delivered resolve forgets it.
+- `delivery_lock` is one lock per store for backends whose file cannot be shared by
+  two deliverers (SQLite); leases are what keep one event in flight per lane.
 - After `close()` every call raises (the backend's closed-connection error).
+
+Time: leases, the send log and stale records use the store's own clock (SQLite: the
+process's). A backend shared by several hosts should take the database's time
+(`now()`), so that replicas' clock skew cannot shorten a lease or widen a window.
 """
 
 from __future__ import annotations
@@ -18,12 +34,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from bridge.store.records import (
+    Claim,
+    Claimed,
     DeadLetter,
+    Enqueued,
+    IncomingAlert,
+    KeyIncidents,
+    KeyWindow,
     LaneHead,
     NewEvent,
     OutboxStats,
     PendingEvent,
     RouteBacklog,
+    RouteProblem,
+    StaleAlert,
+    Throttle,
     Unclaimed,
 )
 
@@ -46,18 +71,27 @@ class DeliveryLock(Protocol):
     def release(self) -> None: ...
 
 
+class Pace(Protocol):
+    """How many sends a routing key may make (`bridge.delivery.pacing.Pacing`)."""
+
+    @property
+    def window(self) -> float:
+        """The look-back window, seconds."""
+        ...
+
+    def next_slot(self, window: KeyWindow, now: float) -> float:
+        """When the key may send next (<= now: now)."""
+        ...
+
+
 class Store(Protocol):
     # -- intake --------------------------------------------------------------------
 
-    def enqueue(
-        self, *, route: str, check_key: str, fingerprint: str | None, events_for: EventsFor
-    ) -> int | None:
-        """Store `events_for`'s events; the number stored, or None for an exact duplicate."""
+    def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
+        """Store `events_for`'s events, unless the alert is a duplicate or stale."""
         ...
 
-    async def enqueue_async(
-        self, *, route: str, check_key: str, fingerprint: str | None, events_for: EventsFor
-    ) -> int | None:
+    async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
         """`enqueue` for an event loop: awaits the commit without holding a thread."""
         ...
 
@@ -81,22 +115,46 @@ class Store(Protocol):
     def delivery_lock(self) -> DeliveryLock: ...
 
     def lane_heads(self) -> list[LaneHead]:
-        """The oldest pending event of each routing key: the only one that may be sent."""
+        """The oldest pending event of each route: the only one that may be sent."""
+        ...
+
+    def claim(
+        self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
+    ) -> Claimed:
+        """Lease these heads to `owner` for `lease_seconds` where their key has room."""
+        ...
+
+    def release_leases(self, owner: str) -> None:
+        """A clean stop: `owner`'s leases on events it is not sending any more end now."""
         ...
 
     def get(self, event_id: int) -> PendingEvent | None: ...
 
-    def mark_delivered(self, event_id: int) -> None: ...
+    def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
+        """PagerDuty took it through `routing_key`: remove it, note or forget its incident."""
+        ...
 
-    def reschedule(self, event_id: int, *, next_attempt_at: float, error: str) -> None:
-        """Count a failed attempt and set when to try again."""
+    def reschedule(
+        self, event_id: int, *, next_attempt_at: float, error: str,
+        throttle: tuple[str, Throttle] | None = None,
+    ) -> None:
+        """Count a failed attempt and set when to try again; `throttle`: a 429's
+        (routing key, what it left)."""
         ...
 
     def dead_letter(
-        self, event_id: int, *, status: int | None, reason: str, message: str,
-        attempted: bool = True,
+        self, event_id: int, *, routing_key: str | None, status: int | None, reason: str,
+        message: str, attempted: bool = True,
     ) -> int | None:
         """Move an event to dead letters; the letter's id, None if the event is gone."""
+        ...
+
+    def key_window(self, routing_key: str, window: float) -> KeyWindow:
+        """A key's sends in the last `window` seconds and its throttle."""
+        ...
+
+    def record_route_problem(self, route: str, reason: str, message: str) -> None:
+        """Count a delivery problem on a route that needs a person."""
         ...
 
     # -- operators -----------------------------------------------------------------
@@ -117,12 +175,25 @@ class Store(Protocol):
         """Refused unclaimed webhooks, oldest first."""
         ...
 
+    def stale_alerts(self) -> list[StaleAlert]:
+        """Stale webhooks, oldest first (the newest few only)."""
+        ...
+
+    def route_problems(self) -> list[RouteProblem]:
+        """Per route and reason, the delivery problems that need a person."""
+        ...
+
+    def open_incidents(self) -> list[KeyIncidents]:
+        """Per route and routing key, incidents the bridge opened and has not resolved."""
+        ...
+
     # -- health and lifecycle ------------------------------------------------------
 
     def stats(self) -> OutboxStats: ...
 
     def writable(self) -> bool:
-        """For /readyz: can a write be committed right now?"""
+        """For /readyz: can an alert be committed now? (The last commit's outcome, and a
+        small real write at most once a second.)"""
         ...
 
     def close(self) -> None:

@@ -10,13 +10,15 @@ Delivery is at least once: an event is deleted only after PagerDuty's 2xx, so a
 crash between the 2xx and the delete sends it again, which PagerDuty absorbs by
 dedup key (a repeated trigger merges, a repeated resolve is a no-op).
 
-Order is the autoincrement id: per routing key, the worker only ever sends the
-lowest pending id (head of line), so a resolve never overtakes its trigger.
+Order is the autoincrement id: per route (the lane), the worker only ever sends the
+lowest pending id (head of line), so a resolve never overtakes its trigger, whatever
+key each goes to.
 
 Every write is a job of the group commit (`bridge.store.group_commit`) on the writer
 connection. Reads use a second connection (WAL: readers and the writer never wait for
 each other). Other processes (the CLI) may open the same file; `busy_timeout` makes
-them wait for each other instead of failing.
+them wait for each other instead of failing. One process delivers at a time (a
+`flock`, `delivery_lock`); the leases on lane heads carry over its restarts.
 """
 
 from __future__ import annotations
@@ -31,44 +33,65 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.store.base import EventsFor
+from bridge.errors import StoreError
+from bridge.store.base import EventsFor, Pace
 from bridge.store.file_lock import FileLock
 from bridge.store.group_commit import GroupCommit, Job
 from bridge.store.records import (
+    Claim,
+    Claimed,
     DeadLetter,
+    Enqueued,
+    IncomingAlert,
+    KeyIncidents,
+    KeyWindow,
     LaneHead,
     OutboxStats,
     PendingEvent,
     RouteBacklog,
+    RouteProblem,
+    StaleAlert,
     StoredEvent,
+    Throttle,
     Unclaimed,
 )
-from bridge.store.sqlite_schema import migrate
+from bridge.store.sqlite_schema import migrate, require_current
 
 OUTBOX_FILENAME = "outbox.sqlite3"
 DEFAULT_DUPLICATE_WINDOW = 60.0
-# Forget duplicate fingerprints at most this often (seconds), not on every write.
+# Forget duplicate fingerprints and old sends at most this often (seconds), not on every
+# write.
 PRUNE_EVERY = 1.0
-# Webhooks refused because no route claims their check: the newest kept, bodies cut.
+# Webhooks refused because no route claims their check, and stale ones: the newest kept.
 UNCLAIMED_KEEP = 1000
 UNCLAIMED_BODY_CHARS = 4096
+STALE_KEEP = 1000
+# Fingerprints kept per check at its newest ASM timestamp (alerts within one second).
+FINGERPRINTS_AT_NEWEST = 16
+# /readyz: a real write at most this often (seconds) when no alert committed lately;
+# larger than an alert's events, so a probe that fits means an alert fits.
+PROBE_EVERY = 1.0
+PROBE_BYTES = 64 << 10
 T = TypeVar("T")
 E = TypeVar("E", bound=StoredEvent)
 
-# Skip-scan over the (routing_key, id) index: one index probe per routing key, so
-# the worker's scan costs O(keys * log n) however long the backlog is (a GROUP BY
-# would read the whole index on every wake-up).
+# Skip-scan over the (route, id) index: one index probe per route, so the worker's scan
+# costs O(routes * log n) however long the backlog is (a GROUP BY would read the whole
+# index on every wake-up). The incident's key comes along for choosing where to send.
 _LANE_HEADS = """
-WITH RECURSIVE lane(key) AS (
-    SELECT MIN(routing_key) FROM events
+WITH RECURSIVE lane(route) AS (
+    SELECT MIN(route) FROM events
     UNION ALL
-    SELECT (SELECT MIN(routing_key) FROM events WHERE routing_key > lane.key)
-    FROM lane WHERE lane.key IS NOT NULL
+    SELECT (SELECT MIN(route) FROM events WHERE route > lane.route)
+    FROM lane WHERE lane.route IS NOT NULL
 )
-SELECT id, routing_key, next_attempt_at FROM events WHERE id IN (
-    SELECT (SELECT id FROM events WHERE routing_key = lane.key ORDER BY id LIMIT 1)
-    FROM lane WHERE lane.key IS NOT NULL
-) ORDER BY id
+SELECT e.id, e.route, e.action, e.dedup_key, e.next_attempt_at, e.lease_owner,
+       e.lease_until, k.routing_key
+FROM events e LEFT JOIN incident_keys k ON k.route = e.route AND k.dedup_key = e.dedup_key
+WHERE e.id IN (
+    SELECT (SELECT id FROM events WHERE route = lane.route ORDER BY id LIMIT 1)
+    FROM lane WHERE lane.route IS NOT NULL
+) ORDER BY e.id
 """
 
 
@@ -85,8 +108,9 @@ def _from_row(record: type[E], row: Sequence[Any]) -> E:
 
 _PENDING = f"SELECT {_columns(PendingEvent)} FROM events"
 # What an event carries from table to table (events -> dead letters -> events).
-_CARRIED = "route, routing_key, check_key, action, dedup_key, body"
+_CARRIED = "route, check_key, action, dedup_key, body"
 _DEAD = f"SELECT {_columns(DeadLetter)} FROM dead_letters"
+_NO_LEASE = "lease_owner = NULL, lease_until = NULL"
 
 
 def outbox_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -104,8 +128,44 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)  # tighten a file created elsewhere with a looser umask
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing (SQLite `mode=ro`).
+
+    Reading a WAL database needs its -shm index; where that cannot be made (a full
+    disk, a directory without write access) and the WAL holds no commits, the file is
+    read as it is (`immutable=1`).
+    """
+    uri = path.absolute().as_uri()
+
+    def connect(mode: str) -> sqlite3.Connection:
+        db = sqlite3.connect(f"{uri}?{mode}", uri=True, isolation_level=None,
+                             check_same_thread=False, timeout=10.0)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA user_version").fetchone()  # opens the file and its index
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    try:
+        return connect("mode=ro")
+    except sqlite3.OperationalError as exc:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise StoreError(
+                f"{path}: cannot be read without write access while its write-ahead log "
+                f"holds commits ({exc}); run this as the bridge's user"
+            ) from None
+    return connect("immutable=1")
+
+
 class SqliteStore:
-    """The store in one SQLite file. Thread-safe; `close()` when done (or use `with`)."""
+    """The store in one SQLite file. Thread-safe; `close()` when done (or use `with`).
+
+    `max_bytes` caps the file (SQLite's `max_page_count`): a full outbox then refuses
+    writes with SQLITE_FULL, as a full disk does.
+    """
 
     def __init__(
         self,
@@ -113,31 +173,46 @@ class SqliteStore:
         *,
         clock: Callable[[], float] = time.time,
         duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+        read_only: bool = False,
+        max_bytes: int | None = None,
     ) -> None:
+        """`read_only`: for looking (the CLI): nothing is created, migrated or written."""
         self.path = Path(path)
         self._clock = clock
         self._window = duplicate_window
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        _create_private(self.path)
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-        )
+        if read_only:
+            self._db = _connect_read_only(self.path)
+        else:
+            _create_private(self.path)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            migrate(self._db, str(self.path))
+            if read_only:
+                require_current(self._db, str(self.path))
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA busy_timeout=10000")
+                migrate(self._db, str(self.path))
+            if max_bytes is not None:
+                (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+                self._db.execute(f"PRAGMA max_page_count={max(int(max_bytes) // page_size, 1)}")
         except BaseException:
             self._db.close()
             raise
         self._last_prune = 0.0
+        self._last_sends_prune = 0.0
+        # The outcome of the latest alert commit or probe, for /readyz: (ok, monotonic time).
+        self._commit_health: tuple[bool, float] | None = None
         self._writer = GroupCommit(self._transaction, closed_error=sqlite3.ProgrammingError)
         # Reads (the worker's lane scans, /metrics) get their own connection: in WAL
         # mode they then never wait for a commit and never hold one up. Sharing the
         # writer's connection made the group commit wait behind each lane scan.
         self._read_lock = threading.Lock()
-        self._reader = sqlite3.connect(
+        self._reader = _connect_read_only(self.path) if read_only else sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
         self._reader.execute("PRAGMA busy_timeout=10000")
@@ -194,34 +269,38 @@ class SqliteStore:
 
     # -- intake ----------------------------------------------------------------
 
-    def enqueue(
-        self, *, route: str, check_key: str, fingerprint: str | None, events_for: EventsFor
-    ) -> int | None:
-        """Store `events_for`'s events in one transaction; None if an exact duplicate.
+    def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
+        """Store `events_for`'s events in one transaction, unless a duplicate or stale.
 
-        Returns the number of events stored once they are committed to disk.
+        Returns once they are committed to disk.
         """
-        count = self._write(self._enqueue_job(route, check_key, fingerprint, events_for))
-        if count is not None:
-            self._notify()
-        return count
+        try:
+            result = self._write(self._enqueue_job(alert, events_for))
+        except sqlite3.Error:
+            self._note_commit(False)
+            raise
+        return self._enqueued(result)
 
-    async def enqueue_async(
-        self, *, route: str, check_key: str, fingerprint: str | None, events_for: EventsFor
-    ) -> int | None:
+    async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
         """`enqueue` for an event loop: awaits the commit without holding a thread."""
-        job = self._enqueue_job(route, check_key, fingerprint, events_for)
-        count = await self._writer.submit_async(job)
-        if count is not None:
+        try:
+            result = await self._writer.submit_async(self._enqueue_job(alert, events_for))
+        except sqlite3.Error:
+            self._note_commit(False)
+            raise
+        return self._enqueued(result)
+
+    def _enqueued(self, result: Enqueued) -> Enqueued:
+        self._note_commit(True)
+        if result.verdict == "stored":
             self._notify()
-        return count
+        return result
 
-    def _enqueue_job(
-        self, route: str, check_key: str, fingerprint: str | None, events_for: EventsFor
-    ) -> Job[int | None]:
+    def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> Job[Enqueued]:
         now = self._clock()
+        route, check_key, fingerprint = alert.route, alert.check_key, alert.fingerprint
 
-        def job(db: sqlite3.Connection) -> int | None:
+        def job(db: sqlite3.Connection) -> Enqueued:
             if now - self._last_prune >= PRUNE_EVERY:
                 db.execute("DELETE FROM last_alerts WHERE seen_at < ?", (now - self._window,))
                 self._last_prune = now
@@ -233,7 +312,10 @@ class SqliteStore:
             ).fetchone()
             if (fingerprint is not None and last is not None and last[0] == fingerprint
                     and last[1] >= now - self._window):
-                return None
+                return Enqueued("duplicate")
+            newest = self._newer_alert(db, alert, now)
+            if newest is not None:
+                return Enqueued("stale", newest_alert_at=newest)
             if fingerprint is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO last_alerts (route, check_key, fingerprint, seen_at)"
@@ -247,12 +329,9 @@ class SqliteStore:
             events, open_after = events_for(open_now)
             db.executemany(
                 f"INSERT INTO events ({_CARRIED}, created_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (route, e.routing_key, check_key, e.action, e.dedup_key,
-                     _dump(e.body), now, now)
-                    for e in events
-                ],
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(route, check_key, e.action, e.dedup_key, _dump_body(e.body), now, now)
+                 for e in events],
             )
             if open_after:
                 db.execute(
@@ -265,9 +344,45 @@ class SqliteStore:
                     "DELETE FROM check_state WHERE route = ? AND check_key = ?",
                     (route, check_key),
                 )
-            return len(events)
+            return Enqueued("stored", len(events))
 
         return job
+
+    @staticmethod
+    def _newer_alert(db: sqlite3.Connection, alert: IncomingAlert, now: float) -> str | None:
+        """The check's newest ASM timestamp if `alert` is stale (and recorded as such);
+        else None, with `alert` taken as the check's newest where it is."""
+        if alert.asm_time is None:
+            return None  # no timestamp: it cannot be told, so it is never stale
+        key = (alert.route, alert.check_key)
+        row = db.execute(
+            "SELECT newest_at, fingerprints FROM check_alerts WHERE route = ? AND check_key = ?",
+            key,
+        ).fetchone()
+        seen = row[1].split(",") if row and row[1] else []
+        if row is not None and (alert.asm_time < row[0] or (
+                alert.asm_time == row[0] and alert.fingerprint in seen)):
+            db.execute(
+                "INSERT INTO stale_alerts (received_at, route, check_key, action, severity,"
+                " alert_at, newest_alert_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now, *key, alert.action, alert.severity, alert.asm_time, row[0]),
+            )
+            db.execute(
+                "DELETE FROM stale_alerts WHERE id <= (SELECT id FROM stale_alerts ORDER BY id"
+                " DESC LIMIT 1 OFFSET ?)",
+                (STALE_KEEP,),
+            )
+            return row[0]
+        if row is None or alert.asm_time > row[0]:
+            seen = []
+        if alert.fingerprint is not None:
+            seen = [*seen, alert.fingerprint][-FINGERPRINTS_AT_NEWEST:]
+        db.execute(
+            "INSERT OR REPLACE INTO check_alerts (route, check_key, newest_at, fingerprints)"
+            " VALUES (?, ?, ?, ?)",
+            (*key, alert.asm_time, ",".join(seen)),
+        )
+        return None
 
     @staticmethod
     def _open_keys(db: sqlite3.Connection, route: str, check_key: str) -> frozenset[str]:
@@ -285,28 +400,130 @@ class SqliteStore:
     # -- worker ----------------------------------------------------------------
 
     def lane_heads(self) -> list[LaneHead]:
-        """The oldest pending event of each routing key: the only one that may be sent."""
+        """The oldest pending event of each route: the only one that may be sent."""
         return [LaneHead(*row) for row in self._read(_LANE_HEADS)]
+
+    def claim(
+        self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
+    ) -> Claimed:
+        """Lease these heads to `owner` where their key has room: one transaction."""
+        if not claims:
+            return Claimed([], {})
+
+        def job(db: sqlite3.Connection) -> Claimed:
+            now = self._clock()
+            if now - self._last_sends_prune >= PRUNE_EVERY:
+                db.execute("DELETE FROM sends WHERE sent_at <= ?", (now - pace.window,))
+                self._last_sends_prune = now
+            leased: list[int] = []
+            waits: dict[int, float] = {}
+            for claim in claims:
+                row = db.execute("SELECT lease_owner, lease_until FROM events WHERE id = ?",
+                                 (claim.event_id,)).fetchone()
+                if row is None:  # gone meanwhile (delivered, re-driven elsewhere)
+                    continue
+                holder, until = row
+                if until is not None and holder != owner and until > now:
+                    waits[claim.event_id] = until
+                    continue
+                slot = pace.next_slot(self._key_window(db, claim.routing_key, now,
+                                                       pace.window), now)
+                if slot > now:
+                    waits[claim.event_id] = slot
+                    continue
+                db.execute("UPDATE events SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                           (owner, now + lease_seconds, claim.event_id))
+                db.execute("INSERT INTO sends (routing_key, sent_at) VALUES (?, ?)",
+                           (claim.routing_key, now))
+                leased.append(claim.event_id)
+            marks = ", ".join("?" * len(leased))
+            events = [_from_row(PendingEvent, row) for row in db.execute(
+                f"{_PENDING} WHERE id IN ({marks}) ORDER BY id", leased)] if leased else []
+            return Claimed(events, waits)
+
+        return self._write(job)
+
+    def release_leases(self, owner: str) -> None:
+        self._write(lambda db: db.execute(
+            f"UPDATE events SET {_NO_LEASE} WHERE lease_owner = ?", (owner,)))
+
+    @staticmethod
+    def _key_window(db: sqlite3.Connection, routing_key: str, now: float,
+                    window: float) -> KeyWindow:
+        sent = tuple(at for (at,) in db.execute(
+            "SELECT sent_at FROM sends WHERE routing_key = ? AND sent_at > ? ORDER BY sent_at",
+            (routing_key, now - window)))
+        row = db.execute(
+            "SELECT key_limit, since, not_before FROM key_throttles WHERE routing_key = ?",
+            (routing_key,),
+        ).fetchone()
+        return KeyWindow(sent, Throttle(*row) if row else None)
+
+    def key_window(self, routing_key: str, window: float) -> KeyWindow:
+        """A key's sends in the last `window` seconds and its throttle."""
+        with self._read_lock:
+            return self._key_window(self._reader, routing_key, self._clock(), window)
 
     def get(self, event_id: int) -> PendingEvent | None:
         rows = self._read(f"{_PENDING} WHERE id = ?", (event_id,))
         return _from_row(PendingEvent, rows[0]) if rows else None
 
-    def mark_delivered(self, event_id: int) -> None:
-        self._write(lambda db: db.execute("DELETE FROM events WHERE id = ?", (event_id,)))
+    def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
+        """Remove it; a trigger notes the key its incident opened through, a resolve forgets."""
+        now = self._clock()
 
-    def reschedule(self, event_id: int, *, next_attempt_at: float, error: str) -> None:
-        """Count a failed attempt and set when to try again."""
-        self._write(lambda db: db.execute(
-            "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-            " WHERE id = ?",
-            (next_attempt_at, error, event_id),
-        ))
+        def job(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT route, action, dedup_key FROM events WHERE id = ?",
+                             (event_id,)).fetchone()
+            if row is None:
+                return
+            route, action, dedup_key = row
+            if action == "trigger":
+                db.execute(
+                    "INSERT OR REPLACE INTO incident_keys (route, dedup_key, routing_key,"
+                    " opened_at) VALUES (?, ?, ?, COALESCE((SELECT opened_at FROM"
+                    " incident_keys WHERE route = ? AND dedup_key = ? AND routing_key = ?),"
+                    " ?))",
+                    (route, dedup_key, routing_key, route, dedup_key, routing_key, now),
+                )
+            elif action == "resolve":
+                db.execute("DELETE FROM incident_keys WHERE route = ? AND dedup_key = ?",
+                           (route, dedup_key))
+            db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+
+        self._write(job)
+
+    def reschedule(
+        self,
+        event_id: int,
+        *,
+        next_attempt_at: float,
+        error: str,
+        throttle: tuple[str, Throttle] | None = None,
+    ) -> None:
+        """Count a failed attempt and set when to try again; a 429 throttles its key."""
+
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?,"
+                f" last_error = ?, {_NO_LEASE} WHERE id = ?",
+                (next_attempt_at, error, event_id),
+            )
+            if throttle is not None:
+                key, limits = throttle
+                db.execute(
+                    "INSERT OR REPLACE INTO key_throttles (routing_key, key_limit, since,"
+                    " not_before) VALUES (?, ?, ?, ?)",
+                    (key, limits.limit, limits.since, limits.not_before),
+                )
+
+        self._write(job)
 
     def dead_letter(
         self,
         event_id: int,
         *,
+        routing_key: str | None,
         status: int | None,
         reason: str,
         message: str,
@@ -317,11 +534,11 @@ class SqliteStore:
 
         def job(db: sqlite3.Connection) -> int | None:
             cursor = db.execute(
-                f"INSERT INTO dead_letters (event_id, {_CARRIED}, created_at, attempts, status,"
-                " reason, message, dead_at)"
-                f" SELECT id, {_CARRIED}, created_at, attempts + ?, ?, ?, ?, ?"
+                f"INSERT INTO dead_letters (event_id, routing_key, {_CARRIED}, created_at,"
+                " attempts, status, reason, message, dead_at)"
+                f" SELECT id, ?, {_CARRIED}, created_at, attempts + ?, ?, ?, ?, ?"
                 " FROM events WHERE id = ?",
-                (1 if attempted else 0, status, reason, message, now, event_id),
+                (routing_key, 1 if attempted else 0, status, reason, message, now, event_id),
             )
             if cursor.rowcount == 0:
                 return None
@@ -329,6 +546,15 @@ class SqliteStore:
             return cursor.lastrowid
 
         return self._write(job)
+
+    def record_route_problem(self, route: str, reason: str, message: str) -> None:
+        now = self._clock()
+        self._write(lambda db: db.execute(
+            "INSERT INTO route_problems (route, reason, count, last_at, message)"
+            " VALUES (?, ?, 1, ?, ?) ON CONFLICT (route, reason) DO UPDATE SET"
+            " count = count + 1, last_at = excluded.last_at, message = excluded.message",
+            (route, reason, now, message),
+        ))
 
     # -- operators -------------------------------------------------------------
 
@@ -357,7 +583,8 @@ class SqliteStore:
         """Put dead letters back at the end of their lane; returns the ids re-driven.
 
         `ids=None` re-drives all of them. Each goes behind anything already pending,
-        with its attempts reset: a person decided it is worth sending again.
+        with its attempts reset: a person decided it is worth sending again. Its key is
+        chosen again when it is sent.
         """
         now = self._clock()
         wanted = None if ids is None else sorted(set(ids))
@@ -371,9 +598,11 @@ class SqliteStore:
                     if db.execute("SELECT 1 FROM dead_letters WHERE id = ?", (i,)).fetchone()
                 ]
             for dead_id in found:
+                # Letters of a version 3 store still carry their key in the body.
                 db.execute(
                     f"INSERT INTO events ({_CARRIED}, created_at, next_attempt_at)"
-                    f" SELECT {_CARRIED}, ?, ? FROM dead_letters WHERE id = ?",
+                    " SELECT route, check_key, action, dedup_key,"
+                    " json_remove(body, '$.routing_key'), ?, ? FROM dead_letters WHERE id = ?",
                     (now, now, dead_id),
                 )
                 db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
@@ -418,6 +647,23 @@ class SqliteStore:
             f"SELECT {_columns(Unclaimed)} FROM unclaimed ORDER BY id"
         )]
 
+    def stale_alerts(self) -> list[StaleAlert]:
+        """Stale webhooks, oldest first (the newest STALE_KEEP)."""
+        return [StaleAlert(*row) for row in self._read(
+            f"SELECT {_columns(StaleAlert)} FROM stale_alerts ORDER BY id"
+        )]
+
+    def route_problems(self) -> list[RouteProblem]:
+        return [RouteProblem(*row) for row in self._read(
+            f"SELECT {_columns(RouteProblem)} FROM route_problems ORDER BY route, reason"
+        )]
+
+    def open_incidents(self) -> list[KeyIncidents]:
+        return [KeyIncidents(*row) for row in self._read(
+            "SELECT route, routing_key, COUNT(*) FROM incident_keys"
+            " GROUP BY route, routing_key ORDER BY route, routing_key"
+        )]
+
     def stats(self) -> OutboxStats:
         """Queue depth for /metrics (`metrics.watch_outbox(store.stats)`)."""
         with self._read_lock:
@@ -428,15 +674,40 @@ class SqliteStore:
         age = max(self._clock() - oldest, 0.0) if oldest is not None else 0.0
         return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
 
+    # -- readiness -------------------------------------------------------------
+
+    def _note_commit(self, ok: bool) -> None:
+        self._commit_health = (ok, time.monotonic())
+
     def writable(self) -> bool:
-        """For /readyz: can a write transaction be opened right now?"""
+        """For /readyz: can an alert be committed now?
+
+        The outcome of the latest alert commit answers when it is under PROBE_EVERY old;
+        else a probe commits a row of PROBE_BYTES and deletes it in one transaction (a
+        rolled-back write would not find a full disk: SQLite writes at commit).
+        """
+        health = self._commit_health
+        if health is not None and time.monotonic() - health[1] < PROBE_EVERY:
+            return health[0]
+        now = self._clock()
+
+        def probe(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO probe (id, at, pad) VALUES (1, ?, zeroblob(?))",
+                       (now, PROBE_BYTES))
+            db.execute("DELETE FROM probe")
+
         try:
-            self._write(lambda db: db.execute("SELECT 1"))
+            self._write(probe)
+        except sqlite3.ProgrammingError:
+            raise  # closed: not a disk problem
         except sqlite3.Error:
+            self._note_commit(False)
             return False
+        self._note_commit(True)
         return True
 
 
-def _dump(body: dict[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-
+def _dump_body(body: dict[str, Any]) -> str:
+    # The key is chosen at send time; a stored body never carries one.
+    return json.dumps({k: v for k, v in body.items() if k != "routing_key"},
+                      separators=(",", ":"), ensure_ascii=False)

@@ -86,6 +86,97 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             body_bytes INTEGER NOT NULL
         )""",
     ),
+    # 4: lanes are routes and the routing key is chosen at send time (issue 9 item 2);
+    # leases on lane heads (item 15); pacing per key over a look-back window (issue 13);
+    # route health; stale alerts (item 8); a write probe for /readyz (item 5).
+    (
+        # Events forget their key (old bodies too): the routes in force at send time say.
+        "DROP INDEX IF EXISTS events_lane",
+        "ALTER TABLE events DROP COLUMN routing_key",
+        "UPDATE events SET body = json_remove(body, '$.routing_key')",
+        "ALTER TABLE events ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE events ADD COLUMN lease_until REAL",
+        "CREATE INDEX IF NOT EXISTS events_lane ON events (route, id)",
+        # A dead letter of a removed route has no key: routing_key becomes nullable, which
+        # SQLite only does by rebuilding the table (its id sequence carried over).
+        """CREATE TABLE dead_letters_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id INTEGER NOT NULL,
+            route TEXT NOT NULL,
+            routing_key TEXT,
+            check_key TEXT NOT NULL,
+            action TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL,
+            status INTEGER,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL,
+            dead_at REAL NOT NULL
+        )""",
+        """INSERT INTO dead_letters_v4 (id, event_id, route, routing_key, check_key, action,
+            dedup_key, body, created_at, attempts, status, reason, message, dead_at)
+           SELECT id, event_id, route, routing_key, check_key, action, dedup_key, body,
+            created_at, attempts, status, reason, message, dead_at FROM dead_letters""",
+        """UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence
+            WHERE name = 'dead_letters') WHERE name = 'dead_letters_v4'""",
+        "DROP TABLE dead_letters",
+        "ALTER TABLE dead_letters_v4 RENAME TO dead_letters",
+        # The key each open incident was opened through (a delivered trigger writes it, a
+        # delivered resolve deletes it): its resolve goes there while the route lists it.
+        """CREATE TABLE IF NOT EXISTS incident_keys (
+            route TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            routing_key TEXT NOT NULL,
+            opened_at REAL NOT NULL,
+            PRIMARY KEY (route, dedup_key)
+        )""",
+        # One row per attempt per key, pruned past the look-back window.
+        """CREATE TABLE IF NOT EXISTS sends (
+            routing_key TEXT NOT NULL,
+            sent_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sends_key ON sends (routing_key, sent_at)",
+        "CREATE INDEX IF NOT EXISTS sends_at ON sends (sent_at)",
+        """CREATE TABLE IF NOT EXISTS key_throttles (
+            routing_key TEXT PRIMARY KEY,
+            key_limit INTEGER NOT NULL,
+            since REAL NOT NULL,
+            not_before REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS route_problems (
+            route TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            last_at REAL NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (route, reason)
+        )""",
+        # Per check, the newest ASM timestamp accepted and the fingerprints accepted at it.
+        """CREATE TABLE IF NOT EXISTS check_alerts (
+            route TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            newest_at TEXT NOT NULL,
+            fingerprints TEXT NOT NULL,
+            PRIMARY KEY (route, check_key)
+        )""",
+        """CREATE TABLE IF NOT EXISTS stale_alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at REAL NOT NULL,
+            route TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            action TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            alert_at TEXT NOT NULL,
+            newest_alert_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS probe (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            pad BLOB NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -93,6 +184,25 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def schema_version(db: sqlite3.Connection) -> int:
     (version,) = db.execute("PRAGMA user_version").fetchone()
     return version
+
+
+def require_current(db: sqlite3.Connection, where: str) -> None:
+    """For a store opened read-only, which cannot be migrated: its schema must be ours."""
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise _too_new(found, where)
+    if found < SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: the outbox has schema version {found}, and this bridge reads "
+            f"version {SCHEMA_VERSION}; start the bridge once to upgrade it"
+        )
+
+
+def _too_new(found: int, where: str) -> StoreError:
+    return StoreError(
+        f"{where}: the outbox has schema version {found}, and this bridge knows "
+        f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
+    )
 
 
 def migrate(db: sqlite3.Connection, where: str) -> None:
@@ -109,10 +219,7 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
     try:
         found = schema_version(db)
         if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"{where}: the outbox has schema version {found}, and this bridge knows "
-                f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
-            )
+            raise _too_new(found, where)
         for steps in MIGRATIONS[found:]:
             for statement in steps:
                 db.execute(statement)

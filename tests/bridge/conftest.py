@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge.intake.asm import AsmAlert
 from bridge.metrics import BridgeMetrics
-from bridge.store.records import NewEvent
+from bridge.store.records import Enqueued, IncomingAlert, NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route, RoutesFile, parse_routes, write_routes_file
 from sandbox.server import PagerDutySandbox
@@ -153,16 +153,31 @@ def outbox(tmp_path: Path, clock: FakeClock):
         yield box
 
 
-def new_event(key: str, action: str = "trigger", dedup: str = "d1") -> NewEvent:
-    return NewEvent(key, action, dedup, {"routing_key": key, "event_action": action,
-                                         "dedup_key": dedup})
+def new_event(action: str = "trigger", dedup: str = "d1") -> NewEvent:
+    return NewEvent(action, dedup, {"event_action": action, "dedup_key": dedup})
+
+
+def incoming(route: str = "web", check: str = "id:1", fingerprint: str | None = None,
+             asm_time: str | None = None, action: str = "trigger",
+             severity: str = "F") -> IncomingAlert:
+    return IncomingAlert(route=route, check_key=check, action=action, severity=severity,
+                         fingerprint=fingerprint, asm_time=asm_time)
 
 
 def enqueue(box: SqliteStore, *events: NewEvent, route: str = "web", check: str = "id:1",
-            fingerprint: str | None = None, open_after: frozenset[str] = frozenset()):
+            fingerprint: str | None = None, open_after: frozenset[str] = frozenset(),
+            asm_time: str | None = None) -> Enqueued:
     """Store these events for one check, as intake would; what `enqueue` returns."""
-    return box.enqueue(route=route, check_key=check, fingerprint=fingerprint,
-                       events_for=lambda _open: (list(events), frozenset(open_after)))
+    return box.enqueue(incoming(route, check, fingerprint, asm_time),
+                       lambda _open: (list(events), frozenset(open_after)))
+
+
+def routes_with_keys(**keys: str) -> RoutesFile:
+    """A routes file whose routes (lanes) are these names, each with its routing key."""
+    return RoutesFile(version=1, stack="test", routes={
+        name: Route(service_name=name, service_id=f"P{name.upper()}",
+                    integration_name=f"Apica-{name}", routing_key=key)
+        for name, key in keys.items()})
 
 
 @pytest.fixture
@@ -209,9 +224,11 @@ def pd_routes_file(tmp_path: Path, pd_route: tuple[dict, Route]) -> tuple[Path, 
 
 @dataclass
 class LoopbackServer:
-    """A uvicorn server for `app` on 127.0.0.1:<free port>, in a thread."""
+    """A uvicorn server for `app` on 127.0.0.1:<free port>, in a thread; `options` go to
+    `uvicorn.Config` (e.g. `bridge.http_limits.uvicorn_options`)."""
 
     app: object
+    options: dict = field(default_factory=dict)
     server: uvicorn.Server = field(init=False)
     thread: threading.Thread = field(init=False)
     port: int = 0
@@ -219,7 +236,7 @@ class LoopbackServer:
     def __enter__(self) -> LoopbackServer:
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-            lifespan="on",
+            lifespan="on", **self.options,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -14,7 +14,7 @@ from bridge.errors import InvalidEvent
 from bridge.intake.accept import Accepted
 from bridge.intake.auth import Authenticator, Credentials
 from bridge.route_table import RouteTable
-from tests.bridge.conftest import OLD_TOKEN, TOKEN, routes_document
+from tests.bridge.conftest import CHECKOUT_KEY, OLD_TOKEN, TOKEN, routes_document
 
 LIMIT = 4096
 
@@ -46,6 +46,7 @@ class Bridge:
     metrics: object
     events: list
     writable: dict
+    problems: list
 
     def post(self, path="/v1/asm/checkout", body=None, *, token=TOKEN, content_type=None,
              **kwargs):
@@ -73,14 +74,15 @@ def bridge(table, metrics, loopback):
     intake = RecordingIntake()
     events: list = []
     writable = {"ok": True}
+    problems: list = []
     hooks = [Hook("probe", lambda: events.append("start"), lambda: events.append("stop"))]
     app = create_app(
         routes=table, accept=intake, metrics=metrics, body_limit=LIMIT,
         auth=Authenticator(Credentials(tokens=(TOKEN, OLD_TOKEN))),
-        store_ready=lambda: writable["ok"], hooks=hooks,
+        store_ready=lambda: writable["ok"], route_problems=lambda: problems, hooks=hooks,
     )
     with loopback(app) as server:
-        yield Bridge(server.url, intake, metrics, events, writable)
+        yield Bridge(server.url, intake, metrics, events, writable, problems)
     assert events == ["start", "stop"]
 
 
@@ -141,6 +143,8 @@ def test_recovered_broken_json_is_accepted(bridge):
         ({"body": "x" * (LIMIT + 1)}, 413, "too_large", "larger than the limit of 4096 bytes"),
         ({"body": alert_body(), "path": "/v1/asm/nope"}, 404, "unknown_route",
          "no route named 'nope' in the routes file"),
+        ({"body": alert_body(), "path": "/v1/asm/" + "n" * 5000}, 404, "unknown_route",
+         "no route named '" + "n" * 99 + "…' in the routes file"),
         ({"body": alert_body(check_name="x" * 1025)}, 400, "field_too_long",
          "field 'check_name' is 1025 characters; the limit is 1024"),
     ],
@@ -236,6 +240,18 @@ def test_unauthorized_gets_401_without_detail(bridge, token, headers):
     assert bridge.sample("apica_bridge_webhooks_refused_total", reason="unauthorized") == 1
 
 
+def test_refusal_lines_are_cut_short_and_rate_limited(bridge, caplog):
+    """20 unauthorized POSTs to a 60 KB route name grew the log by 1.2 MB."""
+    with caplog.at_level("WARNING", logger="bridge.http"):
+        for _ in range(20):
+            assert bridge.post("/v1/asm/" + "r" * 10_000, alert_body(), token="").status_code \
+                == 401
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "webhook_refused"]
+    assert len(lines) == 10
+    assert {r.route for r in lines} == {"r" * 99 + "…"}
+    assert bridge.sample("apica_bridge_webhooks_refused_total", reason="unauthorized") == 20
+
+
 def test_old_token_still_works_during_rotation(bridge):
     assert bridge.post(body=alert_body(), token=OLD_TOKEN).status_code == 202
 
@@ -288,6 +304,55 @@ def test_health_and_readiness(bridge):
     assert response.json() == {"status": "not ready", "problems": ["store not writable"]}
 
 
+def test_readiness_shows_route_problems_and_stays_ready(bridge):
+    """Route health needs a person, not another replica: shown in the body, still 200."""
+    from bridge.store.records import RouteProblem
+
+    bridge.problems.append(RouteProblem(
+        "checkout", "integration_gone", 2, 1_764_151_333.0,
+        "incident apica-asm:checkout:id:101:high was opened through ...0ld1, which the "
+        "routes file no longer lists for route 'checkout'; resolve it in PagerDuty by hand"))
+    bridge.problems.append(RouteProblem("search", "unauthorized", 1, 1_764_151_400.0,
+                                        "key " + "K" * 32 + " refused"))
+    response = httpx.get(bridge.url + "/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "routes": {
+        "checkout": [{"reason": "integration_gone", "count": 2,
+                      "last_at": "2025-11-26T10:02:13+00:00",
+                      "message": bridge.problems[0].message}],
+        "search": [{"reason": "unauthorized", "count": 1,
+                    "last_at": "2025-11-26T10:03:20+00:00", "message": "key ...KKKK refused"}],
+    }}
+    bridge.writable["ok"] = False
+    response = httpx.get(bridge.url + "/readyz")
+    assert (response.status_code, response.json()["problems"]) == (503, ["store not writable"])
+    assert set(response.json()["routes"]) == {"checkout", "search"}
+
+
+def test_a_stale_alert_is_answered_202_stale_counted_and_not_stored(storing_bridge, caplog):
+    """A resolve stamped 10:05 posted before the trigger stamped 10:00 (issue 9 item 8)."""
+    resolve = {"check_id": 101, "severity": "I", "timestamp": "2026-11-26T10:05:00"}
+    assert storing_bridge.post("/v1/asm/checkout", json.dumps(resolve)).status_code == 202
+    trigger = {"check_id": 101, "severity": "F", "timestamp": "2026-11-26T10:00:00"}
+    with caplog.at_level("WARNING", logger="bridge.http"):
+        response = storing_bridge.post("/v1/asm/checkout", json.dumps(trigger))
+    assert response.status_code == 202
+    assert response.json() == {"status": "stale", "route": "checkout", "action": "trigger",
+                               "events": 0, "alert_at": "2026-11-26T10:00:00Z",
+                               "newest_alert_at": "2026-11-26T10:05:00Z"}
+    assert [e.action for e in storing_bridge.outbox.pending()] == ["resolve", "resolve"]
+    (stale,) = storing_bridge.outbox.stale_alerts()
+    assert (stale.route, stale.check_key, stale.severity, stale.alert_at) == (
+        "checkout", "id:101", "F", "2026-11-26T10:00:00Z")
+    assert storing_bridge.metrics.registry.get_sample_value(
+        "apica_bridge_alerts_stale_total", {"route": "checkout"}) == 1
+    (record,) = [r for r in caplog.records if getattr(r, "event", "") == "alert_stale"]
+    assert record.levelname == "WARNING"
+    assert record.getMessage() == ("stale alert not sent: ASM stamped it 2026-11-26T10:00:00Z, "
+                                   "the check's newest accepted alert is stamped "
+                                   "2026-11-26T10:05:00Z")
+
+
 def test_metrics_endpoint_exposes_the_registry(bridge):
     bridge.post(body=alert_body())
     response = httpx.get(bridge.url + "/metrics")
@@ -329,7 +394,7 @@ def test_a_name_of_control_characters_is_stored_as_a_valid_event(storing_bridge)
     assert response.status_code == 202
     [event] = storing_bridge.outbox.pending()
     assert event.body["payload"]["summary"] == "ASM check 1"
-    assert check_event(event.body) == []
+    assert check_event({**event.body, "routing_key": CHECKOUT_KEY}) == []  # its key at send
 
 
 @pytest.mark.parametrize(
@@ -346,7 +411,17 @@ def test_hostile_bodies_are_stored_not_a_server_error(storing_bridge, body):
     response = storing_bridge.post("/v1/asm/checkout", body)
     assert response.status_code == 202, response.text
     [event] = storing_bridge.outbox.pending()
-    assert check_event(event.body) == []
+    assert check_event({**event.body, "routing_key": CHECKOUT_KEY}) == []
+
+
+def test_a_5000_digit_number_is_400_not_a_server_error(storing_bridge):
+    """Python's int digit limit raised a ValueError inside json.loads: 500, traceback."""
+    response = storing_bridge.post("/v1/asm/checkout",
+                                   '{"severity": "F", "check_id": ' + "1" * 5000 + "}")
+    assert (response.status_code, response.json()) == (400, {
+        "error": "bad_number", "message": "body has a number of 5000 digits; the limit is 100 "
+                                          "(ASM's numbers are check ids of at most 18 digits)"})
+    assert storing_bridge.outbox.pending() == []
 
 
 def test_url_route_wins_but_a_check_claimed_elsewhere_is_logged(bridge, caplog):
@@ -392,3 +467,43 @@ def test_webhook_paths_outside_the_fast_path_behave_as_routes(bridge):
     # Trailing slash and nested paths are not webhook routes: Starlette answers them.
     assert bridge.post("/v1/asm/checkout/extra", alert_body()).status_code == 404
     assert httpx.put(bridge.url + "/v1/asm", content=b"{}").status_code == 405
+
+
+def test_readyz_says_not_ready_while_the_store_cannot_commit(tmp_path, routes_file, metrics,
+                                                             loopback, monkeypatch):
+    """Issue 9 item 5. The outbox is capped with SQLite's max_page_count (`max_bytes`):
+    past it SQLite fails the commit with SQLITE_FULL, the error a full disk gives, without
+    filling a real file system. Webhooks get 503 and /readyz says not ready until commits
+    succeed again (here: delivered events free their pages)."""
+    import functools
+
+    import bridge.store.sqlite as outbox_module
+    from bridge.intake.accept import accept_alert_async
+    from bridge.store.sqlite import SqliteStore
+
+    monkeypatch.setattr(outbox_module, "PROBE_EVERY", 0.0)
+    table = RouteTable(routes_file, metrics)
+    table.load()
+    with SqliteStore(tmp_path / "outbox.db", max_bytes=256 << 10) as outbox:
+        app = create_app(
+            routes=table, metrics=metrics, store_ready=outbox.writable,
+            accept=functools.partial(accept_alert_async, outbox,
+                                     asm_base_url="https://asm.example"),
+            auth=Authenticator(Credentials(tokens=(TOKEN,))))
+        with loopback(app) as server:
+            def post(check: int) -> int:
+                body = {"check_id": 101, "severity": "F", "check_name": f"Check {check}",
+                        "message": "x" * 8000}
+                return httpx.post(server.url + "/v1/asm/checkout", json=body, timeout=10,
+                                  headers={"X-Apica-Token": TOKEN}).status_code
+
+            assert httpx.get(server.url + "/readyz").status_code == 200
+            answers = [post(check) for check in range(60)]
+            assert 202 in answers and answers[-1] == 503  # the outbox filled up
+            response = httpx.get(server.url + "/readyz")
+            assert (response.status_code, response.json()) == (
+                503, {"status": "not ready", "problems": ["store not writable"]})
+            for event in outbox.pending():
+                outbox.mark_delivered(event.id, routing_key=CHECKOUT_KEY)
+            assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+            assert post(99) == 202

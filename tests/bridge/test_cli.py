@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -29,11 +34,11 @@ def data_dir(tmp_path):
     path = tmp_path / "data"
     with SqliteStore(outbox_path(path)) as box:
         for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
-            enqueue(box, new_event(KEY, dedup=dedup), route=route)
+            enqueue(box, new_event(dedup=dedup), route=route)
         first, *_ = box.pending()
         box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
-        box.dead_letter(box.pending()[-1].id, status=400, reason="invalid_event",
-                        message="Event object is invalid")
+        box.dead_letter(box.pending()[-1].id, routing_key=KEY, status=400,
+                        reason="invalid_event", message="Event object is invalid")
     return path
 
 
@@ -63,6 +68,66 @@ def test_outbox_json(capsys, data_dir):
     del web["oldest_age_seconds"]
     assert web == {"route": "web", "pending": 2, "max_attempts": 1,
                    "last_error": "503 server_error: down"}
+
+
+K_NEW = "N" * 28 + "n3w2"
+K_OLD = "O" * 28 + "0ld1"
+K_OLDER = "P" * 28 + "0ld0"
+K_GONE = "G" * 28 + "g0n3"
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    """A store with incidents open on a previous key and on a key no longer listed, and a
+    routes file listing a current and two previous keys."""
+    from contract.routes_file import RoutesFile, write_routes_file
+
+    routes = write_routes_file(tmp_path / "routes.json", RoutesFile.model_validate({
+        "version": 2, "stack": "t", "routes": {"web": {
+            "service_name": "Web", "service_id": "PWEB", "integration_name": "Apica-Web",
+            "routing_key": K_NEW, "previous_routing_keys": [
+                {"routing_key": K_OLD}, {"routing_key": K_OLDER}]}}}))
+    data = tmp_path / "keyed"
+    with SqliteStore(outbox_path(data)) as box:
+        for dedup, key in [("a", K_OLD), ("b", K_OLD), ("c", K_NEW), ("d", K_GONE)]:
+            enqueue(box, new_event("trigger", dedup), check=f"id:{dedup}")
+            box.mark_delivered(box.pending()[0].id, routing_key=key)
+        box.record_route_problem("web", "integration_gone",
+                                 f"incident d was opened through ...g0n3 ({K_GONE})")
+    return routes, data
+
+
+def test_outbox_shows_open_incidents_per_key_and_route_problems(capsys, keyed):
+    routes, data = keyed
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data), "--routes", str(routes))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ("pending 0, oldest 0s, dead letters 0, unclaimed webhooks 0, "
+                        "stale alerts 0")
+    assert [" ".join(line.split()) for line in lines[1:6]] == [
+        "ROUTE KEY ROLE OPEN INCIDENTS OPENED THROUGH IT",
+        "web ...n3w2 current 1",
+        "web ...0ld1 previous 2 keep until they close",
+        "web ...0ld0 previous 0 safe to forget",
+        "web ...g0n3 not listed 1 resolve them in PagerDuty by hand",
+    ]
+    assert lines[6].startswith("problem on route web: integration_gone x1, last ")
+    assert lines[6].endswith("incident d was opened through ...g0n3 (...g0n3)")
+    for key in (K_NEW, K_OLD, K_OLDER, K_GONE):
+        assert key not in out
+
+
+def test_outbox_json_keys_and_without_a_readable_routes_file(capsys, keyed, tmp_path):
+    _, data = keyed
+    code, out, err = run(capsys, "outbox", "--data-dir", str(data), "--json",
+                         "--routes", str(tmp_path / "absent.json"))
+    report = json.loads(out)
+    assert (code, err) == (0, "")
+    assert report["keys"] == [
+        {"route": "web", "routing_key": key, "role": "unknown", "open_incidents": count}
+        for key, count in [("...g0n3", 1), ("...n3w2", 1), ("...0ld1", 2)]]
+    assert [(p["route"], p["reason"], p["count"]) for p in report["route_problems"]] == [
+        ("web", "integration_gone", 1)]
 
 
 def test_outbox_missing_store_is_an_error_not_created(capsys, tmp_path):
@@ -142,19 +207,20 @@ def test_test_route_unknown_route(capsys, pd, pd_routes_file):
 
 def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
-    from bridge.delivery.ratelimit import RateLimiter
     from bridge.delivery.sender import Sender
     from bridge.delivery.worker import Worker
+    from contract.routes_file import load_routes_file
 
-    _, key, _ = pd_routes_file
+    routes_path, _, _ = pd_routes_file
+    routes = load_routes_file(routes_path)
     data = tmp_path / "running"
-    body = {"routing_key": key, "event_action": "trigger", "dedup_key": "redrive-me",
+    body = {"event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
     with SqliteStore(outbox_path(data)) as box:
-        enqueue(box, NewEvent(key, "trigger", "redrive-me", body), check="id:9")
+        enqueue(box, NewEvent("trigger", "redrive-me", body), check="id:9")
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
-        worker = Worker(box, sender, idle_poll=0.05, rate_limiter=RateLimiter(burst=100))
+        worker = Worker(box, sender, lambda: routes, idle_poll=0.05)
         worker.start()
         try:
             deadline = time.monotonic() + 10
@@ -201,10 +267,18 @@ def test_asm_setup_command_prints_targets(routes_file, monkeypatch, capsys):
                     for n in ("checkout", "search", "fallback")]
     assert TOKEN not in json.dumps(data)
 
+    assert capsys.readouterr().err == ""  # a public URL: nothing to warn about
+
     assert main(["asm-setup", "--routes", str(routes_file), "--reveal"]) == 0
-    out = capsys.readouterr().out
-    assert f"Header:       X-Apica-Token: {TOKEN}" in out
+    out, err = capsys.readouterr()
+    assert f"  X-Apica-Token: {TOKEN}\n" in out
     assert "URL:          http://127.0.0.1:8080/v1/asm/checkout" in out
+    # Without --public-url the URLs are the listen address: said in the output and on stderr.
+    warning = ("WARNING: no --public-url (or APICA_PD_PUBLIC_URL): the URLs below are the "
+               "bridge's listen address http://127.0.0.1:8080, which ASM cannot reach. Give "
+               "the https:// URL ASM reaches (the proxy in front of the bridge).")
+    assert out.startswith(warning + "\n\n== Route checkout")
+    assert err == f"apica-pd asm-setup: {warning}\n"
 
 
 def test_asm_setup_reports_a_bad_routes_file(tmp_path, capsys):
@@ -239,4 +313,103 @@ def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path)
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
-                   "bridge knows up to 3; run the bridge that wrote it (or a newer one)\n")
+                   "bridge knows up to 4; run the bridge that wrote it (or a newer one)\n")
+
+
+# -- hostile surroundings: a full disk, no write access, a reader that goes away -------
+
+ROOT = Path(__file__).resolve().parents[2]
+READ_ONLY_COMMANDS = [["outbox"], ["outbox", "--json"], ["dead-letters", "list"],
+                      ["dead-letters", "list", "--json"], ["unclaimed"], ["unclaimed", "--json"]]
+# Root ignores file modes; without these capabilities it is held to them like anyone.
+AS_ROOT_HELD_TO_MODES = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
+def _no_more_bytes() -> None:
+    """In the child: no file may grow (RLIMIT_FSIZE 0), as on a full disk."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def bridge_command(*argv: str, prefix: Sequence[str] = (), **popen) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APICA_PD_")}
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.run([*prefix, sys.executable, "-m", "bridge", *argv], cwd=ROOT,
+                          env={**env, "PYTHONPATH": str(ROOT)}, text=True, timeout=60, **popen)
+
+
+@pytest.fixture
+def without_write_access(data_dir):
+    """`data_dir` and its outbox made read-only; the prefix that runs a command held to it."""
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        raise RuntimeError("as root this test needs setpriv (util-linux) to drop "
+                           "CAP_DAC_OVERRIDE")
+    for leftover in data_dir.glob("outbox.sqlite3-*"):
+        leftover.unlink()
+    (data_dir / "outbox.sqlite3").chmod(0o400)
+    data_dir.chmod(0o500)
+    yield AS_ROOT_HELD_TO_MODES if os.geteuid() == 0 else []
+    data_dir.chmod(0o700)
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_looking_works_on_a_full_disk(data_dir, argv):
+    """Opening the store wrote to it (WAL mode, schema): `disk I/O error`, a traceback."""
+    done = bridge_command(*argv, "--data-dir", str(data_dir), preexec_fn=_no_more_bytes)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_looking_works_without_write_access(data_dir, without_write_access, argv):
+    done = bridge_command(*argv, "--data-dir", str(data_dir), prefix=without_write_access)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sorted(p.name for p in data_dir.iterdir()) == ["outbox.sqlite3"]
+
+
+def test_changing_on_a_full_disk_is_one_line(data_dir):
+    done = bridge_command("dead-letters", "redrive", "--all", "--data-dir", str(data_dir),
+                          preexec_fn=_no_more_bytes)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"apica-pd dead-letters: cannot change the outbox at "
+                           f"{data_dir / 'outbox.sqlite3'}: disk I/O error\n")
+
+
+def test_changing_without_write_access_is_one_line(data_dir, without_write_access):
+    done = bridge_command("dead-letters", "redrive", "--all", "--data-dir", str(data_dir),
+                          prefix=without_write_access)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"apica-pd dead-letters: cannot change the outbox at "
+                           f"{data_dir / 'outbox.sqlite3'}: Permission denied\n")
+
+
+@pytest.mark.parametrize("argv", READ_ONLY_COMMANDS, ids=" ".join)
+def test_output_into_a_closed_pipe_ends_quietly_with_141(data_dir, argv):
+    """`apica-pd outbox | head -0`: BrokenPipeError was a traceback (or exit 120)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        done = bridge_command(*argv, "--data-dir", str(data_dir), stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
+    import sqlite3
+
+    from bridge.store.sqlite_schema import schema_version
+
+    path = outbox_path(tmp_path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=2")
+    db.close()
+    code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
+                   "reads version 4; start the bridge once to upgrade it\n")
+    with sqlite3.connect(path) as db:
+        assert schema_version(db) == 2

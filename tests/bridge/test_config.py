@@ -23,6 +23,11 @@ def test_defaults():
     assert config.asm_base_url == "https://wpm.apicasystem.com"
     assert config.bridge_url == "http://127.0.0.1:8080"
     assert config.body_limit == 65536
+    assert (config.header_limit, config.header_count_limit, config.connection_limit) == (
+        16384, 100, 256)
+    assert (config.idle_timeout, config.header_timeout, config.body_timeout) == (5, 10, 20)
+    # PagerDuty's documented window: about 120 events per routing key per 60 s.
+    assert (config.events_timeout, config.events_per_key) == (10.0, 120)
 
 
 def test_precedence_file_then_env_then_flags(tmp_path):
@@ -70,6 +75,10 @@ def test_config_file_errors(tmp_path):
         load_config(env={}, config_file=path)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(env={}, config_file=tmp_path / "absent.toml")
+    path.write_text("listen_port = " + "9" * 5000 + "\n")  # was a ValueError traceback
+    with pytest.raises(ConfigError, match=r"c.toml: a number cannot be read \(Exceeds the "
+                                          r"limit \(4300 digits\)"):
+        load_config(env={}, config_file=path)
 
 
 def test_credentials_from_env_and_file(tmp_path):
@@ -102,7 +111,9 @@ def test_no_credentials_on_a_public_address_refuses_to_start():
 
 # -- numbers: every numeric setting refuses non-finite and out-of-range values ---------
 
-NUMERIC = {"listen_port", "body_limit", "reload_interval"}
+NUMERIC = {"listen_port", "body_limit", "reload_interval", "header_limit", "header_count_limit",
+           "header_timeout", "body_timeout", "idle_timeout", "connection_limit", "events_timeout",
+           "events_per_key"}
 
 
 def test_the_numeric_settings_are_the_ones_tested_below():
@@ -129,6 +140,30 @@ NUMBERS = [
     ("reload_interval", "-2", "reload_interval must be more than 0 seconds (got -2)"),
     ("reload_interval", "86401", "reload_interval 86401 is too large (at most 86400 seconds)"),
     ("reload_interval", "1e10", "reload_interval 1e10 is too large (at most 86400 seconds)"),
+    ("header_limit", "inf", "'inf' is not a valid int"),
+    ("header_limit", "1023", "header_limit 1023 is too small (at least 1024 bytes)"),
+    ("header_limit", "65537", "header_limit 65537 is too large (at most 65536 bytes)"),
+    ("header_count_limit", "nan", "'nan' is not a valid int"),
+    ("header_count_limit", "7", "header_count_limit 7 is too small (at least 8)"),
+    ("header_count_limit", "1001", "header_count_limit 1001 is too large (at most 1000)"),
+    ("header_timeout", "inf", "'inf' is not a finite number"),
+    ("header_timeout", "0", "header_timeout must be more than 0 seconds (got 0)"),
+    ("header_timeout", "301", "header_timeout 301 is too large (at most 300 seconds)"),
+    ("body_timeout", "nan", "'nan' is not a finite number"),
+    ("body_timeout", "-1", "body_timeout must be more than 0 seconds (got -1)"),
+    ("body_timeout", "1e9", "body_timeout 1e9 is too large (at most 300 seconds)"),
+    ("idle_timeout", "-inf", "'-inf' is not a finite number"),
+    ("idle_timeout", "0", "idle_timeout must be more than 0 seconds (got 0)"),
+    ("idle_timeout", "300.5", "idle_timeout 300.5 is too large (at most 300 seconds)"),
+    ("connection_limit", "inf", "'inf' is not a valid int"),
+    ("connection_limit", "0", "connection_limit 0 is too small (at least 1)"),
+    ("connection_limit", "10001", "connection_limit 10001 is too large (at most 10000)"),
+    ("events_timeout", "nan", "'nan' is not a finite number"),
+    ("events_timeout", "0", "events_timeout must be more than 0 seconds (got 0)"),
+    ("events_timeout", "121", "events_timeout 121 is too large (at most 120 seconds)"),
+    ("events_per_key", "inf", "'inf' is not a valid int"),
+    ("events_per_key", "0", "events_per_key 0 is too small (at least 1)"),
+    ("events_per_key", "10001", "events_per_key 10001 is too large (at most 10000)"),
 ]
 
 
@@ -178,7 +213,9 @@ def test_a_bad_number_from_a_flag_names_the_flag(overrides, message):
     ("setting", "value", "expected"),
     [("listen_port", "0", 0), ("listen_port", "65535", 65535), ("body_limit", "1024", 1024),
      ("body_limit", "1048576", 1048576), ("reload_interval", "0.05", 0.05),
-     ("reload_interval", "86400", 86400.0)],
+     ("reload_interval", "86400", 86400.0), ("header_limit", "65536", 65536),
+     ("header_count_limit", "8", 8), ("idle_timeout", "300", 300.0),
+     ("connection_limit", "10000", 10000)],
 )
 def test_the_bounds_themselves_are_accepted(setting, value, expected):
     config = load_config(env={"APICA_PD_" + setting.upper(): value})

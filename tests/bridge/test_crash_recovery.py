@@ -29,19 +29,21 @@ import json, sys, threading, time
 from bridge.intake.asm import AsmAlert
 from bridge.intake.accept import accept_alert
 from bridge.store.sqlite import SqliteStore, outbox_path
-from bridge.delivery.ratelimit import RateLimiter
+from bridge.delivery.pacing import Pacing
 from bridge.delivery.retry import Backoff
-from contract.routes_file import Route
+from contract.routes_file import Route, RoutesFile
 from bridge.delivery.sender import Sender
 from bridge.delivery.worker import Worker
 
 data_dir, events_url, spec_path = sys.argv[1:4]
 spec = json.load(open(spec_path))
 route = Route.model_validate(spec["route"])
+routes = RoutesFile(version=1, stack="test", routes={"web": route})
 outbox = SqliteStore(outbox_path(data_dir))
-worker = Worker(outbox, Sender(events_url, timeout=2.0), idle_poll=0.05,
-                backoff=Backoff(base=0.02, cap=0.1),
-                rate_limiter=RateLimiter(per_minute=60_000, burst=1000))
+# A short lease: the restarted child waits out the killed one's lease on its head.
+worker = Worker(outbox, Sender(events_url, timeout=0.5), lambda: routes, idle_poll=0.05,
+                backoff=Backoff(base=0.02, cap=0.1), pacing=Pacing(limit=60_000),
+                lease_seconds=0.5)
 worker.start()
 for i, fields in enumerate(spec["alerts"]):
     alert = AsmAlert(**{**fields, "groups": tuple(fields["groups"]), "tags": {}})
@@ -220,7 +222,8 @@ def _free_port() -> int:
 class Serve:
     """`python -m bridge` (what `apica-pd serve` runs) on a loopback port."""
 
-    def __init__(self, routes: Path, data_dir: Path, events_url: str, log: Path) -> None:
+    def __init__(self, routes: Path, data_dir: Path, events_url: str, log: Path,
+                 **env: str) -> None:
         import requests
 
         self.port = _free_port()
@@ -230,7 +233,7 @@ class Serve:
             [sys.executable, "-m", "bridge", "--routes", str(routes), "--data-dir",
              str(data_dir), "--port", str(self.port), "--events-url", events_url],
             cwd=REPO, stdout=self._log, stderr=self._log,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -283,3 +286,50 @@ def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd
         bridge.stop()
     assert _delivered(pd) == _expected(alerts)
     assert {i["status"] for i in pd.state.incidents(service_id=service["id"])} == {"resolved"}
+
+
+@pytest.mark.slow
+def test_a_trigger_still_held_by_pagerduty_never_lands_after_a_resent_resolve(
+        tmp_path, pd, pd_routes_file):
+    """Issue 9 item 15: the bridge is killed while PagerDuty holds its trigger; the
+    restarted bridge must not re-send that lane before the killed one's lease expires,
+    or the held trigger lands after the re-sent resolve and reopens the incident."""
+    import requests
+
+    routes, _, service = pd_routes_file
+    data_dir, log = tmp_path / "data", tmp_path / "serve.log"
+    # PagerDuty holds each request 3 s: longer than a restart takes, shorter than the
+    # read timeout (4 s), so the killed bridge's trigger is taken after it died.
+    pd.faults.latency(3.0)
+    env = {"APICA_PD_EVENTS_TIMEOUT": "4"}
+    bridge = Serve(routes, data_dir, pd.events_url, log, **env)
+    trigger, resolve = ({**alert, "groups": ""} for alert in _alerts(checks=1)[1:])
+    try:
+        answer = requests.post(f"{bridge.url}/v1/asm/web", json=trigger, timeout=5)
+        assert answer.status_code == 202, answer.text
+        with SqliteStore(outbox_path(data_dir)) as box:
+            deadline = time.monotonic() + 10
+            while not any(e.lease_owner for e in box.pending()):  # the trigger is in flight
+                assert time.monotonic() < deadline, "the trigger was never sent"
+                time.sleep(0.01)
+            (head,) = box.pending()
+        answer = requests.post(f"{bridge.url}/v1/asm/web", json=resolve, timeout=5)
+        assert answer.status_code == 202, answer.text
+        bridge.proc.send_signal(signal.SIGKILL)
+        bridge.proc.wait(10)
+    finally:
+        bridge.stop()
+    pd.faults.latency(0)  # the restarted bridge's own sends are answered at once
+
+    bridge = Serve(routes, data_dir, pd.events_url, log, **env)
+    try:
+        _wait_for_empty_outbox(data_dir, timeout=30)
+    finally:
+        bridge.stop()
+    sent = [(e["body"]["event_action"], e["status"]) for e in pd.state.events()]
+    # The held trigger, then the restarted bridge's (at least once) and the resolve.
+    assert sent == [("trigger", 202), ("trigger", 202), ("resolve", 202)]
+    (incident,) = pd.state.incidents(service_id=service["id"])
+    assert incident["status"] == "resolved"
+    # 3.05 s connect + 4 s read + 2 s: the lease the killed bridge took.
+    assert head.lease_until - head.created_at == pytest.approx(9.05, abs=0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bridge.metrics import BridgeMetrics
-from bridge.store.records import OutboxStats
+from bridge.store.records import OutboxStats, RouteProblem
 
 
 def test_metrics_live_on_the_injected_registry_only():
@@ -40,3 +40,14 @@ def test_delivery_latency_histogram_is_exposed():
     text = generate_latest(metrics.registry).decode()
     assert 'apica_bridge_delivery_latency_seconds_bucket{le="0.025"} 1.0' in text
     assert 'apica_bridge_delivery_latency_seconds_bucket{le="0.01"} 0.0' in text
+
+
+def test_route_problems_are_a_gauge_per_route_and_reason_read_at_scrape():
+    metrics = BridgeMetrics(CollectorRegistry())
+    problems = [RouteProblem("web", "integration_gone", 2, 0.0, "m")]
+    metrics.watch_outbox(lambda: OutboxStats(0, 0.0, 0), lambda: problems)
+    assert metrics.registry.get_sample_value(
+        "apica_bridge_route_problem", {"route": "web", "reason": "integration_gone"}) == 2
+    problems.append(RouteProblem("api", "routing_key_refused", 1, 0.0, "m"))
+    assert metrics.registry.get_sample_value(
+        "apica_bridge_route_problem", {"route": "api", "reason": "routing_key_refused"}) == 1

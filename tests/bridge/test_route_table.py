@@ -103,3 +103,27 @@ def test_sighup_handler_can_request_a_reload(table, routes_file, wait_until):
     finally:
         table.stop()
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_requests_merge_into_one_reload_and_never_block(table, routes_file, metrics, wait_until):
+    """A signal handler must not block: 100,000 requests fill the pipe, the rest are dropped."""
+    for _ in range(100_000):
+        table.request_reload()
+    table.start(interval=60)
+    try:
+        wait_until(lambda: reloads(metrics, "reloaded") >= 1, what="the merged reload")
+        rewrite(routes_file, catch_all="search")
+        table.request_reload()
+        wait_until(lambda: table.current.catch_all == "search", what="the next request")
+    finally:
+        table.stop()
+    assert reloads(metrics, "reloaded") == 2
+
+
+def test_a_request_reloads_even_when_the_file_looks_unchanged(table, metrics, wait_until):
+    table.start(interval=60)
+    try:
+        table.request_reload()
+        wait_until(lambda: reloads(metrics, "reloaded") == 1, what="reload on request")
+    finally:
+        table.stop()

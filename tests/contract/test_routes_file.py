@@ -10,6 +10,7 @@ import pytest
 
 from contract.errors import RoutesFileError
 from contract.routes_file import (
+    MAX_PREVIOUS_ROUTING_KEYS,
     MAX_ROUTES_FILE_BYTES,
     load_routes_file,
     parse_routes,
@@ -18,6 +19,7 @@ from contract.routes_file import (
 )
 
 KEY = "R" * 28 + "k3y9"
+OLD_KEY = "O" * 28 + "0ld1"
 
 
 def routes_doc(**overrides: object) -> dict:
@@ -67,7 +69,9 @@ def test_key_never_shows_outside_the_file_itself():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 2}, "r.json: version must be 1 (got 2)"),
+        ({"version": 3}, "r.json: version must be 1 or 2 (got 3); regenerate it with this "
+         "release's `apica-pd routes pull`"),
+        ({"version": True}, "r.json: version must be 1 or 2 (got True)"),
         ({"catch_all": "nope"}, "catch_all names route 'nope', which is not in routes"),
         ({"routes": {"Bad Name": routes_doc()["routes"]["checkout"]}},
          "routes.Bad Name.[key]: String should match pattern"),
@@ -222,3 +226,74 @@ def test_a_symlink_is_followed_and_kept(tmp_path):
     assert written == real.resolve()
     assert link.is_symlink()
     assert load_routes_file(link) == routes
+
+
+# -- version 2: integration ids and previous keys --------------------------------------
+
+
+def _version_2(**fields: object) -> dict:
+    doc = _with_route(**fields)
+    doc["version"] = 2
+    return doc
+
+
+def test_version_2_round_trips_previous_keys_and_never_shows_them(tmp_path):
+    doc = _version_2(integration_id="PINT002", previous_routing_keys=[
+        {"routing_key": OLD_KEY, "integration_id": "PINT001"}])
+    routes = parse_routes(json.dumps(doc), "r.json")
+    route = routes.routes["checkout"]
+    assert route.listed_keys() == {KEY, OLD_KEY}
+    assert route.previous_routing_keys[0].integration_id == "PINT001"
+    again = load_routes_file(write_routes_file(tmp_path / "routes.json", routes))
+    assert again == routes
+    assert OLD_KEY not in repr(routes) and OLD_KEY not in routes.model_dump_json()
+    assert json.loads(routes_to_json(routes))["routes"]["checkout"]["previous_routing_keys"] \
+        == [{"routing_key": OLD_KEY, "integration_id": "PINT001"}]
+
+
+def test_version_1_still_reads_and_lists_only_its_key():
+    route = parse_routes(json.dumps(routes_doc()), "r.json").routes["checkout"]
+    assert (route.integration_id, route.previous_routing_keys) == (None, ())
+    assert route.listed_keys() == {KEY}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (_with_route(previous_routing_keys=[{"routing_key": OLD_KEY}]),
+         "r.json: (top level): Value error, route 'checkout' has integration_id or "
+         "previous_routing_keys, which need version 2"),
+        (_with_route(integration_id="PINT002"),
+         "route 'checkout' has integration_id or previous_routing_keys, which need version 2"),
+        (_version_2(previous_routing_keys=[{"routing_key": KEY}]),
+         "routes.checkout: Value error, previous_routing_keys.0 repeats key ...k3y9 (the "
+         "current key or an earlier previous one)"),
+        (_version_2(previous_routing_keys=[{"routing_key": OLD_KEY}, {"routing_key": OLD_KEY}]),
+         "routes.checkout: Value error, previous_routing_keys.1 repeats key ...0ld1 (the "
+         "current key or an earlier previous one)"),
+        (_version_2(previous_routing_keys=[{"routing_key": OLD_KEY + "\n"}]),
+         "routes.checkout.previous_routing_keys.0.routing_key: Value error, must be a "
+         "PagerDuty integration key: 32 letters or digits"),
+        (_version_2(previous_routing_keys=[{"routing_key": OLD_KEY, "note": "x"}]),
+         "routes.checkout.previous_routing_keys.0.note: Extra inputs are not permitted"),
+        (_version_2(integration_id="PINT 2"),
+         "routes.checkout.integration_id: String should match pattern"),
+        (_version_2(previous_routing_keys=[
+            {"routing_key": f"{i:032d}"} for i in range(MAX_PREVIOUS_ROUTING_KEYS + 1)]),
+         "routes.checkout.previous_routing_keys: Tuple should have at most 10 items after "
+         "validation, not 11"),
+    ],
+)
+def test_version_2_fields_are_checked(doc, message):
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(doc), "r.json")
+    assert message in str(caught.value)
+    assert OLD_KEY[:-4] not in str(caught.value)
+
+
+def test_a_file_without_version_2_fields_is_written_as_an_older_bridge_reads_it():
+    """Older bridges refuse unknown fields: empty version-2 fields are not written."""
+    written = json.loads(routes_to_json(parse_routes(json.dumps(routes_doc()), "r.json")))
+    assert written["version"] == 1
+    assert set(written["routes"]["checkout"]) == set(routes_doc()["routes"]["checkout"]) | {
+        "service_url"}

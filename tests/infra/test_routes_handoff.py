@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
 from apica_pagerduty.cli import main
@@ -246,3 +247,111 @@ def test_install_summary_escapes_service_names(tmp_path, capsys, value):
     out = capsys.readouterr().out
     assert raw_controls(out) == []
     assert len(out.splitlines()) == 3  # the summary and one line per route
+
+
+# -- writing over an existing routes file: previous keys (issue 9 item 2) --------------
+
+NEW_KEY = "n" * 28 + "n3w2"
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """`routes install` of a routes document over `out`; returns (exit code, stdout, file)."""
+    monkeypatch.delenv("PAGERDUTY_TOKEN", raising=False)
+    out = tmp_path / "routes.json"
+
+    def install(doc: dict, *flags: str) -> tuple[int, str, dict]:
+        source = tmp_path / "in.json"
+        source.write_text(json.dumps(doc))
+        code = main(["routes", "install", str(source), "--out", str(out), *flags])
+        return code, "", json.loads(out.read_text()) if out.exists() else {}
+
+    return install, out
+
+
+def _changed(doc: dict, key: str = NEW_KEY) -> dict:
+    doc["routes"]["checkout"]["routing_key"] = key
+    return doc
+
+
+def test_install_over_a_file_keeps_a_changed_key_as_previous(installed, capsys):
+    install, out = installed
+    install(routes_doc())
+    capsys.readouterr()
+    code, _, written = install(_changed(routes_doc()))
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert written["version"] == 2
+    assert written["routes"]["checkout"]["routing_key"] == NEW_KEY
+    assert written["routes"]["checkout"]["previous_routing_keys"] == [
+        {"routing_key": KEY, "integration_id": None}]
+    assert "previous_routing_keys" not in written["routes"]["search"]
+    assert printed.splitlines() == [
+        f"wrote 2 route(s) for stack 'prod' to {out} (mode 0600)",
+        "  checkout  Checkout API  key ...n3w2  previous ...9f3a",
+        "  search    Search  key ...77b1",
+        "note: route checkout: key changed from ...9f3a to ...n3w2; ...9f3a kept as a "
+        "previous key, so resolves of incidents opened through it still reach it",
+        "note: route checkout: previous keys ...9f3a kept, not verified (PAGERDUTY_TOKEN is "
+        "not set); drop them with --forget-previous-keys once `apica-pd outbox` shows no "
+        "incidents open on them",
+    ]
+    assert KEY not in printed and NEW_KEY not in printed
+
+
+def test_install_with_forget_previous_keys_writes_none(installed, capsys):
+    install, _ = installed
+    install(routes_doc())
+    install(_changed(routes_doc()))
+    capsys.readouterr()
+    code, _, written = install(_changed(routes_doc()), "--forget-previous-keys")
+    assert (code, written["version"]) == (0, 1)
+    assert "previous_routing_keys" not in written["routes"]["checkout"]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "note: route checkout: previous keys ...9f3a forgotten")
+
+
+def test_install_over_a_file_it_cannot_read_says_so_and_writes(installed, capsys):
+    install, out = installed
+    out.write_text('{"version": 9}')
+    code, _, written = install(routes_doc())
+    assert (code, written["routes"]["checkout"]["routing_key"]) == (0, KEY)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"note: the existing {out} is not a routes file this release reads ({out}: version "
+        "must be 1 or 2 (got 9); regenerate it with this release's `apica-pd routes pull`): "
+        "no previous keys carried from it")
+
+
+def test_with_a_token_previous_keys_whose_integration_is_gone_are_dropped(
+        installed, capsys, monkeypatch):
+    """PAGERDUTY_TOKEN set (as in CI): the sandbox's REST API says which integrations of
+    the service still exist."""
+    from sandbox.server import PagerDutySandbox
+
+    install, _ = installed
+    with PagerDutySandbox(events_per_minute=None) as pd:
+        service = pd.state.create_service(name="Checkout API")
+        keys = [pd.state.add_integration(service["id"], name=f"Apica-{i}")
+                for i in range(3)]
+        doc = routes_doc()
+        doc["routes"]["checkout"]["service_id"] = service["id"]
+        for integration in keys[:2]:
+            install(_changed(doc, integration["integration_key"]))
+        # keys[0] is now a previous key of keys[1]; Pulumi replaces keys[1] by keys[2] and
+        # deletes keys[0]'s integration.
+        answer = httpx.delete(
+            f"{pd.api_url}/services/{service['id']}/integrations/{keys[0]['id']}",
+            headers={"Authorization": f"Token token={pd.token}"}, timeout=5)
+        assert answer.status_code == 204
+        monkeypatch.setenv("PAGERDUTY_TOKEN", pd.token)
+        capsys.readouterr()
+        code, _, written = install(_changed(doc, keys[2]["integration_key"]),
+                                   "--api-url", pd.api_url)
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert [p["routing_key"] for p in written["routes"]["checkout"]["previous_routing_keys"]] \
+        == [keys[1]["integration_key"]]
+    gone = keys[0]["integration_key"][-4:]
+    assert (f"note: route checkout: previous key ...{gone} dropped: its integration no longer "
+            "exists in PagerDuty (resolve what was opened through it by hand)") in printed
+    assert pd.token not in printed

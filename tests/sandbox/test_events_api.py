@@ -271,7 +271,7 @@ def test_rate_limit_is_per_routing_key_and_slides_with_the_clock(http, clock):
     assert codes == [202, 202, 429]
     assert other == 202
     assert throttled.status_code == 429
-    assert throttled.headers["Retry-After"] == "60"
+    assert "Retry-After" not in throttled.headers  # PagerDuty documents none
     assert after_window == 202
 
 
@@ -288,6 +288,15 @@ def test_fail_fault_for_seconds_ends_with_the_clock(pd, http, key, clock: Manual
     assert post(http, pd, trigger(key)).status_code == 503
     clock.advance(10)
     assert post(http, pd, trigger(key)).status_code == 202
+
+
+def test_rate_limit_fault_without_retry_after_sends_none(pd, http, key):
+    pd.faults.rate_limit(count=1)
+    response = post(http, pd, trigger(key))
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers
+    assert response.json() == {"status": "throttle event", "message": "Requests for this "
+                               "service are arriving too quickly. Please retry later."}
 
 
 def test_rate_limit_fault_sends_retry_after(pd, http, key):

@@ -37,6 +37,23 @@ def test_rule_table(status, behaviour, reason):
 
 
 @pytest.mark.parametrize(
+    ("status", "errors", "reason"),
+    [
+        (400, ["Length of 'routing_key' is incorrect (should be 32 characters)"],
+         "routing_key_refused"),
+        (400, ["'payload.summary' is missing", "Invalid Routing Key"], "routing_key_refused"),
+        (400, ["'payload.summary' is missing"], "invalid_event"),
+        (400, [], "invalid_event"),
+        (500, ["routing_key unknown"], "server_error"),  # only a 400 is a refusal of the key
+    ],
+)
+def test_a_400_naming_the_routing_key_is_a_loud_configuration_error(status, errors, reason):
+    rule = rule_for(status, errors)
+    assert rule.reason == reason
+    assert (rule.behaviour is Behaviour.DEAD_LOUD) == (reason == "routing_key_refused")
+
+
+@pytest.mark.parametrize(
     ("header", "expected"),
     [(None, None), ("", None), ("3", 3.0), (" 1.5 ", 1.5), ("-4", 0.0), ("soon", None),
      ("nan", None), ("99999", MAX_RETRY_AFTER)],

@@ -81,6 +81,24 @@ def test_400_is_dead_with_pagerduty_message(server):
                            "Event object is invalid: 'payload.summary' is missing", 400)
 
 
+@pytest.mark.parametrize("error", [
+    "Length of 'routing_key' is incorrect (should be 32 characters)",
+    "Invalid routing key",
+])
+def test_400_naming_the_routing_key_is_a_loud_configuration_error(server, error):
+    url, script = server
+    script.answers.append((400, {}, _json({"status": "invalid event",
+                                            "message": "Event object is invalid",
+                                            "errors": [error]}), 0))
+    assert Sender(url).send(EVENT) == Dead(
+        "routing_key_refused", f"Event object is invalid: {error}", 400, loud=True)
+
+
+def test_longest_request_is_connect_plus_read_timeout():
+    assert Sender("http://127.0.0.1:9/v2/enqueue", timeout=(3.0, 10.0)).longest_request == 13.0
+    assert Sender("http://127.0.0.1:9/v2/enqueue", timeout=2.0).longest_request == 4.0
+
+
 @pytest.mark.parametrize(("status", "reason"),
                          [(401, "unauthorized"), (403, "forbidden"), (404, "not_found")])
 def test_auth_and_not_found_are_loud_dead_letters(server, status, reason):

@@ -1,4 +1,4 @@
-"""accept_alert: escalation steps stored atomically, duplicates dropped."""
+"""accept_alert: escalation steps stored atomically, duplicates and stale alerts dropped."""
 
 from __future__ import annotations
 
@@ -31,12 +31,13 @@ def test_trigger_stores_one_valid_event(outbox, route):
     assert accept_alert(outbox, "web", route, plain_alert("W"),
                         asm_base_url=BASE) == Accepted(1, False)
     (event,) = outbox.pending()
-    assert (event.route, event.routing_key, event.check_key, event.action) == (
-        "web", KEY, "id:42", "trigger")
+    assert (event.route, event.check_key, event.action) == ("web", "id:42", "trigger")
     assert event.dedup_key == "apica-asm:web:id:42:low"
     assert event.body["dedup_key"] == event.dedup_key
     assert event.body["payload"]["severity"] == "warning"
-    assert check_event(event.body) == []
+    # The key is chosen at send time: the stored body has none, and is valid with one.
+    assert "routing_key" not in event.body
+    assert check_event({**event.body, "routing_key": KEY}) == []
     assert outbox.open_keys("web", "id:42") == {"low"}
 
 
@@ -69,13 +70,16 @@ def test_exact_duplicate_within_window_is_dropped(outbox, route, clock):
 
 
 def test_a_re_trigger_after_a_resolve_is_not_a_duplicate(outbox, route, clock):
-    """F, I, F for one check within the window: the check is failing again, so its
-    incident must open again. Only a repeat of the latest alert is a duplicate."""
+    """F, I, F for one check within the window: the check is failing again (ASM stamps
+    each result anew), so its incident must open again. Only a repeat of the latest alert
+    is a duplicate."""
     results = []
-    for severity, action in [("F", "trigger"), ("I", "resolve"), ("F", "trigger"),
-                             ("F", "trigger")]:
+    for minute, (severity, action) in enumerate([("F", "trigger"), ("I", "resolve"),
+                                                 ("F", "trigger"), ("F", "trigger")]):
         clock.now += 5
-        results.append(accept_alert(outbox, "web", route, plain_alert(severity, action),
+        stamp = f"2026-11-26T11:0{min(minute, 2)}:00"
+        results.append(accept_alert(outbox, "web", route,
+                                    plain_alert(severity, action, timestamp=stamp),
                                     asm_base_url=BASE))
     assert results == [Accepted(1, False), Accepted(1, False), Accepted(1, False),
                        Accepted(0, True)]
@@ -146,4 +150,35 @@ def test_a_check_name_of_control_characters_still_pages(outbox, route):
                  asm_base_url=BASE)
     (event,) = outbox.pending()
     assert event.body["payload"]["summary"] == "ASM check 42"
-    assert check_event(event.body) == []
+    assert check_event({**event.body, "routing_key": KEY}) == []
+
+
+STALE_AT_10_05 = Accepted(0, False, True, "2026-11-26T10:05:00Z")
+
+
+@pytest.mark.parametrize(
+    ("alerts", "answers", "events"),
+    [
+        # A resolve stamped 10:05 posted before the trigger stamped 10:00.
+        ([("F", "09:55:00"), ("I", "10:05:00"), ("F", "10:00:00")],
+         [Accepted(1, False), Accepted(1, False), STALE_AT_10_05],
+         [("trigger", "high"), ("resolve", "high")]),
+        # A byte-identical replay of an old F after F, I.
+        ([("F", "10:00:00"), ("I", "10:05:00"), ("F", "10:00:00")],
+         [Accepted(1, False), Accepted(1, False), STALE_AT_10_05],
+         [("trigger", "high"), ("resolve", "high")]),
+        # ASM's zone-less %UTC-T% and an explicit Z are the same time.
+        ([("F", "10:05:00"), ("I", "10:00:00Z")],
+         [Accepted(1, False), STALE_AT_10_05], [("trigger", "high")]),
+    ],
+)
+def test_an_alert_older_than_the_checks_newest_is_stale(outbox, route, clock, alerts, answers,
+                                                        events):
+    results = []
+    for severity, time in alerts:
+        clock.now += 120  # past the duplicate window
+        action = "resolve" if severity == "I" else "trigger"
+        alert = plain_alert(severity, action, timestamp=f"2026-11-26T{time}")
+        results.append(accept_alert(outbox, "web", route, alert, asm_base_url=BASE))
+    assert results == answers
+    assert stored(outbox) == events

@@ -11,6 +11,7 @@ from bridge.errors import BadWebhook, UnsupportedContentType
 from bridge.intake.asm import AsmAlert, normalize_timestamp, parse_groups, parse_tags, parse_webhook
 
 JSON = "application/json"
+GUID = "a8e59d71-8fa9-49cb-86c9-ccfc93ff1876"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -26,7 +27,7 @@ def test_full_json_body_is_read_field_by_field():
         "check_guid": "6F9619FF-8B86-D011-B42D-00C04FC964FF", "check_name": "Login",
         "check_type": "Scenario", "message": "step 3 failed", "timestamp": "2026-11-26T10:00:00",
         "location": "Frankfurt", "groups": "Web, Prod", "tags": "Team: A, B; Tier: 1",
-        "result_guid": "abc-123",
+        "result_guid": "A8E59D718FA949CB86C9CCFC93FF1876",
     }
     alert = parse_webhook(json.dumps(raw).encode(), JSON)
     assert alert == AsmAlert(
@@ -34,7 +35,7 @@ def test_full_json_body_is_read_field_by_field():
         check_guid="6F9619FF-8B86-D011-B42D-00C04FC964FF", check_name="Login",
         check_type="Scenario", message="step 3 failed", timestamp="2026-11-26T10:00:00Z",
         location="Frankfurt", groups=("Web", "Prod"), tags={"Team": ("A", "B"), "Tier": ("1",)},
-        result_guid="abc-123",
+        result_guid="a8e59d71-8fa9-49cb-86c9-ccfc93ff1876",
     )
     assert alert.check_key == "id:42"
 
@@ -62,9 +63,9 @@ def test_action_is_explicit_or_derived_from_the_new_severity(fields, action, sev
 
 def test_keys_match_loosely_and_aliases_work():
     raw = {"CHECK-ID": "7", "New Sev Char": "W", "Check Name": "x", "QM": "m",
-           "UTC-T": "2026-01-02T03:04:05", "RESULT_G-U-I-D": "r1", "Extra": "ignored"}
+           "UTC-T": "2026-01-02T03:04:05", "RESULT_G-U-I-D": GUID, "Extra": "ignored"}
     alert = parse_webhook(json.dumps(raw).encode(), JSON)
-    assert (alert.check_id, alert.severity, alert.message, alert.result_guid) == (7, "W", "m", "r1")
+    assert (alert.check_id, alert.severity, alert.message, alert.result_guid) == (7, "W", "m", GUID)
     assert alert.timestamp == "2026-01-02T03:04:05Z"
 
 
@@ -161,6 +162,16 @@ REFUSED = [
      "field 'message' is 16385 characters; the limit is 16384"),
     ("guid with space", body(check_guid="a b"), "bad_field",
      "field 'check_guid' must not contain whitespace"),
+    # Python's int digit limit raised a ValueError: 500 and a traceback.
+    ("5,000-digit check id", b'{"severity": "E", "check_id": ' + b"9" * 5000 + b"}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100 (ASM's numbers are "
+     "check ids of at most 18 digits)"),
+    ("5,000-digit number in an ignored field",
+     b'{"severity": "E", "check_id": 1, "extra": -' + b"1" * 5000 + b"}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100"),
+    ("5,000-digit number in a tag list",
+     b'{"severity": "E", "check_id": 1, "tags": {"T": [' + b"1" * 5000 + b"]}}",
+     "bad_number", "body has a number of 5000 digits; the limit is 100"),
 ]
 
 
@@ -213,6 +224,24 @@ def test_tags(raw, tags):
 def test_groups():
     assert parse_groups("Web, Prod,,") == ("Web", "Prod")
     assert parse_groups(["a", " b "]) == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        # What %RESULT_GUID% gives (no dashes) and what %RESULT_G-U-I-D% gives (dashes).
+        ("a8e59d718fa949cb86c9ccfc93ff1876", GUID),
+        (GUID, GUID),
+        ("A8E59D71-8FA9-49CB-86C9-CCFC93FF1876", GUID),
+        (" {a8e59d71-8fa9-49cb-86c9-ccfc93ff1876} ", GUID),
+        ("abc-123", None),
+        ("", None),
+        ("%RESULT_G-U-I-D%", None),
+    ],
+)
+def test_the_result_id_is_read_in_either_spelling_and_kept_in_one(raw, canonical):
+    alert = parse_webhook(body(result_guid=raw), JSON)
+    assert alert.result_guid == canonical
 
 
 @pytest.mark.parametrize(
@@ -288,6 +317,10 @@ ACCEPTED_HOSTILE = [
      b'{"severity": "F", "check_id": 1, "tags": {"T\\ud800": ["\\udc00"]},'
      b' "groups": ["g\\ud800"]}',
      "tags", {"T\ufffd": ("\ufffd",)}),
+    ("a 100-digit number is read", b'{"severity": "F", "check_id": 1, "message": '
+     + b"7" * 100 + b"}", "message", "7" * 100),
+    ("a number of huge magnitude as a float", b'{"severity": "F", "check_id": 1, "message": '
+     + b"1" * 5000 + b'.5}', "message", "inf"),
     ("valid surrogate pair is kept",
      b'{"severity": "F", "check_id": 1, "message": "\\ud83d\\ude00"}',
      "message", "\U0001f600"),

@@ -197,3 +197,9 @@ def test_not_an_object():
 def test_summary_drops_control_characters():
     assert summary(make_alert(check_name="Shop\x00", message="a\x1b[31mred\x7f")) == \
         "Shop: a [31mred"
+
+
+def test_the_result_link_uses_the_dashed_lower_case_id_however_the_alert_was_made(routes):
+    event = trigger(routes, make_alert(result_guid="0C2D2B1E3D644D1E9F7A5B0A8A3E2F10"))
+    assert event["links"][1]["href"] == (
+        f"{BASE}/Check/Details/101?resultGuid=0c2d2b1e-3d64-4d1e-9f7a-5b0a8a3e2f10")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
+from bridge.delivery.pacing import Pacing
 from bridge.errors import StoreError
-from bridge.store.records import NewEvent
+from bridge.store.records import Claim, NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from bridge.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from tests.bridge.conftest import incoming
 
 KEY = "a" * 32
 
@@ -31,18 +34,20 @@ def _store_at(path, version: int) -> None:
     db.close()
 
 
-def _enqueue(box: SqliteStore, fingerprint: str) -> int | None:
-    event = NewEvent(KEY, "trigger", "d1", {"routing_key": KEY})
-    return box.enqueue(route="web", check_key="id:1", fingerprint=fingerprint,
-                       events_for=lambda _open: ([event], frozenset()))
+def _enqueue(box: SqliteStore, fingerprint: str) -> str:
+    event = NewEvent("trigger", "d1", {"event_action": "trigger"})
+    return box.enqueue(incoming(fingerprint=fingerprint),
+                       lambda _open: ([event], frozenset())).verdict
 
 
 def test_a_new_store_gets_every_migration(tmp_path):
     path = outbox_path(tmp_path)
     SqliteStore(path).close()
     db = sqlite3.connect(path)
-    assert schema_version(db) == SCHEMA_VERSION == 3
-    assert _tables(db) == {"events", "dead_letters", "check_state", "last_alerts", "unclaimed"}
+    assert schema_version(db) == SCHEMA_VERSION == 4
+    assert _tables(db) == {"events", "dead_letters", "check_state", "last_alerts", "unclaimed",
+                           "incident_keys", "sends", "key_throttles", "route_problems",
+                           "check_alerts", "stale_alerts", "probe"}
     db.close()
 
 
@@ -54,8 +59,8 @@ def test_an_outbox_of_schema_1_opens(tmp_path):
     db.commit()
     db.close()
     with SqliteStore(path) as box:
-        assert _enqueue(box, "fp") == 1
-        assert _enqueue(box, "fp") is None
+        assert _enqueue(box, "fp") == "stored"
+        assert _enqueue(box, "fp") == "duplicate"
     db = sqlite3.connect(path)
     assert "recent_alerts" not in _tables(db)
     db.close()
@@ -89,7 +94,7 @@ def test_a_store_newer_than_this_bridge_is_refused_and_left_alone(tmp_path):
     with pytest.raises(StoreError) as caught:
         SqliteStore(path)
     assert str(caught.value) == (
-        f"{path}: the outbox has schema version 4, and this bridge knows up to 3; run the "
+        f"{path}: the outbox has schema version 5, and this bridge knows up to 4; run the "
         "bridge that wrote it (or a newer one)")
     db = sqlite3.connect(path)
     assert (schema_version(db), _tables(db)) == (SCHEMA_VERSION + 1, {"future"})
@@ -119,3 +124,60 @@ def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path):
     assert "recent_alerts" in _tables(db)
     assert not db.in_transaction
     db.close()
+
+
+def _version_3_store_with_work(path) -> None:
+    """What a version 3 bridge left: events in two lanes (keys in their rows and bodies),
+    a dead letter, open check state."""
+    _store_at(path, 3)
+    db = sqlite3.connect(path)
+    rows = [("web", KEY, "id:1", "trigger", "apica-asm:web:id:1:high"),
+            ("web", KEY, "id:1", "resolve", "apica-asm:web:id:1:high"),
+            ("api", "b" * 32, "id:2", "trigger", "apica-asm:api:id:2:low")]
+    for route, key, check, action, dedup in rows:
+        body = json.dumps({"routing_key": key, "event_action": action, "dedup_key": dedup})
+        db.execute("INSERT INTO events (route, routing_key, check_key, action, dedup_key,"
+                   " body, created_at, attempts, next_attempt_at, last_error)"
+                   " VALUES (?, ?, ?, ?, ?, ?, 100, 2, 200, '503 server_error')",
+                   (route, key, check, action, dedup, body))
+    db.execute("INSERT INTO dead_letters (event_id, route, routing_key, check_key, action,"
+               " dedup_key, body, created_at, attempts, status, reason, message, dead_at)"
+               " VALUES (7, 'web', ?, 'id:3', 'trigger', 'd3', ?, 50, 1, 400, 'invalid_event',"
+               " 'bad', 60)", (KEY, json.dumps({"routing_key": KEY, "dedup_key": "d3"})))
+    db.execute("INSERT INTO check_state VALUES ('web', 'id:1', 'high', 100)")
+    db.commit()
+    db.close()
+
+
+def test_a_version_3_store_keeps_its_pending_events_order_and_dead_letters(tmp_path):
+    path = outbox_path(tmp_path)
+    _version_3_store_with_work(path)
+    with SqliteStore(path) as box:
+        pending = box.pending()
+        assert [(e.id, e.route, e.action, e.attempts, e.next_attempt_at, e.last_error)
+                for e in pending] == [
+            (1, "web", "trigger", 2, 200, "503 server_error"),
+            (2, "web", "resolve", 2, 200, "503 server_error"),
+            (3, "api", "trigger", 2, 200, "503 server_error")]
+        # Bodies lose their key (it is chosen at send time); lanes are routes now.
+        assert all("routing_key" not in e.body for e in pending)
+        assert [(h.id, h.route) for h in box.lane_heads()] == [(1, "web"), (3, "api")]
+        assert box.open_keys("web", "id:1") == {"high"}
+        (letter,) = box.dead_letters()
+        assert (letter.id, letter.routing_key, letter.reason) == (1, KEY, "invalid_event")
+        # The dead letters' id sequence carried over the table's rebuild.
+        box.dead_letter(1, routing_key=None, status=None, reason="route_removed",
+                        message="m", attempted=False)
+        assert [d.id for d in box.dead_letters()] == [1, 2]
+        assert box.redrive([1]) == [1]
+        assert "routing_key" not in box.pending()[-1].body
+        claimed = box.claim([Claim(3, KEY)], owner="me", lease_seconds=5, pace=Pacing())
+        assert [e.id for e in claimed.events] == [3]
+
+
+def test_migrating_twice_is_a_no_op(tmp_path):
+    path = outbox_path(tmp_path)
+    _version_3_store_with_work(path)
+    SqliteStore(path).close()
+    with SqliteStore(path) as box:
+        assert len(box.pending()) == 3
