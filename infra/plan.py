@@ -154,10 +154,16 @@ def _timeout(seconds: int | None) -> str:
 def routes_document(
     stack: Stack, stack_name: str, resolved: Mapping[str, ResolvedRoute]
 ) -> dict[str, object]:
-    """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route."""
+    """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route.
+
+    A service without an Apica integration (`integration: none`) is no route.
+    """
     routes: dict[str, object] = {}
     for key, service in stack.services.items():
-        integration, known = service.integration, resolved[key]
+        integration = service.integration
+        if integration is None:
+            continue
+        known = resolved[key]
         routes[key] = {
             "service_name": service.name,
             "service_id": known.service_id,
