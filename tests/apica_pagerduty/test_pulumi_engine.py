@@ -28,9 +28,13 @@ KEY = "abcdefghijklmnopqrstuvwxyz012345"
 FAKE_PULUMI = """#!/bin/sh
 {{ printf 'args: %s\\n' "$*"; printf 'stdin: '; cat; printf '\\n'
    env | grep -E '^(PULUMI|PAGERDUTY)_' | sort; printf 'PATH=%s\\n' "$PATH"; }} >> {log}
-case "$1" in
-  version) echo v3.274.0 ;;
-  fail) echo "error: integration key {key} refused" >&2; exit 4 ;;
+case "$1 $2" in
+  "version "*) echo v3.274.0 ;;
+  "fail "*) echo "error: integration key {key} refused" >&2; exit 4 ;;
+  "chatty "*) seq 1 40; echo "error: gave up" >&2; exit 1 ;;
+  "hang "*) exec sleep 30 ;;
+  "stack export") echo '{{"version": 3, "deployment": {{"resources": []}}}}' ;;
+  "stack output") echo '{{"services": {{}}}}' ;;
 esac
 """
 
@@ -166,3 +170,51 @@ def test_a_failed_command_is_an_engine_error_with_its_last_lines_keys_masked(
         "`pulumi fail now` exited 4:\nerror: integration key ...2345 refused"
     )
     assert project.run("fail", check=False).returncode == 4
+
+
+def test_a_command_that_does_not_finish_in_time_is_an_engine_error(project: PulumiProject):
+    project.timeout = 1
+    with pytest.raises(EngineError) as late:
+        project.run("hang")
+    assert str(late.value) == "`pulumi hang` did not finish in 1 s"
+
+
+def test_a_failure_shows_only_the_last_lines_it_printed(project: PulumiProject):
+    with pytest.raises(EngineError) as failed:
+        project.run("chatty")
+    lines = str(failed.value).splitlines()
+    assert lines[0] == "`pulumi chatty` exited 1:"
+    assert lines[1:] == [str(n) for n in range(17, 41)] + ["error: gave up"]
+
+
+def test_export_and_outputs_parse_what_the_cli_prints(project: PulumiProject, tmp_path: Path):
+    assert project.export() == {"version": 3, "deployment": {"resources": []}}
+    assert project.outputs() == {"services": {}}
+    log = calls(tmp_path)
+    assert "args: stack export --non-interactive --color never\n" in log
+    assert "args: stack output --json --show-secrets --non-interactive --color never\n" in log
+
+
+def test_apica_pd_runs_in_the_project_on_its_pulumi(project: PulumiProject, tmp_path: Path):
+    done = project.apica_pd("routes", "pull", "--stack", "dev", "--out", str(tmp_path / "r.json"))
+    assert done.returncode == 1
+    assert done.stderr == (
+        "routes pull: stack 'dev' output 'bridge_routes': the stack has no output "
+        "'bridge_routes' (its outputs: services); run `pulumi up` with this project's "
+        "program first\n"
+    )
+    log = calls(tmp_path)
+    assert "args: stack output --json --show-secrets --stack dev\n" in log
+    assert f"PULUMI_HOME={tmp_path / 'work' / 'pulumi-home'}" in log.split("--stack dev")[-1]
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_version_is_unknown_when_pulumi_prints_nothing(tmp_path: Path):
+    script(tmp_path / "pulumi", "exit 0\n")
+    assert cli_version(tmp_path) == "unknown version"
+
+
+def test_a_build_script_that_is_not_there_is_tools_not_built(tmp_path: Path):
+    with pytest.raises(ToolsNotBuilt) as missing:
+        built_tools(tmp_path / "build.sh")
+    assert str(missing.value) == f"bash: {tmp_path / 'build.sh'}: No such file or directory"
