@@ -17,6 +17,7 @@ import pytest
 from apica_pagerduty.demo import DEFAULT_STACK, STORIES, check_incidents, play_stories
 from apica_pagerduty.pulumi_engine import Provider, PulumiProject
 from contract.routes_file import load_routes_file
+from sandbox.pulumi_provider import PROVIDER_VERSION
 from sandbox.server import PagerDutySandbox
 from tests.e2e.conftest import (
     Snapshot,
@@ -112,9 +113,17 @@ def test_preview_then_up_creates_what_the_stack_file_says(applied: Applied, prov
     assert not [key for key in keys.values() if key in stored]
 
 
-def test_a_refreshed_preview_of_the_applied_stack_shows_no_changes(applied: Applied):
-    done = applied.project.run("preview", "--refresh", "--expect-no-changes")
+@pytest.mark.parametrize("refresh", [(), ("--refresh",)], ids=["state", "refreshed"])
+def test_a_preview_of_the_applied_stack_shows_no_changes(applied: Applied, refresh: tuple):
+    done = applied.project.run("preview", *refresh, "--expect-no-changes")
     assert "unchanged" in done.stdout
+
+
+def test_the_only_plugin_is_the_one_installed_from_a_file(applied: Applied):
+    # Downloads are off (PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION); nothing else came in.
+    plugins = Path(applied.project.env["PULUMI_HOME"]) / "plugins"
+    installed = sorted(p.name for p in plugins.iterdir() if p.is_dir())
+    assert installed == [f"resource-pagerduty-v{PROVIDER_VERSION}"]
 
 
 def test_the_offline_plan_declares_the_resources_the_engine_holds(applied: Applied):
