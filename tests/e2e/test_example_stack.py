@@ -1,6 +1,7 @@
 """stacks/example.yaml through the real engine: preview, up, no perpetual diff, the engine's
-resources against the offline plan's, `apica-pd routes pull`, the bridge and the demo's
-stories, destroy. One stack for the module; the tests run in file order, destroy last.
+resources against the offline plan's, `apica-pd routes pull` and `routes verify`, the
+bridge and the demo's stories, destroy. One stack for the module; the tests run in file
+order, destroy last.
 """
 
 from __future__ import annotations
@@ -93,12 +94,25 @@ def test_preview_then_up_creates_what_the_stack_file_says(applied: Applied, prov
     assert [r["escalation_delay_in_minutes"] for r in platform["escalation_rules"]] == [30, 15]
 
     integrations = by_name(applied.pd, "integrations")
-    assert {name: i["vendor"]["id"] for name, i in integrations.items()} == {
-        "Apica-Checkout-API": "PAPICA1",
-        "Apica-Search": "PAPICA1",
-        "Apica-Status-Page": "PAPICA1",
-        "Apica-Legacy-Web": "PAPICA2",
+    vendors = {name: (i["type"], (i["vendor"] or {}).get("id")) for name, i in integrations.items()}
+    assert vendors == {
+        "Apica-Checkout-API": ("events_api_v2_inbound_integration", "PAPICA1"),
+        "Apica-Search": ("events_api_v2_inbound_integration", None),
+        "Apica-Status-Page": ("events_api_v2_inbound_integration", "PAPICA1"),
+        "Apica-Legacy-Web": ("events_api_v2_inbound_integration", "PAPICA2"),
     }
+    # Alert grouping through AlertGroupingSetting, one per grouped service (seconds).
+    grouping = by_name(applied.pd, "alert_grouping_settings")
+    assert {name: (g["type"], g["config"], [s["id"] for s in g["services"]])
+            for name, g in grouping.items()} == {
+        "Checkout API": ("time", {"timeout": 900}, [checkout["id"]]),
+        "Search": ("content_based", {"time_window": 3600, "aggregate": "all",
+                                     "fields": ["source", "component"]}, [search["id"]]),
+        "Status Page": ("intelligent", {"time_window": 300, "iag_fields": ["summary"]},
+                        [status["id"]]),
+    }
+    # Never the deprecated service-level parameters.
+    assert {s["alert_grouping_parameters"]["type"] for s in services.values()} == {None}
     outputs = applied.project.outputs()
     keys = {i["service"]["summary"]: i["integration_key"] for i in integrations.values()}
     assert {k: s["id"] for k, s in outputs["services"].items()} == {
@@ -142,9 +156,23 @@ def test_routes_pull_feeds_the_bridge_and_every_story_pages_as_expected(
     assert pulled.stdout.startswith(f"wrote 4 route(s) for stack '{STACK}' to {routes_path}")
     assert stat.S_IMODE(os.stat(routes_path).st_mode) == 0o600
     routes = load_routes_file(routes_path)
-    keys = {i["integration_key"] for i in by_name(applied.pd, "integrations").values()}
+    integrations = by_name(applied.pd, "integrations").values()
+    keys = {i["integration_key"] for i in integrations}
     assert {r.routing_key.get_secret_value() for r in routes.routes.values()} == keys
+    # Each route names the integration that holds its key.
+    assert {(r.integration_id, r.routing_key.get_secret_value()) for r in routes.routes.values()
+            } == {(i["id"], i["integration_key"]) for i in integrations}
     assert not [key for key in keys if key in pulled.stdout + pulled.stderr]
+
+    token_file = tmp_path / "token"
+    token_file.write_text(applied.pd.token)
+    verified = applied.project.apica_pd("routes", "verify", "--routes", str(routes_path),
+                                        "--token-file", str(token_file),
+                                        "--api-url", applied.pd.api_url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.endswith("all 4 routes take Events API v2 events\n")
+    assert not [key for key in keys if key in verified.stdout + verified.stderr]
+    assert applied.pd.token not in verified.stdout + verified.stderr
 
     out = io.StringIO()
     incidents = play_stories(applied.pd, routes, routes_path, tmp_path, out)
