@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
@@ -73,6 +72,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from contract.files import write_atomically
     from infra.account_import import Selection, fetch_account
     from infra.errors import StackFileInvalid
     from infra.import_stack import import_stack
@@ -97,7 +97,7 @@ def _import(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(imported.text)
     else:
-        write_atomically(out, imported.text)
+        write_atomically(out, imported.text, 0o644)
     without = imported.without_integration
     print(
         escape(
@@ -123,19 +123,3 @@ def _import(args: argparse.Namespace) -> int:
 
 class ImportFailed(InfraError):
     """The import cannot go on; `str()` says why and what to do."""
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in its folder and a rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-

@@ -21,11 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
+from contract.vocabulary import DEFAULT_ROUTES_FILE, PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 
-# Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
-# imported from there so `apica-pd --help` does not load pydantic.
-DEFAULT_OUT = Path("routes.json")
+DEFAULT_OUT = Path(DEFAULT_ROUTES_FILE)
 EXIT_OK, EXIT_FAILED, EXIT_PROBLEM = 0, 1, 3
 
 
