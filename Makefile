@@ -20,9 +20,10 @@ $(BIN)/.installed: pyproject.toml package-lock.json
 demo: $(BIN)/.installed
 	$(BIN)/apica-pd demo
 
+# PYTEST_ARGS narrows the run: .ci/run leaves the e2e tests to `make e2e`.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # tools/build.sh builds the Pulumi CLI from the Go module proxy (Go >= 1.26.6; about
 # 8 min the first time, then a cache hit in ~/.cache/apica-pd-tools).
