@@ -128,12 +128,14 @@ LEFT JOIN check_state cs ON cs.route = k.route AND cs.check_key = k.check_key
 """
 _PENDING = f"SELECT {columns(PendingEvent)} FROM events"
 # A delivered event leaves; a trigger notes the key its incident opened through (its
-# time kept while the key stays the same), a resolve forgets it.
-_MARK_DELIVERED = """
+# time kept while the key stays the same), a resolve forgets it. `now`: the batch's
+# time if it has one, else the database's.
+_MARK_DELIVERED = f"""
 WITH gone AS (DELETE FROM events WHERE id = %(id)s RETURNING route, action, dedup_key),
 opened AS (
     INSERT INTO incident_keys (route, dedup_key, routing_key, opened_at)
-    SELECT route, dedup_key, %(key)s, %(now)s FROM gone WHERE action = 'trigger'
+    SELECT route, dedup_key, %(key)s, COALESCE(%(now)s::float8, {_NOW})
+    FROM gone WHERE action = 'trigger'
     ON CONFLICT (route, dedup_key) DO UPDATE SET routing_key = excluded.routing_key,
         opened_at = CASE WHEN incident_keys.routing_key = excluded.routing_key
                          THEN incident_keys.opened_at ELSE excluded.opened_at END
@@ -183,11 +185,22 @@ class _CheckState:
 class _Tx:
     """What a job gets: the batch's cursor, the time it runs at, and the state of the
     batch's checks, read in one statement before the first job (each job leaves it as
-    its writes will: a later alert of the same check in the batch sees them)."""
+    its writes will: a later alert of the same check in the batch sees them).
+
+    `now` is read from the database when a job first asks, unless the batch's first
+    statement brought it: a batch that needs no time (a delivered event) costs no
+    round trip before its commit.
+    """
 
     cur: Any
-    now: float
+    known_now: float | None
     checks: dict[tuple[str, str], _CheckState]
+
+    @property
+    def now(self) -> float:
+        if self.known_now is None:
+            (self.known_now,) = self.cur.execute(f"SELECT {_NOW}").fetchone()
+        return self.known_now
 
 
 def _never(result: Any) -> bool:
@@ -392,7 +405,7 @@ class PostgresStore:
             checks = sorted({key for job in jobs for key in job.checks})
             now = self._clock() if self._clock is not None else None
             state: dict[tuple[str, str], _CheckState] = {}
-            if checks or now is None:
+            if checks:
                 for db_now, route, check_key, *found in cur.execute(
                         _BATCH_START, ([r for r, _ in checks], [c for _, c in checks])):
                     if route is not None:
@@ -673,7 +686,8 @@ class PostgresStore:
 
         def job(tx: _Tx) -> None:
             # One statement, nothing to wait for before the commit.
-            tx.cur.execute(_MARK_DELIVERED, {"id": event_id, "key": routing_key, "now": tx.now})
+            tx.cur.execute(_MARK_DELIVERED,
+                           {"id": event_id, "key": routing_key, "now": tx.known_now})
 
         self._write(_Job(job))
 
