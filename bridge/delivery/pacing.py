@@ -25,9 +25,9 @@ from bridge.delivery.retry import MAX_RETRY_AFTER
 from bridge.store.records import KeyWindow, Throttle
 
 PAGERDUTY_WINDOW = 60.0
-# More than a send takes to reach PagerDuty (claim, commit, request), short against the
-# window: a full window costs 1 s in 60.
-ARRIVAL_MARGIN = 1.0
+# More than a send takes to reach PagerDuty (claim, commit, request: milliseconds on
+# loopback, a few hundred at worst across the internet), short against the window.
+ARRIVAL_MARGIN = 0.5
 WINDOW = PAGERDUTY_WINDOW + ARRIVAL_MARGIN
 DEFAULT_LIMIT = 120
 
