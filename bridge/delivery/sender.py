@@ -128,6 +128,8 @@ class Sender:
             )
             try:
                 answer = response.read(MAX_ANSWER_BYTES)
+                # A longer answer is cut; urllib3 takes a connection with unread bytes
+                # for dropped and does not reuse it.
             finally:
                 response.release_conn()
         except (NewConnectionError, ProxyError, ProtocolError, OSError) as exc:

@@ -10,7 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender, classify
+from bridge.delivery.sender import (
+    MAX_ANSWER_BYTES,
+    Dead,
+    Delivered,
+    RetryLater,
+    Sender,
+    classify,
+)
 
 EVENT = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "d",
          "payload": {"summary": "s", "source": "x", "severity": "info"}}
@@ -229,4 +236,17 @@ def test_keep_alive_connections_are_reused(server):
     sender = Sender(url)
     assert [sender.send(EVENT) for _ in range(3)] == [Delivered(202)] * 3
     assert len(set(script.peers)) == 1  # one connection for the three
+    sender.close()
+
+
+def test_an_oversized_answer_is_cut_and_its_connection_not_reused(server):
+    url, script = server
+    script.answers.append((400, {}, b"x" * (MAX_ANSWER_BYTES + 5000), 0))
+    script.answers.append((202, {}, _json({"message": "Event processed"}), 0))
+    sender = Sender(url)
+    first = sender.send(EVENT)
+    assert isinstance(first, Dead) and len(first.message) == 2000
+    # The unread rest of the first answer must not be taken for the second one.
+    assert sender.send(EVENT) == Delivered(202, "Event processed")
+    assert len(set(script.peers)) == 2
     sender.close()
