@@ -128,8 +128,10 @@ class Sender:
             )
             try:
                 answer = response.read(MAX_ANSWER_BYTES)
-                # A longer answer is cut; urllib3 takes a connection with unread bytes
-                # for dropped and does not reuse it.
+                if response.read(1):
+                    # A longer answer is cut: its rest, in the socket or already in a
+                    # buffer, must not be read as the next answer on this connection.
+                    response.close()
             finally:
                 response.release_conn()
         except (NewConnectionError, ProxyError, ProtocolError, OSError) as exc:
