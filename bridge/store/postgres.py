@@ -6,7 +6,10 @@ Every bridge on the database accepts webhooks and delivers. The promises of
 - Durability: every connection sets `synchronous_commit = on` (whatever the database's
   default), so a commit returns only once its WAL is flushed (and, where the operator
   configured synchronous standbys, confirmed by them): the 202 to ASM comes only after
-  that commit.
+  that commit. The delivery bookkeeping (claims, delivered marks, reschedules) commits
+  with `SET LOCAL synchronous_commit = off`, as SQLite commits it without an fsync of
+  its own: on disk with the next alert's commit; lost only in a crash of the database,
+  which re-sends an event at worst.
 - Writes go through the group commit (`bridge.store.group_commit`), as in SQLite: one
   transaction per batch, its statements pipelined. A transaction first takes, in one
   sorted order, the advisory locks its jobs declare: one per check an alert belongs to
@@ -33,7 +36,9 @@ error: messages are `scrub`bed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -203,6 +208,10 @@ class _Tx:
         return self.known_now
 
 
+def _call(function: Callable[[], None]) -> None:
+    function()
+
+
 def _never(result: Any) -> bool:
     return False
 
@@ -273,7 +282,8 @@ class PostgresStore:
         self._writer_used = 0.0
         self._writer_pid = 0  # its server process: what its NOTIFYs come from
         self._writer = GroupCommit(self._commit_batch, closed_error=PoolClosed,
-                                   unreachable=unreachable)
+                                   unreachable=unreachable,
+                                   relaxed=functools.partial(self._commit_batch, relaxed=True))
 
     # -- connections -------------------------------------------------------------
 
@@ -382,24 +392,33 @@ class PostgresStore:
         self._writer_pid = db.info.backend_pid
         return db
 
-    def _commit_batch(self, jobs: Sequence[_Job]) -> list[Any]:
+    def _commit_batch(self, jobs: Sequence[_Job], *, relaxed: bool = False) -> list[Any]:
         """The group commit's transaction, on the writer's connection."""
         db = self._writer_connection()
         try:
-            return self._transaction(jobs, db)
+            return self._transaction(jobs, db, relaxed=relaxed)
         finally:
             self._writer_used = time.monotonic()
 
-    def _transaction(self, jobs: Sequence[_Job],
-                     db: psycopg.Connection[Any] | None = None) -> list[Any]:
-        """Run `jobs` in one transaction on `db` (else a connection of the pool)."""
+    def _transaction(self, jobs: Sequence[_Job], db: psycopg.Connection[Any] | None = None,
+                     *, relaxed: bool = False) -> list[Any]:
+        """Run `jobs` in one transaction on `db` (else a connection of the pool).
+
+        `relaxed`: the delivery bookkeeping (claims, delivered marks, reschedules), whose
+        commit need not wait for the WAL flush (`synchronous_commit = off` for it alone):
+        it reaches the disk with the next alert's commit, and a crash of the database
+        before that re-sends an event at worst, which PagerDuty merges by dedup key.
+        Alerts always wait for the flush.
+        """
         if db is None:
             with self._pool.connection() as pooled:
-                return self._transaction(jobs, pooled)
+                return self._transaction(jobs, pooled, relaxed=relaxed)
         # One order for every lock: two bridges' batches never wait for each other in a
         # circle.
         locks = sorted({lock for job in jobs for lock in job.locks})
         with db.transaction(), db.pipeline(), db.cursor() as cur:
+            if relaxed:
+                cur.execute("SET LOCAL synchronous_commit = off")
             if locks:
                 cur.executemany("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", locks)
             checks = sorted({key for job in jobs for key in job.checks})
@@ -420,8 +439,8 @@ class PostgresStore:
                 cur.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
         return results
 
-    def _write(self, job: _Job) -> Any:
-        return self._writer.run(job)
+    def _write(self, job: _Job, *, durable: bool = True) -> Any:
+        return self._writer.run(job, durable=durable)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._pool.connection() as db:
@@ -446,18 +465,22 @@ class PostgresStore:
         return self._enqueued(result)
 
     async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
-        """`enqueue` for an event loop: awaits the commit without holding a thread."""
+        """`enqueue` for an event loop: awaits the commit without holding a thread.
+
+        The listeners (the worker) are told on the loop's next turn, after the caller
+        (the webhook handler) has written its 202 (as in SQLite)."""
         try:
             result = await self._writer.submit_async(self._enqueue_job(alert, events_for))
         except psycopg.Error:
             self._note_commit(False)
             raise
-        return self._enqueued(result)
+        return self._enqueued(result, asyncio.get_running_loop().call_soon)
 
-    def _enqueued(self, result: Enqueued) -> Enqueued:
+    def _enqueued(self, result: Enqueued,
+                  later: Callable[[Callable[[], None]], object] | None = None) -> Enqueued:
         self._note_commit(True)
         if result.verdict == "stored":
-            self._notify()
+            (later or _call)(self._notify)
         return result
 
     def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> _Job:
@@ -597,7 +620,7 @@ class PostgresStore:
         # claim waits for the database a few times (it decides on what it reads), and the
         # webhooks' commits must not queue behind that. It never waits on the writer's
         # locks (rows SKIP LOCKED, key locks only claims take), so no cycle can form.
-        return self._transaction([_Job(job, keys)])[0]
+        return self._transaction([_Job(job, keys)], relaxed=True)[0]
 
     @staticmethod
     def _free_lanes(cur: Any, now: float, claims: Sequence[Claim], owner: str,
@@ -689,7 +712,7 @@ class PostgresStore:
             tx.cur.execute(_MARK_DELIVERED,
                            {"id": event_id, "key": routing_key, "now": tx.known_now})
 
-        self._write(_Job(job))
+        self._write(_Job(job), durable=False)
 
     def reschedule(
         self,
@@ -715,7 +738,7 @@ class PostgresStore:
                     " not_before = excluded.not_before",
                     (key, limits.limit, limits.since, limits.not_before))
 
-        self._write(_Job(job))
+        self._write(_Job(job), durable=False)
 
     def dead_letter(
         self,

@@ -54,6 +54,16 @@ def test_every_session_commits_durably_whatever_the_database_default(stores, pos
             admin.execute("ALTER ROLE bridge RESET synchronous_commit")
 
 
+def test_only_the_delivery_bookkeeping_commits_without_waiting_for_the_flush(outbox):
+    def setting(tx):
+        return tx.cur.execute("SHOW synchronous_commit").fetchone()[0]
+
+    assert outbox._writer.run(_Job(setting)) == "on"  # an alert's batch
+    assert outbox._writer.run(_Job(setting), durable=False) == "off"  # delivered, rescheduled
+    assert outbox._transaction([_Job(setting)], relaxed=True) == ["off"]  # a claim
+    assert outbox._writer.run(_Job(setting)) == "on"  # SET LOCAL: that batch only
+
+
 def test_a_commit_by_another_bridge_wakes_this_ones_listeners(outbox, other):
     woken = threading.Event()
     outbox.subscribe(woken.set)
