@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from contract.maintenance import describe_window
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.plan import integration_logical_name, policy_logical_name, service_logical_name
 
@@ -35,7 +36,8 @@ Subject = Literal["escalation_policy", "service", "integration", "route", "catch
 
 # Which fields of a resolved service belong to which PagerDuty resource / the bridge.
 _INTEGRATION_FIELDS = frozenset({"name", "vendor_id"})
-_ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links"})
+_ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links",
+                           "maintenance"})
 _IDENTITY_FIELDS = frozenset({"key", "kind", "integration"})
 # Shown as one value when added (the severity map reads best as one line).
 _WHOLE = frozenset({"severity_map"})
@@ -604,7 +606,11 @@ def _integration(service: Service) -> dict[str, Any]:
 
 
 def _route(service: Service) -> dict[str, Any]:
-    return service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
+    route = service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
+    # A window by its name, as one line: a change reads "maintenance.deploy: old -> new".
+    route["maintenance"] = {window.name: describe_window(window)
+                            for window in service.integration.maintenance}
+    return route
 
 
 def _protect_note(item: Policy | Service, verb: str = "delete") -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.routes_file import ROUTES_FILE_VERSION
+from contract.routes_file import MAINTENANCE_VERSION, ROUTES_FILE_VERSION
 from infra.model import ExistingService, NewPolicy, NewService, Stack, Target, UrgencyRule
 
 # PagerDuty's "off" for auto-resolve and acknowledgement timeouts in the provider.
@@ -155,7 +155,7 @@ def routes_document(
     stack: Stack, stack_name: str, resolved: Mapping[str, ResolvedRoute]
 ) -> dict[str, object]:
     """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route."""
-    routes: dict[str, object] = {}
+    routes: dict[str, dict[str, object]] = {}
     for key, service in stack.services.items():
         integration, known = service.integration, resolved[key]
         routes[key] = {
@@ -170,8 +170,14 @@ def routes_document(
             "severity_map": dict(integration.severity_map),
             "links": [{"href": link.href, "text": link.text} for link in integration.links],
         }
+        if integration.maintenance:  # version 3; without windows older bridges read the file
+            routes[key]["maintenance"] = [
+                window.model_dump(mode="json", exclude_none=True)
+                for window in integration.maintenance
+            ]
+    has_windows = any(service.integration.maintenance for service in stack.services.values())
     return {
-        "version": ROUTES_FILE_VERSION,
+        "version": MAINTENANCE_VERSION if has_windows else ROUTES_FILE_VERSION,
         "stack": stack_name,
         "catch_all": stack.catch_all,
         "routes": routes,

@@ -65,6 +65,7 @@ PATTERN_SAMPLES = {
     "^[^\\x00-\\x1f\\x7f-\\x9f]*$": "Checkout API",
     "^https?://\\S+$": "https://runbooks.example.com/web",
     "^[A-Za-z0-9_-]{1,64}$": "7d3f0c2e-5b1a-4c9e",
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?$": "2026-12-05T22:00",
 }
 
 
