@@ -313,7 +313,7 @@ def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path)
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
-                   "bridge knows up to 4; run the bridge that wrote it (or a newer one)\n")
+                   "bridge knows up to 5; run the bridge that wrote it (or a newer one)\n")
 
 
 # -- hostile surroundings: a full disk, no write access, a reader that goes away -------
@@ -410,6 +410,6 @@ def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
-                   "reads version 4; start the bridge once to upgrade it\n")
+                   "reads version 5; start the bridge once to upgrade it\n")
     with sqlite3.connect(path) as db:
         assert schema_version(db) == 2

@@ -18,10 +18,10 @@ INTERFACE = sorted(
 def test_the_interface_is_what_its_users_need():
     assert INTERFACE == [
         "__enter__", "__exit__", "backlog", "claim", "close", "dead_letter", "dead_letters",
-        "delivery_lock", "enqueue", "enqueue_async", "get", "key_window", "lane_heads",
-        "mark_delivered", "open_incidents", "open_keys", "pending", "record_route_problem",
-        "record_unclaimed", "redrive", "release_leases", "reschedule", "route_problems",
-        "stale_alerts", "stats", "subscribe", "unclaimed", "writable",
+        "delivery_lock", "drop_held", "enqueue", "enqueue_async", "get", "held_alerts", "hold",
+        "key_window", "lane_heads", "mark_delivered", "open_incidents", "open_keys", "pending",
+        "record_route_problem", "record_unclaimed", "redrive", "release_leases", "reschedule",
+        "route_problems", "stale_alerts", "stats", "subscribe", "unclaimed", "writable",
     ]
 
 

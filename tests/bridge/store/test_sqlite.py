@@ -10,7 +10,14 @@ import stat
 import pytest
 
 from bridge.delivery.pacing import Pacing
-from bridge.store.records import Claim, Enqueued, KeyIncidents, RouteProblem, Throttle
+from bridge.store.records import (
+    Claim,
+    Enqueued,
+    HeldAlert,
+    KeyIncidents,
+    RouteProblem,
+    Throttle,
+)
 from bridge.store.sqlite import SqliteStore, outbox_path
 from tests.bridge.conftest import enqueue, incoming, new_event
 
@@ -203,6 +210,74 @@ def test_events_for_failure_stores_nothing(outbox):
     assert outbox.pending() == []
     # Fingerprint and timestamp were rolled back too: the retry is neither duplicate nor stale.
     assert enqueue(outbox, new_event(), fingerprint="fp", asm_time=T0).verdict == "stored"
+
+
+# -- maintenance windows: held alerts ------------------------------------------------------
+
+
+def test_a_held_alert_stores_no_event_and_leaves_open_classes_alone(outbox, clock):
+    enqueue(outbox, new_event(), open_after={"low"})
+    subscribed = []
+    outbox.subscribe(lambda: subscribed.append(1))
+    held = outbox.hold(incoming(fingerprint="F", asm_time=T5), window="deploy",
+                       record={"severity": "F", "tags": {"Env": ["Prod"]}})
+    assert held == Enqueued("stored")
+    assert (len(outbox.pending()), outbox.open_keys("web", "id:1")) == (1, {"low"})
+    assert subscribed == []  # nothing for the worker
+    (found,) = outbox.held_alerts()
+    assert found == HeldAlert("web", "id:1", "deploy", {"severity": "F", "tags": {"Env": ["Prod"]}},
+                              clock.now, clock.now, 1)
+
+
+def test_the_latest_held_alert_of_a_check_replaces_the_one_before(outbox, clock):
+    outbox.hold(incoming(fingerprint="F", asm_time=T0), window="deploy", record={"n": 1})
+    first_at = clock.now
+    clock.now += 30
+    outbox.hold(incoming(fingerprint="I", asm_time=T5), window="move", record={"n": 2})
+    outbox.hold(incoming(check="id:2", fingerprint="F"), window="deploy", record={"n": 3})
+    one, two = outbox.held_alerts()
+    assert (one.check_key, one.window, one.alert, one.held_at, one.updated_at, one.version) \
+        == ("id:1", "move", {"n": 2}, first_at, clock.now, 2)
+    assert (two.check_key, two.alert, two.version) == ("id:2", {"n": 3}, 1)
+
+
+def test_holding_applies_the_duplicate_and_stale_rules_of_enqueue(outbox, clock):
+    enqueue(outbox, new_event(), fingerprint="I", asm_time=T5)
+    # Older than the check's newest accepted alert: stale, nothing held.
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T0), window="w", record={}) == \
+        Enqueued("stale", newest_alert_at=T5)
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "stored"
+    # A copy of the held alert is a duplicate, and later a replay (stale).
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "duplicate"
+    clock.now += 61
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "stale"
+    # The held alert advanced the check's newest time: an older webhook now is stale.
+    assert enqueue(outbox, new_event(), fingerprint="x", asm_time=T5).verdict == "stale"
+    assert [h.version for h in outbox.held_alerts()] == [1]
+
+
+def test_drop_held_never_drops_a_newer_alert(outbox):
+    outbox.hold(incoming(fingerprint="a"), window="w", record={"n": 1})
+    (read,) = outbox.held_alerts()
+    outbox.hold(incoming(fingerprint="b"), window="w", record={"n": 2})
+    assert outbox.drop_held("web", "id:1", read.version) is False
+    (newer,) = outbox.held_alerts()
+    assert outbox.drop_held("web", "id:1", newer.version) is True
+    assert outbox.held_alerts() == []
+    assert outbox.drop_held("web", "id:1", newer.version) is False
+
+
+def test_held_alerts_survive_a_restart(tmp_path, clock):
+    path = outbox_path(tmp_path / "data")
+    with SqliteStore(path, clock=clock) as box:
+        box.hold(incoming(fingerprint="a", asm_time=T0), window="w", record={"n": 1})
+    with SqliteStore(path, clock=clock) as box:
+        assert [h.alert for h in box.held_alerts()] == [{"n": 1}]
+        assert box.hold(incoming(fingerprint="b", asm_time="2026-11-26T09:59:00Z"),
+                        window="w", record={}).verdict == "stale"
 
 
 # -- leases and the send log ------------------------------------------------------------
