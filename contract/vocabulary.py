@@ -54,6 +54,10 @@ MAX_LINK_TEXT = 255
 MAX_LINK_HREF = 2048
 #: The vendor PagerDuty lists Apica's integrations under.
 APICA_VENDOR_NAME = "Apica"
+#: PagerDuty's REST API (US; EU accounts use https://api.eu.pagerduty.com) and the
+#: environment variable a REST token is read from (as the Pulumi provider reads it).
+PAGERDUTY_REST_URL = "https://api.pagerduty.com"
+PAGERDUTY_TOKEN_ENV = "PAGERDUTY_TOKEN"
 
 # -- routes ---------------------------------------------------------------------------
 

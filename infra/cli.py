@@ -25,6 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     plan.add_argument("--stack", help="Pulumi stack name (default: the file's name)")
     plan.set_defaults(handler=_plan)
+    _register_adoption(subparsers)
+
+
+def _register_adoption(subparsers: argparse._SubParsersAction) -> None:
+    """`import` (adopt an existing account) and `change-event` (tell PagerDuty what changed)."""
+    from infra import change_event_cli, import_cli
+
+    import_cli.register(subparsers)
+    change_event_cli.register(subparsers)
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ Subject = Literal["escalation_policy", "service", "integration", "route", "catch
 _INTEGRATION_FIELDS = frozenset({"name", "vendor_id"})
 _ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links",
                            "maintenance"})
-_IDENTITY_FIELDS = frozenset({"key", "kind", "integration"})
+_IDENTITY_FIELDS = frozenset({"key", "kind", "integration", "adopt"})
 # Shown as one value when added (the severity map reads best as one line).
 _WHOLE = frozenset({"severity_map"})
 
@@ -226,6 +226,39 @@ def _existing_note(item: Policy | Service, what: str) -> tuple[str, ...]:
     return (f"uses the existing {what} {item.name!r}, looked up by name; not managed here",)
 
 
+def _adopt_notes(before: Policy | Service | None, after: Policy | Service) -> tuple[str, ...]:
+    """What `adopt:` means for `pulumi up`, said where it is added or changed."""
+    notes = []
+    for what, old_thing, new_thing in _adoptable(before, after):
+        new, old = getattr(new_thing, "adopt", None), getattr(old_thing, "adopt", None)
+        if new is None or new == old:
+            continue
+        if old_thing is None:
+            notes.append(
+                f"adopts the existing {what} {new} as it is: `pulumi up` imports it "
+                "instead of creating one"
+            )
+        else:
+            notes.append(
+                f"{what} adopt set to {new}: Pulumi imports only what the stack does not "
+                "manage yet; for a resource already in its state the id must be the one it has"
+            )
+    return tuple(notes)
+
+
+def _adoptable(
+    before: Policy | Service | None, after: Policy | Service
+) -> list[tuple[str, Any, Any]]:
+    """(what, its old version or None, its new version): the object, then its integration."""
+    services = (NewService, ExistingService)
+    what = "service" if isinstance(after, services) else "escalation policy"
+    pairs: list[tuple[str, Any, Any]] = [(what, before, after)]
+    if isinstance(after, services) and after.integration is not None:
+        old = before.integration if isinstance(before, services) else None
+        pairs.append(("Apica integration", old, after.integration))
+    return pairs
+
+
 def _policy_added(key: str, after: Policy) -> Change:
     return Change(
         "add",
@@ -234,7 +267,7 @@ def _policy_added(key: str, after: Policy) -> Change:
         after.name,
         _policy_ln(after),
         properties=_added(_props(after)),
-        notes=_existing_note(after, "escalation policy"),
+        notes=(*_existing_note(after, "escalation policy"), *_adopt_notes(None, after)),
     )
 
 
@@ -285,11 +318,20 @@ def _policy_in_place(key: str, before: Policy, after: Policy) -> list[Change]:
     props = tuple(_flatten(_props(before), _props(after)))
     name = after.name
     if before.kind == after.kind:
-        return (
-            [Change("change", "escalation_policy", key, name, _policy_ln(after), properties=props)]
-            if props
-            else []
-        )
+        notes = _adopt_notes(before, after)
+        if not props and not notes:
+            return []
+        return [
+            Change(
+                "change",
+                "escalation_policy",
+                key,
+                name,
+                _policy_ln(after),
+                properties=props,
+                notes=notes,
+            )
+        ]
     if isinstance(after, ExistingPolicy):
         return [
             _destroys(
@@ -327,6 +369,8 @@ def _policy_in_place(key: str, before: Policy, after: Policy) -> list[Change]:
 
 def _checks(service: Service) -> tuple[tuple[object, ...], ...]:
     integration = service.integration
+    if integration is None:
+        return (), (), ()
     return integration.check_ids, integration.check_guids, integration.check_tags
 
 
@@ -357,7 +401,8 @@ def _service_properties(service: Service) -> dict[str, Any]:
 def _service_added(key: str, after: Service) -> Change:
     notes = [
         *_existing_note(after, "service"),
-        f"new route: set up an ASM webhook target for /v1/asm/{key}",
+        *_adopt_notes(None, after),
+        *_new_route_note(key, after),
     ]
     return Change(
         "add",
@@ -370,8 +415,26 @@ def _service_added(key: str, after: Service) -> Change:
     )
 
 
+def _new_route_note(key: str, service: Service) -> tuple[str, ...]:
+    if service.integration is None:
+        return ("no Apica integration (`integration: none`): ASM cannot page it yet",)
+    return (f"new route: set up an ASM webhook target for /v1/asm/{key}",)
+
+
 def _service_removed(key: str, before: Service) -> Change:
-    name, integration = before.name, before.integration.name
+    name = before.name
+    if before.integration is None:
+        logical_name = _service_ln(before)
+        return _destroys(
+            "remove",
+            "service",
+            key,
+            name,
+            logical_name,
+            [f"deletes service {name!r} ({logical_name}) from PagerDuty"],
+            before,
+        )
+    integration = before.integration.name
     if isinstance(before, NewService):
         what = (
             f"deletes service {name!r} ({service_logical_name(key)}) and its Apica "
@@ -462,10 +525,22 @@ def _service_in_place(
     service_props = tuple(_flatten(_props(before), _props(after)))
     integration_props = tuple(_flatten(_integration(before), _integration(after)))
     moved = isinstance(before, ExistingService) and bool(service_props)  # another existing one
-    if service_props and not moved:
+    adopt_notes = _adopt_notes(before, after)
+    if (service_props or adopt_notes) and not moved:
         changes.append(
-            Change("change", "service", key, name, _service_ln(after), properties=service_props)
+            Change(
+                "change",
+                "service",
+                key,
+                name,
+                _service_ln(after),
+                properties=service_props,
+                notes=adopt_notes,
+            )
         )
+    if before.integration is None or after.integration is None:
+        changes.extend(_integration_toggled(key, before, after))
+        return changes
     integration_name = after.integration.name
     vendor_changed = any(p.path == "vendor_id" for p in integration_props)
     if moved or vendor_changed:
@@ -534,9 +609,44 @@ def _service_in_place(
     return changes
 
 
+def _integration_toggled(key: str, before: Service, after: Service) -> list[Change]:
+    """`integration: none` on one side: the Apica integration (and route) comes or goes."""
+    logical_name = integration_logical_name(key)
+    if after.integration is not None:
+        return [
+            Change(
+                "add",
+                "integration",
+                key,
+                after.integration.name,
+                logical_name,
+                properties=_added({**_integration(after), **_route(after)}),
+                notes=_new_route_note(key, after),
+            )
+        ]
+    if before.integration is None:
+        return []
+    return [
+        _destroys(
+            "remove",
+            "integration",
+            key,
+            before.integration.name,
+            logical_name,
+            [
+                f"deletes the Apica integration {before.integration.name!r} ({logical_name}): "
+                f"its integration key dies and ASM alerts on /v1/asm/{key} stop paging"
+            ],
+            before,
+        )
+    ]
+
+
 def _claims(services: Mapping[str, Service]) -> dict[str, set[str]]:
     claimed: dict[str, set[str]] = {"check_ids": set(), "check_guids": set()}
     for service in services.values():
+        if service.integration is None:
+            continue
         claimed["check_ids"].update(str(i) for i in service.integration.check_ids)
         claimed["check_guids"].update(g.lower() for g in service.integration.check_guids)
     return claimed
@@ -549,6 +659,8 @@ def _unclaimed_notes(
     catch_all: str | None,
 ) -> list[str]:
     notes = []
+    if before.integration is None or after.integration is None:
+        return notes
     for field, label in (("check_ids", "check id"), ("check_guids", "check GUID")):
         now = {str(v).lower() for v in getattr(after.integration, field)}
         for value in getattr(before.integration, field):
@@ -602,10 +714,14 @@ def _props(item: Policy | Service) -> dict[str, Any]:
 
 
 def _integration(service: Service) -> dict[str, Any]:
+    if service.integration is None:
+        return {}
     return service.integration.model_dump(mode="json", include=_INTEGRATION_FIELDS)
 
 
 def _route(service: Service) -> dict[str, Any]:
+    if service.integration is None:
+        return {}
     route = service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
     # A window by its name, as one line: a change reads "maintenance.deploy: old -> new".
     route["maintenance"] = {window.name: describe_window(window)

@@ -10,7 +10,8 @@ outcome to an exit status. No credentials, no Pulumi CLI.
 
 Exit status: 0 no change or only allowed/safe changes; 1 invalid input (unreadable
 or invalid stack file, unknown revision, not a git repository); 2 usage error;
-3 `--check` found a destructive change that is not allowed.
+3 `--check` found a destructive change that is not allowed, or a mass change beyond
+the stack's change budget (`infra.change_budget`) that is not allowed.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compare two versions of a stack file (two paths, or one path at git "
         "revisions) property by property. Destructive changes (removing a service or "
         "integration, replacing one, renaming a route) are called out; with --check they "
-        "fail unless allowed. Exit status: 0 ok, 1 invalid input, 2 usage, 3 destructive "
-        "change not allowed (--check).",
+        "fail unless allowed, and so do mass changes beyond the stack's change budget. Exit "
+        "status: 0 ok, 1 invalid input, 2 usage, 3 destructive or mass change not allowed "
+        "(--check).",
     )
     diff.add_argument("files", nargs="+", metavar="FILE", help="OLD NEW, or one FILE with --base")
     diff.add_argument(
@@ -78,13 +80,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print Markdown for a pull-request comment or job summary",
     )
     diff.add_argument(
-        "--check", action="store_true", help="exit 3 if a destructive change is not allowed"
+        "--check",
+        action="store_true",
+        help="exit 3 if a destructive change, or a change beyond the change budget, is not "
+        "allowed",
     )
     diff.add_argument(
         "--allow-destroy",
         action="store_true",
         help="allow every destructive change (default: only the keys listed "
         f"in the new file's {ALLOW_FIELD})",
+    )
+    diff.add_argument(
+        "--allow-mass-change",
+        action="store_true",
+        help="allow exceeding the change budget (default: only if the new file sets "
+        "allow_mass_change: true)",
     )
     diff.set_defaults(handler=_handle, diff_parser=diff)
 
@@ -109,8 +120,14 @@ def _handle(args: argparse.Namespace) -> int:
                 else read_worktree(args.files[0])
             )
             file_label = args.files[0]
-        text, code = run_diff(
-            old, new, file_label, fmt=fmt, check=args.check, allow_all=args.allow_destroy
+        text, code, blocked = run_diff(
+            old,
+            new,
+            file_label,
+            fmt=fmt,
+            check=args.check,
+            allow_all=args.allow_destroy,
+            allow_mass_change=args.allow_mass_change,
         )
     except DiffInputError as exc:
         print(escape_lines(f"apica-pd diff: {exc}"), file=sys.stderr)
@@ -118,26 +135,47 @@ def _handle(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     if code == EXIT_BLOCKED:
         print(
-            "apica-pd diff: destructive change not allowed (exit 3); see above for how to allow it",
+            f"apica-pd diff: {' and '.join(blocked)} not allowed (exit 3); see above for how "
+            "to allow it",
             file=sys.stderr,
         )
     return code
 
 
 def run_diff(
-    old: Side, new: Side, file_label: str, *, fmt: str, check: bool, allow_all: bool
-) -> tuple[str, int]:
-    """Compare two sides; returns the rendered output and the exit status."""
+    old: Side,
+    new: Side,
+    file_label: str,
+    *,
+    fmt: str,
+    check: bool,
+    allow_all: bool,
+    allow_mass_change: bool = False,
+) -> tuple[str, int, tuple[str, ...]]:
+    """Compare two sides: the rendered output, the exit status and what blocked it
+    (`destructive change`, `mass change`)."""
+    from infra.change_budget import check_budget
     from infra.diff import diff_stacks, gate
     from infra.diff_render import Labels, render
 
-    old_stack, _ = _load(old)
-    new_stack, allow = _load(new)
+    old_stack, _ = load_side(old)
+    new_stack, allow = load_side(new)
     diff = diff_stacks(old_stack, new_stack)
     verdict = gate(diff, allow_all=allow_all, allow_keys=allow) if check else None
+    budget = (
+        check_budget(old_stack, new_stack, diff, allow_flag=allow_mass_change) if check else None
+    )
     labels = Labels(file_label, old.label, new.label)
-    text = render(fmt, diff, labels, verdict)
-    return text, EXIT_BLOCKED if verdict is not None and not verdict.ok else EXIT_OK
+    text = render(fmt, diff, labels, verdict, budget)
+    blocked = tuple(
+        what
+        for what, ok in (
+            ("destructive change", verdict is None or verdict.ok),
+            ("mass change", budget is None or budget.ok),
+        )
+        if not ok
+    )
+    return text, EXIT_BLOCKED if blocked else EXIT_OK, blocked
 
 
 # -- reading the two sides ---------------------------------------------------------------
@@ -231,7 +269,7 @@ def _reason(exc: BaseException) -> str:
 # -- validating a side ---------------------------------------------------------------------
 
 
-def _load(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
+def load_side(side: Side) -> tuple[Stack | None, tuple[str, ...]]:
     """The resolved stack (None when absent) and its allow_destroy keys."""
     from infra.errors import StackFileInvalid
     from infra.validate import parse_stack

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.maintenance import WEEKDAYS
+from infra.change_budget import BUDGET_WORDS, FIELD, FLAG, BudgetCheck, BudgetVerdict
 from infra.diff import Change, GateResult, PropertyChange, StackDiff, allow_hint
 from infra.messages import escape
 
@@ -37,7 +39,6 @@ _SUBJECT = {
     "route": "route",
     "catch_all": "catch-all route",
 }
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ASM = {"F": "fatal", "E": "error", "W": "warning", "I": "info"}
 
 # Path (indices as []) -> label. Unknown paths fall back to the path in words.
@@ -142,7 +143,7 @@ def _value(path: str, value: Any) -> str:
     if leaf.endswith("vendor_id") and value is None:
         return 'looked up by name ("Apica")'
     if leaf == "urgency.support_hours.days_of_week" and isinstance(value, list):
-        return ", ".join(_WEEKDAYS[day - 1] for day in value if 1 <= day <= 7)
+        return ", ".join(WEEKDAYS[day - 1] for day in value if 1 <= day <= 7)
     if leaf == "check_tags" and isinstance(value, list):
         return ", ".join(f'"{tag}"' for tag in value) if value else "(none)"
     if leaf.endswith("assignment"):
@@ -235,10 +236,68 @@ def gate_lines(gate: GateResult, labels: Labels) -> list[str]:
     return lines
 
 
+def budget_lines(budget: BudgetVerdict, labels: Labels) -> list[str]:
+    """The change budget's verdict: what tripped (counts and limits) and how to allow it."""
+    tripped = budget.tripped
+    if not tripped:
+        applying = [check for check in budget.checks if check.applies]
+        if applying:
+            measured = "; ".join(
+                f"{BUDGET_WORDS[c.name][0]} {c.changed} of {c.existing} "
+                f"({c.share:.1f}%, at most {c.limit}%)"
+                for c in applying
+            )
+            lines = [f"Change budget: within budget ({measured})."]
+        else:
+            least = min(check.min_existing for check in budget.checks)
+            lines = [
+                f"Change budget: not applied (budgets apply from {least} existing services, "
+                "routed checks or escalation policies)."
+            ]
+        if budget.stale_allow:
+            lines.append(
+                f"Note: {labels.file} sets {FIELD}: true, but this change is within budget: "
+                "remove it once the change is applied."
+            )
+        return lines
+    details = [f"  - {_tripped(check)}" for check in tripped]
+    if budget.allowed_by is not None:
+        by = f"{FIELD}: true in {labels.file}" if budget.allowed_by == FIELD else FLAG
+        return [f"Change budget: exceeded, allowed by {by}:", *details]
+    fields = ", ".join(f"`change_budget.{check.name}`" for check in tripped)
+    return [
+        f"Change budget: BLOCKED: this change exceeds the change budget of {labels.file}:",
+        *details,
+        f"If the mass change is meant, set `{FIELD}: true` in {labels.file} for it (remove "
+        f"it once applied), raise {fields} there, or pass {FLAG} to `apica-pd diff`.",
+    ]
+
+
+def _tripped(check: BudgetCheck) -> str:
+    what, among = BUDGET_WORDS[check.name]
+    return (
+        f"{what}: {check.changed} of {check.existing} {among} ({check.share:.1f}%), "
+        f"more than the budget of {check.limit}%"
+    )
+
+
+def verdict_lines(
+    gate: GateResult | None, budget: BudgetVerdict | None, labels: Labels
+) -> list[str]:
+    """The gate's lines, then the budget's (for `--check`)."""
+    lines = gate_lines(gate, labels) if gate is not None else []
+    return lines + (budget_lines(budget, labels) if budget is not None else [])
+
+
 # -- text ------------------------------------------------------------------------------
 
 
-def render_text(diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> str:
+def render_text(
+    diff: StackDiff,
+    labels: Labels,
+    gate: GateResult | None = None,
+    budget: BudgetVerdict | None = None,
+) -> str:
     """Plain text for a terminal."""
     lines = [f"{labels.file}: {labels.old} -> {labels.new}"]
     if not diff.changes:
@@ -252,9 +311,9 @@ def render_text(diff: StackDiff, labels: Labels, gate: GateResult | None = None)
             lines.extend(f"      ! {reason}" for reason in change.reasons)
             lines.extend(f"      {describe(change, prop)}" for prop in change.properties)
             lines.extend(f"      note: {note}" for note in change.notes)
-    if gate is not None:
+    if gate is not None or budget is not None:
         lines.append("")
-        lines.extend(gate_lines(gate, labels))
+        lines.extend(verdict_lines(gate, budget, labels))
     return "\n".join(escape(line) for line in lines) + "\n"
 
 
@@ -287,7 +346,12 @@ def marker(file: str) -> str:
     return f"<!-- apica-pd diff: {file.replace('--', '- -')} -->"
 
 
-def render_markdown(diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> str:
+def render_markdown(
+    diff: StackDiff,
+    labels: Labels,
+    gate: GateResult | None = None,
+    budget: BudgetVerdict | None = None,
+) -> str:
     """Markdown for a pull-request comment or a job summary; first line is `marker()`."""
     head = [
         marker(labels.file),
@@ -298,12 +362,9 @@ def render_markdown(diff: StackDiff, labels: Labels, gate: GateResult | None = N
         "",
     ]
     if gate is not None:
-        kind = "NOTE" if gate.ok else "CAUTION"
-        verdict = gate_lines(gate, labels)
-        head += [f"> [!{kind}]", f"> **{_md(verdict[0])}**"]
-        for line in verdict[1:]:
-            head.append("> " + (_code(line.strip()) if line.startswith("    ") else _md(line)))
-        head.append("")
+        head += _callout(gate.ok, gate_lines(gate, labels))
+    if budget is not None:
+        head += _callout(budget.ok, budget_lines(budget, labels))
     body: list[str] = []
     for change in diff.changes:
         icon = "⚠️ " if change.destructive else ""
@@ -321,10 +382,23 @@ def render_markdown(diff: StackDiff, labels: Labels, gate: GateResult | None = N
     return text
 
 
+def _callout(ok: bool, verdict: list[str]) -> list[str]:
+    """A GitHub alert block: the verdict's first line bold, snippets as code."""
+    lines = [f"> [!{'NOTE' if ok else 'CAUTION'}]", f"> **{_md(verdict[0])}**"]
+    for line in verdict[1:]:
+        lines.append("> " + (_code(line.strip()) if line.startswith("    ") else _md(line)))
+    return [*lines, ""]
+
+
 # -- JSON ------------------------------------------------------------------------------
 
 
-def to_data(diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> dict[str, Any]:
+def to_data(
+    diff: StackDiff,
+    labels: Labels,
+    gate: GateResult | None = None,
+    budget: BudgetVerdict | None = None,
+) -> dict[str, Any]:
     """The diff as JSON-ready data (stable keys; values as in the resolved model)."""
     data: dict[str, Any] = {
         "version": JSON_VERSION,
@@ -345,11 +419,33 @@ def to_data(diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> 
             "unused_allow_destroy": list(gate.unused),
             "allow_destroy_needed": allow_hint(gate.blocked),
         }
+    if budget is not None:
+        data["budget"] = {
+            "ok": budget.ok,
+            "allowed_by": budget.allowed_by,
+            "checks": [
+                {
+                    "name": check.name,
+                    "changed": check.changed,
+                    "existing": check.existing,
+                    "limit_percent": check.limit,
+                    "min_existing": check.min_existing,
+                    "applies": check.applies,
+                    "tripped": check.tripped,
+                }
+                for check in budget.checks
+            ],
+        }
     return data
 
 
-def render_json(diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> str:
-    return json.dumps(to_data(diff, labels, gate), indent=2) + "\n"
+def render_json(
+    diff: StackDiff,
+    labels: Labels,
+    gate: GateResult | None = None,
+    budget: BudgetVerdict | None = None,
+) -> str:
+    return json.dumps(to_data(diff, labels, gate, budget), indent=2) + "\n"
 
 
 def _ref(change: Change) -> dict[str, Any]:
@@ -376,7 +472,13 @@ def _change_data(change: Change) -> dict[str, Any]:
     }
 
 
-def render(fmt: str, diff: StackDiff, labels: Labels, gate: GateResult | None = None) -> str:
+def render(
+    fmt: str,
+    diff: StackDiff,
+    labels: Labels,
+    gate: GateResult | None = None,
+    budget: BudgetVerdict | None = None,
+) -> str:
     """`fmt` is text, markdown or json."""
     renderers = {"text": render_text, "markdown": render_markdown, "json": render_json}
-    return renderers[fmt](diff, labels, gate)
+    return renderers[fmt](diff, labels, gate, budget)

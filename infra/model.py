@@ -73,6 +73,9 @@ MAX_GROUPING_WINDOW_SECONDS = 3600
 CONTENT_GROUPING_DAY_SECONDS = 86400
 #: Auto-pause `timeout` in seconds (OpenAPI enum; 0 would mean "recommended").
 AUTO_PAUSE_TIMEOUTS = (120, 180, 300, 600, 900)
+#: Change budget defaults (octoDNS's: 30% of what exists, and only from 10 things on).
+DEFAULT_BUDGET_PERCENT = 30
+DEFAULT_BUDGET_MIN_EXISTING = 10
 #: Our own cap on display names; PagerDuty documents none, and longer names are unusable.
 MAX_NAME_LENGTH = 255
 
@@ -88,6 +91,12 @@ DURATION_PATTERN = r"^[0-9]{1,7}[smhd]$"
 _HHMM_RE = re.compile(f"^{TIME_OF_DAY_PATTERN}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _VENDOR_ID_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+# PagerDuty object ids as `adopt:` takes them ("PIJ90N7"); an integration's import id
+# is its service's id and its own, joined by a dot (the provider's importer splits it).
+PAGERDUTY_ID_PATTERN = r"[A-Z0-9]{2,20}"
+_PAGERDUTY_ID_RE = re.compile(f"^{PAGERDUTY_ID_PATTERN}$")
+_INTEGRATION_IMPORT_ID_RE = re.compile(f"^({PAGERDUTY_ID_PATTERN})\\.({PAGERDUTY_ID_PATTERN})$")
+_PERCENT_RE = re.compile(r"^([0-9]{1,3})%$")
 
 
 # --- value checks (raise ValueError with the message a user reads) -----------------
@@ -224,6 +233,51 @@ def _vendor_id(value: Any) -> str:
     return value
 
 
+def _import_id(shape: re.Pattern[str], what: str, wrong: str) -> Callable[[Any], str]:
+    """A BeforeValidator for an `adopt:` id: `what` names its kind, `wrong` how to fix it."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be {what}, got {describe(value)}")
+        if not shape.fullmatch(value):
+            raise ValueError(f"{quoted(value)} {wrong}")
+        return value
+
+    return check
+
+
+_adopt_id = _import_id(
+    _PAGERDUTY_ID_RE,
+    "a PagerDuty id such as 'PIJ90N7'",
+    "is not a PagerDuty id (2-20 upper-case letters and digits, e.g. 'PIJ90N7', as "
+    "`apica-pd import` writes it)",
+)
+_integration_import_id = _import_id(
+    _INTEGRATION_IMPORT_ID_RE,
+    "an integration import id such as 'PIJ90N7.PQ12345'",
+    "is not an integration import id: write the service's id, a dot and the integration's "
+    "id, e.g. 'PIJ90N7.PQ12345'",
+)
+
+
+def integration_import_parts(import_id: str) -> tuple[str, str]:
+    """`'PSVC001.PINT001'` -> (service id, integration id); the id must be valid."""
+    service_id, _, integration_id = import_id.partition(".")
+    return service_id, integration_id
+
+
+def _percent(value: Any) -> int:
+    match = _PERCENT_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) > 100:
+        raise ValueError(f"must be a percentage from 0% to 100%, e.g. '30%', got {describe(value)}")
+    return int(match.group(1))
+
+
+def format_duration(seconds: int) -> str:
+    """Seconds in the stack file's words: 1800 -> '30m', 86400 -> '24h', 90 -> '90s'."""
+    return _fmt_seconds(seconds)
+
+
 def _hhmm(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError('must be a time such as "09:00" (quote it)')
@@ -295,6 +349,33 @@ TimeZone = Annotated[
     str, BeforeValidator(_time_zone), WithJsonSchema({"type": "string", "examples": ["UTC"]})
 ]
 LogicalName = Annotated[str, StringConstraints(pattern=LOGICAL_NAME_PATTERN)]
+AdoptId = Annotated[
+    str,
+    BeforeValidator(_adopt_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _PAGERDUTY_ID_RE.pattern,
+            "description": "PagerDuty id of the existing object to adopt (pulumi up imports it).",
+        }
+    ),
+]
+IntegrationImportId = Annotated[
+    str,
+    BeforeValidator(_integration_import_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _INTEGRATION_IMPORT_ID_RE.pattern,
+            "description": "SERVICEID.INTEGRATIONID of the existing integration to adopt.",
+        }
+    ),
+]
+Percent = Annotated[
+    int,
+    BeforeValidator(_percent),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,3}%$", "examples": ["30%"]}),
+]
 
 OffDuration = Annotated[
     int | None,
@@ -495,6 +576,7 @@ class RawNewPolicy(_Raw):
     team: Text | None = None
     protect: bool | None = None
     rules: list[RawRule] = Field(min_length=1)
+    adopt: AdoptId | None = None
 
 
 class RawExistingPolicy(_Raw):
@@ -588,6 +670,27 @@ class RawIntegration(_Raw):
         default_factory=list, max_length=MAX_WINDOWS_PER_ROUTE,
         description="Maintenance windows: one-off (`once`) or weekly, in a time zone.",
     )
+    adopt: IntegrationImportId | None = None
+
+
+def _integration_tag(value: Any) -> str | None:
+    if value == "none":
+        return "none"
+    return "integration" if isinstance(value, dict) else None
+
+
+#: A new service's integration: the Apica integration, or `none` for a service that ASM
+#: does not page (yet): adopted as it is, with no Apica integration and no route.
+RawServiceIntegration = Annotated[
+    Annotated[RawIntegration, Tag("integration")] | Annotated[Literal["none"], Tag("none")],
+    Discriminator(
+        _integration_tag,
+        custom_error_type="integration_shape",
+        custom_error_message=(
+            "must be a mapping ({checks: ..., ...}) or none (no Apica integration)"
+        ),
+    ),
+]
 
 
 class RawNewService(_Raw):
@@ -601,7 +704,8 @@ class RawNewService(_Raw):
     auto_pause: RawAutoPause | None = None
     team: Text | None = None
     protect: bool | None = None
-    integration: RawIntegration = Field(default_factory=RawIntegration)
+    integration: RawServiceIntegration = Field(default_factory=RawIntegration)
+    adopt: AdoptId | None = None
 
 
 class RawExistingService(_Raw):
@@ -617,6 +721,31 @@ RawService = Annotated[
         custom_error_message="must be a mapping: {name: ..., ...} or {existing: <name>}",
     ),
 ]
+
+
+class RawChangeBudget(_Raw):
+    """How much of the existing stack one change may change before `diff --check` blocks it."""
+
+    services_changed: Percent = Field(
+        default=DEFAULT_BUDGET_PERCENT,
+        json_schema_extra={"default": f"{DEFAULT_BUDGET_PERCENT}%"},
+        description="Largest share of the existing services one change may change.",
+    )
+    checks_rerouted: Percent = Field(
+        default=DEFAULT_BUDGET_PERCENT,
+        json_schema_extra={"default": f"{DEFAULT_BUDGET_PERCENT}%"},
+        description="Largest share of the routed checks one change may send elsewhere.",
+    )
+    policies_changed: Percent = Field(
+        default=DEFAULT_BUDGET_PERCENT,
+        json_schema_extra={"default": f"{DEFAULT_BUDGET_PERCENT}%"},
+        description="Largest share of the existing escalation policies one change may change.",
+    )
+    min_existing: int = Field(
+        default=DEFAULT_BUDGET_MIN_EXISTING,
+        ge=1,
+        description="A budget applies only when the stack had at least this many of the things.",
+    )
 
 
 class RawStack(_Raw):
@@ -645,6 +774,11 @@ class RawStack(_Raw):
             "something just removed."
         ),
     )
+    allow_mass_change: bool = Field(
+        default=False,
+        description="Let this version exceed the change budget (`apica-pd diff --check`).",
+    )
+    change_budget: RawChangeBudget = Field(default_factory=RawChangeBudget)
 
 
 # --- resolved model (what plan, diff and the Pulumi program read) --------------------
@@ -679,6 +813,7 @@ class NewPolicy(_Resolved):
     name: str
     description: str | None
     num_loops: int
+    adopt: str | None = None  # PagerDuty id to import instead of creating
     team: str | None  # existing team, by name; None = no team
     protect: bool
     rules: tuple[Rule, ...]
@@ -752,6 +887,7 @@ class Integration(_Resolved):
     links: tuple[Link, ...]
     #: As the routes file carries them (validated by the bridge's own model).
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    adopt: str | None = None  # "SERVICEID.INTEGRATIONID" to import instead of creating
 
 
 class NewService(_Resolved):
@@ -769,7 +905,8 @@ class NewService(_Resolved):
     auto_pause_timeout: int | None  # seconds, None = auto-pause disabled
     team: str | None
     protect: bool
-    integration: Integration
+    integration: Integration | None  # None: no Apica integration, so no route
+    adopt: str | None = None  # PagerDuty id to import instead of creating
 
 
 class ExistingService(_Resolved):
@@ -781,6 +918,15 @@ class ExistingService(_Resolved):
     integration: Integration
 
 
+class ChangeBudget(_Resolved):
+    """`change_budget` resolved: percentages (0-100) and the size below which none applies."""
+
+    services_changed: int = DEFAULT_BUDGET_PERCENT
+    checks_rerouted: int = DEFAULT_BUDGET_PERCENT
+    policies_changed: int = DEFAULT_BUDGET_PERCENT
+    min_existing: int = DEFAULT_BUDGET_MIN_EXISTING
+
+
 class Stack(_Resolved):
     """A validated, resolved stack file. Dict order is the file's order."""
 
@@ -789,6 +935,8 @@ class Stack(_Resolved):
     catch_all: str | None  # a key of services, or None
     apica_vendor_id: str | None  # stack-wide vendor override, None = look up "Apica"
     allow_destroy: tuple[str, ...] = ()  # keys the diff safety gate lets be destroyed
+    allow_mass_change: bool = False  # this version may exceed the change budget
+    change_budget: ChangeBudget = ChangeBudget()
 
 
 #: What an unset key resolves to when neither the service nor `defaults` sets it.

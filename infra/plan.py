@@ -154,10 +154,16 @@ def _timeout(seconds: int | None) -> str:
 def routes_document(
     stack: Stack, stack_name: str, resolved: Mapping[str, ResolvedRoute]
 ) -> dict[str, object]:
-    """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route."""
+    """The routes file (`contract.routes_file`) as a dict; `resolved` is keyed by route.
+
+    A service without an Apica integration (`integration: none`) is no route.
+    """
     routes: dict[str, dict[str, object]] = {}
     for key, service in stack.services.items():
-        integration, known = service.integration, resolved[key]
+        integration = service.integration
+        if integration is None:
+            continue
+        known = resolved[key]
         routes[key] = {
             "service_name": service.name,
             "service_id": known.service_id,
@@ -175,7 +181,8 @@ def routes_document(
                 window.model_dump(mode="json", exclude_none=True)
                 for window in integration.maintenance
             ]
-    has_windows = any(service.integration.maintenance for service in stack.services.values())
+    has_windows = any(service.integration.maintenance for service in stack.services.values()
+                      if service.integration is not None)
     return {
         "version": MAINTENANCE_VERSION if has_windows else ROUTES_FILE_VERSION,
         "stack": stack_name,

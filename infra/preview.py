@@ -6,7 +6,9 @@ loads and validates a stack file, runs the same `infra.resources.run_program` th
 `PreviewMocks`, which invent ids and answer every look-up, and returns a `Preview`:
 each registration (type, logical name, inputs, parent, protect), each look-up, and
 the stack outputs with secrets replaced by `[secret]`. Invented ids in inputs are
-shown as what they refer to (`${policy-web.id}`, `${user:ann@example.com}`).
+shown as what they refer to (`${policy-web.id}`, `${user:ann@example.com}`). A
+resource with an `import_` id (an `adopt:` of the stack file) keeps that id and is
+marked as an import: `pulumi up` adopts the PagerDuty object instead of creating one.
 `infra.preview_render` presents it; `apica-pd plan` prints it.
 """
 
@@ -52,7 +54,12 @@ class PreviewMocks(Mocks):
         self.vendor_name = vendor_name
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        resource_id = _fake_id(args.typ, args.name)
+        # An adopted resource keeps its PagerDuty id (an integration's is after the dot).
+        resource_id = (
+            args.resource_id.rsplit(".", 1)[-1]
+            if args.resource_id
+            else _fake_id(args.typ, args.name)
+        )
         outputs = dict(args.inputs)
         if args.typ == "pagerduty:index/service:Service":
             outputs["htmlUrl"] = f"https://example.pagerduty.com/service-directory/{resource_id}"
@@ -82,6 +89,8 @@ class Registration:
     custom: bool
     inputs: dict[str, Any]
     id: str | None = None
+    #: The `import_` id: `pulumi up` adopts this PagerDuty object instead of creating one.
+    import_id: str | None = None
     urn: str = field(repr=False, default="")
     parent_urn: str | None = field(repr=False, default=None)
 
@@ -108,6 +117,16 @@ class Preview:
     registrations: tuple[Registration, ...]
     lookups: tuple[Lookup, ...]
     outputs: tuple[StackOutput, ...]
+
+    @property
+    def imports(self) -> tuple[Registration, ...]:
+        """PagerDuty objects `pulumi up` adopts (imports)."""
+        return tuple(r for r in self.registrations if r.custom and r.import_id)
+
+    @property
+    def creates(self) -> tuple[Registration, ...]:
+        """PagerDuty objects `pulumi up` creates (components are only Pulumi's)."""
+        return tuple(r for r in self.registrations if r.custom and not r.import_id)
 
     def children(self) -> dict[str | None, list[Registration]]:
         """Registrations by parent URN (None: top level), each list in display order."""
@@ -173,6 +192,7 @@ def _collect(run: MockRun, stack_name: str) -> Preview:
                 custom=bool(request.custom),
                 inputs=readable(args.inputs if args else {}),
                 id=resource_id or None,
+                import_id=request.importId or None,
                 urn=urn,
                 parent_urn=request.parent if request.parent in by_urn else None,
             )

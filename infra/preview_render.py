@@ -37,7 +37,9 @@ def render_tree(preview: Preview) -> str:
     """A reviewer's view: resources with their children and inputs, look-ups, outputs."""
     lines = [
         f"stack {preview.stack}: {len(preview.registrations)} resources, "
-        f"{len(preview.lookups)} look-ups (ids below are placeholders)"
+        f"{len(preview.lookups)} look-ups (ids below are placeholders)",
+        f"PagerDuty objects: {len(preview.creates)} to create (+), "
+        f"{len(preview.imports)} to import (=, adopted as they are)",
     ]
 
     children = preview.children()
@@ -46,7 +48,10 @@ def render_tree(preview: Preview) -> str:
         for reg in children.get(parent, ()):
             pad = "  " * depth
             flags = "  [protect]" if reg.protect else ""
-            lines.append(f"{pad}+ {reg.type}  {reg.name}{flags}")
+            if reg.import_id:
+                lines.append(f"{pad}= {reg.type}  {reg.name}{flags}  [import {reg.import_id}]")
+            else:
+                lines.append(f"{pad}+ {reg.type}  {reg.name}{flags}")
             for key, value in sorted(reg.inputs.items()):
                 lines.extend(_field(f"{pad}    ", key, value))
             walk(reg.urn, depth + 1)
@@ -64,7 +69,8 @@ def render_tree(preview: Preview) -> str:
 
 def _field(pad: str, key: str, value: Any) -> list[str]:
     """`key: value` on one line when short, else the value as indented YAML below it."""
-    inline = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    # An empty string would read as nothing at all: show it quoted.
+    inline = (value or '""') if isinstance(value, str) else json.dumps(value, sort_keys=True)
     if isinstance(value, str) or len(inline) <= _INLINE_WIDTH:
         return [f"{pad}{key}: {inline}"]
     block = yaml.dump(value, Dumper=_YAML_DUMPER, default_flow_style=False, sort_keys=True)

@@ -29,8 +29,9 @@ from contract.routes_file import (
     parse_routes,
     routes_to_json,
 )
+from contract.vocabulary import PAGERDUTY_REST_URL
 
-DEFAULT_API_URL = "https://api.pagerduty.com"
+DEFAULT_API_URL = PAGERDUTY_REST_URL
 REST_TIMEOUT = (3.05, 10.0)
 # A service with its integrations is a few KB; a larger answer is not PagerDuty's.
 MAX_REST_ANSWER = 1 << 20

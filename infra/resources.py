@@ -104,22 +104,24 @@ def create_policy(policy: NewPolicy, lookups: Lookups) -> pagerduty.EscalationPo
     return pagerduty.EscalationPolicy(
         policy_logical_name(policy.key),
         **policy_args(policy, lookups.target_id, lookups.team_id),
-        opts=pulumi.ResourceOptions(protect=policy.protect),
+        # import_: adopt the existing policy; `pulumi up` imports it instead of creating one.
+        opts=pulumi.ResourceOptions(protect=policy.protect, import_=policy.adopt),
     )
 
 
 class ApicaService(pulumi.ComponentResource):
-    """One service key: the PagerDuty service (created or looked up) and its Apica integration."""
+    """One service key: the PagerDuty service (created, adopted or looked up) and its Apica
+    integration (none for a new service with `integration: none`)."""
 
     service_id: pulumi.Output[str]
     service_url: pulumi.Output[str | None]
-    integration_key: pulumi.Output[str]
+    integration_key: pulumi.Output[str | None]
 
     def __init__(
         self,
         service: NewService | ExistingService,
         policy_id: pulumi.Input[str] | None,
-        vendor_id: pulumi.Input[str],
+        vendor_id: pulumi.Input[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, service.key, None, opts)
@@ -128,7 +130,9 @@ class ApicaService(pulumi.ComponentResource):
                 service_logical_name(service.key),
                 escalation_policy=policy_id,
                 **service_args(service),
-                opts=pulumi.ResourceOptions(parent=self, protect=service.protect),
+                opts=pulumi.ResourceOptions(
+                    parent=self, protect=service.protect, import_=service.adopt
+                ),
             )
             self.service_id = created.id
             self.service_url = created.html_url
@@ -139,19 +143,22 @@ class ApicaService(pulumi.ComponentResource):
             self.service_id = found.id
             # get_service returns no web URL; the routes file allows none.
             self.service_url = pulumi.Output.from_input(None)
-        integration = pagerduty.ServiceIntegration(
-            integration_logical_name(service.key),
-            name=service.integration.name,
-            service=self.service_id,
-            vendor=vendor_id,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=integration_protected(service),
-                # Keeps the key encrypted in Pulumi's state as well as in outputs.
-                additional_secret_outputs=["integration_key"],
-            ),
-        )
-        self.integration_key = pulumi.Output.secret(integration.integration_key)
+        self.integration_key = pulumi.Output.from_input(None)
+        if service.integration is not None:
+            integration = pagerduty.ServiceIntegration(
+                integration_logical_name(service.key),
+                name=service.integration.name,
+                service=self.service_id,
+                vendor=vendor_id,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    protect=integration_protected(service),
+                    # Keeps the key encrypted in Pulumi's state as well as in outputs.
+                    additional_secret_outputs=["integration_key"],
+                    import_=service.integration.adopt,
+                ),
+            )
+            self.integration_key = pulumi.Output.secret(integration.integration_key)
         self.register_outputs(
             {
                 "service_id": self.service_id,
@@ -189,18 +196,22 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         policy_id = (
             policy_ids[service.escalation_policy] if isinstance(service, NewService) else None
         )
-        vendor_id = service.integration.vendor_id or lookups.apica_vendor_id()
+        integration = service.integration
+        vendor_id = (
+            (integration.vendor_id or lookups.apica_vendor_id()) if integration else None
+        )
         services[key] = ApicaService(service, policy_id, vendor_id)
 
     # One gather per kind of value instead of nested dicts of Outputs: the SDK's cost
     # per Output is what dominates large stacks.
     keys = list(stack.services)
+    routed = [key for key in keys if stack.services[key].integration is not None]
     names = {key: service.name for key, service in stack.services.items()}
     where = pulumi.Output.all(
         *[out for key in keys for out in (services[key].service_id, services[key].service_url)]
     ).apply(lambda values: _by_key(keys, values, 2))
-    secrets = pulumi.Output.all(*[services[key].integration_key for key in keys]).apply(
-        lambda values: _by_key(keys, values, 1)
+    secrets = pulumi.Output.all(*[services[key].integration_key for key in routed]).apply(
+        lambda values: _by_key(routed, values, 1)
     )
     bridge_routes = pulumi.Output.secret(
         pulumi.Output.all(where, secrets).apply(
@@ -238,6 +249,7 @@ def _bridge_routes(
     resolved = {
         key: ResolvedRoute(service_id, url, secrets[key][0])
         for key, (service_id, url) in where.items()
+        if key in secrets
     }
     text = routes_json(routes_document(stack, stack_name, resolved))
     try:

@@ -16,12 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
+
 # Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
 # imported from there so `apica-pd --help` does not load pydantic.
 DEFAULT_OUT = Path("routes.json")
-# Same as infra.previous_keys.DEFAULT_API_URL (not imported: see above).
-DEFAULT_API_URL = "https://api.pagerduty.com"
-TOKEN_ENV = "PAGERDUTY_TOKEN"
+DEFAULT_API_URL = PAGERDUTY_REST_URL
+TOKEN_ENV = PAGERDUTY_TOKEN_ENV
 
 
 def _add_previous_key_options(parser: argparse.ArgumentParser) -> None:

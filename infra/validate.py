@@ -49,6 +49,7 @@ from infra.model import (
     DEFAULT_AUTO_PAUSE_SECONDS,
     MAX_NAME_LENGTH,
     AlertGrouping,
+    ChangeBudget,
     ExistingPolicy,
     ExistingService,
     Integration,
@@ -73,6 +74,7 @@ from infra.model import (
     SupportHours,
     Target,
     UrgencyRule,
+    integration_import_parts,
 )
 from infra.yaml_source import PathKey, YamlDocument, gc_paused, load_yaml, parse_yaml
 
@@ -212,6 +214,12 @@ def _message(error: Any, path: PathKey, on_key: bool) -> str:
         elif model is RawStack and field == "services":
             hint = ": a stack declares at least one service"
         return f"{_render(path[:-1])}: missing required key {field!r}{hint}"
+    if path and path[-1] == "integration" and value == "none" and kind == "model_type":
+        # Only an existing service's integration is a plain mapping (a new one takes none).
+        return (
+            f"{where}: an existing service is in the stack file only for its Apica "
+            "integration: give it one (`integration: {...}`), or remove the entry"
+        )
     text = _value_message(kind, ctx, value, error["msg"], path)
     return f"{where}: {text}"
 
@@ -383,6 +391,7 @@ class _Checks:
         self._unique_names("escalation_policies", self.policies, "escalation policy")
         self._unique_names("services", self.services, "service")
         self._routing()
+        self._adoptions()
         self._support_hours(("defaults",), self.defaults)
         for key, service in self.services.items():
             self._support_hours(("services", key), _dict(service))
@@ -463,8 +472,66 @@ class _Checks:
             message += "; escalation_policies declares none"
         self._add(path, message)
 
+    def _adoptions(self) -> None:
+        """Each PagerDuty object is adopted once, and an integration with its own service."""
+        seen: dict[tuple[str, str], tuple[str, PathKey]] = {}
+        for section, entries, what in (
+            ("escalation_policies", self.policies, "escalation policy"),
+            ("services", self.services, "service"),
+        ):
+            for key, entry in entries.items():
+                adopt = _dict(entry).get("adopt")
+                if isinstance(adopt, str):
+                    self._adopted_once(seen, what, adopt, str(key), (section, key, "adopt"))
+        for key, service in self.services.items():
+            service = _dict(service)
+            adopt = _dict(service.get("integration")).get("adopt")
+            if not isinstance(adopt, str):
+                continue
+            path: PathKey = ("services", key, "integration", "adopt")
+            service_id, integration_id = integration_import_parts(adopt)
+            self._adopted_once(seen, "integration", integration_id, str(key), path)
+            if "existing" in service or ("services", key, "adopt") in self.flagged:
+                continue  # an existing service's id is known once looked up; a bad one is said
+            own = service.get("adopt")
+            where = _render(path)
+            if own is None:
+                self._add(
+                    path,
+                    f"{where}: integration {integration_id!r} belongs to PagerDuty service "
+                    f"{service_id!r}, but services.{key} is a new service: adopt that service "
+                    f"too (`adopt: {service_id}`), or remove integration.adopt",
+                )
+            elif isinstance(own, str) and own != service_id:
+                self._add(
+                    path,
+                    f"{where}: integration {integration_id!r} belongs to PagerDuty service "
+                    f"{service_id!r}, not to {own!r} (services.{key}.adopt): an integration is "
+                    "adopted together with its own service",
+                )
+
+    def _adopted_once(
+        self, seen: dict[tuple[str, str], tuple[str, PathKey]], what: str, pd_id: str,
+        key: str, path: PathKey,
+    ) -> None:
+        first = seen.setdefault((what, pd_id), (key, path))
+        if first[1] != path:
+            self._add(
+                path,
+                f"{_render(path)}: PagerDuty {what} {pd_id!r} is already adopted by "
+                f"{first[0]!r} (line {self._line(first[1])}); one PagerDuty object can be "
+                "adopted only once",
+            )
+
     def _catch_all(self) -> None:
         name = self.doc.data.get("catch_all")
+        if isinstance(name, str) and _dict(self.services.get(name)).get("integration") == "none":
+            self._add(
+                ("catch_all",),
+                f"catch_all: service {name!r} has no Apica integration (`integration: none`), "
+                "so it cannot receive the checks no service claims",
+            )
+            return
         if not isinstance(name, str) or name in self.services:
             return
         message = f"catch_all: {name!r} is not a service key"
@@ -629,7 +696,7 @@ class _Checks:
 
     def _integration_name(self, key: Any, service: dict[Any, Any]) -> None:
         integration = _dict(service.get("integration"))
-        if "name" in integration:
+        if "name" in integration or service.get("integration") == "none":
             return
         display = service.get("existing", service.get("name"))
         if not isinstance(display, str):
@@ -692,6 +759,7 @@ def resolve(raw: RawStack) -> Stack:
         policies[key] = NewPolicy(
             key=key,
             name=policy.name,
+            adopt=policy.adopt,
             description=policy.description,
             num_loops=policy.loops,
             team=policy.team,
@@ -719,12 +787,20 @@ def resolve(raw: RawStack) -> Stack:
             services[key] = ExistingService(key=key, name=service.existing, integration=integration)
             continue
         services[key] = _new_service(key, service, defaults, vendor)
+    budget = raw.change_budget
     return Stack(
         escalation_policies=policies,
         services=services,
         catch_all=raw.catch_all,
         apica_vendor_id=vendor,
         allow_destroy=tuple(raw.allow_destroy),
+        allow_mass_change=raw.allow_mass_change,
+        change_budget=ChangeBudget(
+            services_changed=budget.services_changed,
+            checks_rerouted=budget.checks_rerouted,
+            policies_changed=budget.policies_changed,
+            min_existing=budget.min_existing,
+        ),
     )
 
 
@@ -744,9 +820,15 @@ def _new_service(
         return typing.cast(int | None, BUILTIN_DEFAULTS[field])
 
     policy = _first(service.escalation_policy, defaults.escalation_policy)
+    integration = (
+        None
+        if service.integration == "none"
+        else _integration(service.integration, service.name, defaults, vendor)
+    )
     return NewService(
         key=key,
         name=service.name,
+        adopt=service.adopt,
         description=service.description,
         escalation_policy=str(policy),
         urgency=_urgency(_first(service.urgency, defaults.urgency, BUILTIN_DEFAULTS["urgency"])),
@@ -756,7 +838,7 @@ def _new_service(
         auto_pause_timeout=_auto_pause(_first(service.auto_pause, defaults.auto_pause)),
         team=_first(service.team, defaults.team),
         protect=_first(service.protect, defaults.protect, BUILTIN_DEFAULTS["protect"]),
-        integration=_integration(service.integration, service.name, defaults, vendor),
+        integration=integration,
     )
 
 
@@ -816,4 +898,5 @@ def _integration(
         links=tuple(Link(href=link.href, text=link.text) for link in raw.links),
         maintenance=tuple(MaintenanceWindow.model_validate(window.model_dump())
                           for window in raw.maintenance),
+        adopt=raw.adopt,
     )

@@ -3,6 +3,8 @@
 POST /sandbox/seed                              users, schedules, ... (see sandbox.seed)
 GET  /sandbox/incidents[?service_id=&status=]   incidents as JSON
 GET  /sandbox/events                            every enqueue request, routing keys shortened
+GET  /sandbox/change_events[?service_id=]       accepted change events, by service
+GET  /sandbox/change_requests                   every change enqueue request, keys shortened
 GET  /sandbox/faults                            active faults
 POST /sandbox/faults  {"action": "fail" | "rate_limit" | "latency" | "clear", ...}
 """
@@ -32,6 +34,15 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
         # This view may be printed by the demo: never show a routing key in full.
         return JSONResponse({"events": [_shortened(e) for e in state.events()]})
 
+    async def change_events(request: Request) -> JSONResponse:
+        found = state.change_events(service_id=request.query_params.get("service_id"))
+        return JSONResponse({"change_events": found})
+
+    async def change_requests(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"change_requests": [_shortened(e) for e in state.change_requests()]}
+        )
+
     async def seed(request: Request) -> JSONResponse:
         try:
             created = apply_seed(state, json.loads(await request.body()))
@@ -43,6 +54,8 @@ def control_routes(state: SandboxState, faults: Faults) -> list[Route]:
         Route("/sandbox/seed", seed, methods=["POST"]),
         Route("/sandbox/incidents", incidents, methods=["GET"]),
         Route("/sandbox/events", events, methods=["GET"]),
+        Route("/sandbox/change_events", change_events, methods=["GET"]),
+        Route("/sandbox/change_requests", change_requests, methods=["GET"]),
         *fault_routes(faults),
     ]
 

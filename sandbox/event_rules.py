@@ -40,6 +40,63 @@ def validate_event(event: Any, size: int) -> list[str]:
     return errors
 
 
+#: Fields of an alert event that a change event does not have (they would open incidents).
+ALERT_ONLY_FIELDS = ("event_action", "dedup_key")
+
+
+def validate_change_event(event: Any, size: int) -> list[str]:
+    """Every reason to refuse a change event (`POST /v2/change/enqueue`).
+
+    PagerDuty's contract: `routing_key`, `payload.summary` (at most 1024 characters),
+    optional `payload.source`, `payload.timestamp` (ISO 8601), `payload.custom_details`
+    (an object) and `links`. The sandbox also refuses `event_action` and `dedup_key`
+    (an alert event sent to the wrong endpoint); PagerDuty's answer to those is not
+    documented.
+    """
+    if size > MAX_EVENT_BYTES:
+        return [f"Event object is too large (maximum is {MAX_EVENT_BYTES // 1024} KB)"]
+    if not isinstance(event, dict):
+        return ["Event object must be a JSON object"]
+    errors = _routing_key_errors(event.get("routing_key"))
+    errors += [
+        f"'{name}' is not a field of change events (they never open incidents)"
+        for name in ALERT_ONLY_FIELDS
+        if name in event
+    ]
+    payload = event.get("payload")
+    if payload is None:
+        errors.append("'payload' is missing or blank")
+    elif not isinstance(payload, dict):
+        errors.append("'payload' must be an object")
+    else:
+        errors += _summary_errors(payload.get("summary"))
+        if payload.get("source") is not None and not isinstance(payload["source"], str):
+            errors.append("'payload.source' must be a string")
+        errors += _timestamp_errors(payload.get("timestamp"))
+        details = payload.get("custom_details")
+        if details is not None and not isinstance(details, dict):
+            errors.append("'payload.custom_details' must be an object")
+    errors += _list_errors(event.get("links"), "links", _link_errors)
+    errors += _list_errors(event.get("images"), "images", _image_errors)
+    return errors
+
+
+def _summary_errors(summary: Any) -> list[str]:
+    if _blank(summary):
+        return ["'payload.summary' is missing or blank"]
+    if not isinstance(summary, str):
+        return ["'payload.summary' must be a string"]
+    if len(summary) > MAX_SUMMARY:
+        return [f"'payload.summary' is too long (maximum is {MAX_SUMMARY} characters)"]
+    return []
+
+
+def _timestamp_errors(timestamp: Any) -> list[str]:
+    if timestamp is not None and not _iso8601(timestamp):
+        return ["'payload.timestamp' is invalid (must be an ISO 8601 timestamp)"]
+    return []
+
+
 def _routing_key_errors(key: Any) -> list[str]:
     if _blank(key):
         return ["'routing_key' is missing or blank"]
@@ -67,14 +124,7 @@ def _payload_errors(payload: Any) -> list[str]:
         return ["'payload' is missing or blank"]
     if not isinstance(payload, dict):
         return ["'payload' must be an object"]
-    errors = []
-    summary = payload.get("summary")
-    if _blank(summary):
-        errors.append("'payload.summary' is missing or blank")
-    elif not isinstance(summary, str):
-        errors.append("'payload.summary' must be a string")
-    elif len(summary) > MAX_SUMMARY:
-        errors.append(f"'payload.summary' is too long (maximum is {MAX_SUMMARY} characters)")
+    errors = _summary_errors(payload.get("summary"))
     source = payload.get("source")
     if _blank(source):
         errors.append("'payload.source' is missing or blank")
@@ -87,9 +137,7 @@ def _payload_errors(payload: Any) -> list[str]:
         errors.append(
             f"'payload.severity' is invalid (must be one of the following: {_SEVERITIES_TEXT})"
         )
-    timestamp = payload.get("timestamp")
-    if timestamp is not None and not _iso8601(timestamp):
-        errors.append("'payload.timestamp' is invalid (must be an ISO 8601 timestamp)")
+    errors += _timestamp_errors(payload.get("timestamp"))
     for name in ("component", "group", "class"):
         if payload.get(name) is not None and not isinstance(payload[name], str):
             errors.append(f"'payload.{name}' must be a string")

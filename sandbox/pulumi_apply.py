@@ -46,7 +46,7 @@ def account_seed(stack: Stack) -> dict[str, list[dict[str, Any]]]:
                     schedules.setdefault(target.ref, {"name": target.ref})
     vendor_ids = {stack.apica_vendor_id} if stack.apica_vendor_id else set()
     for service in stack.services.values():
-        if service.integration.vendor_id:
+        if service.integration is not None and service.integration.vendor_id:
             vendor_ids.add(service.integration.vendor_id)
         if isinstance(service, NewService) and service.team:
             teams.setdefault(service.team, {"name": service.team})
@@ -71,10 +71,18 @@ def account_seed(stack: Stack) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def apply_stack(stack: Stack, stack_name: str, api_url: str, token: str) -> str:
-    """Run the program against the REST API at `api_url`; returns `bridge_routes` (secret!)."""
-    run = run_under_mocks(
-        lambda: run_program(stack, stack_name), PagerDutyRestMocks(api_url, token), stack_name
-    )
+def apply_stack(
+    stack: Stack,
+    stack_name: str,
+    api_url: str,
+    token: str,
+    mocks: PagerDutyRestMocks | None = None,
+) -> str:
+    """Run the program against the REST API at `api_url`; returns `bridge_routes` (secret!).
+
+    Pass `mocks` to see afterwards what was created, imported and updated.
+    """
+    mocks = mocks or PagerDutyRestMocks(api_url, token)
+    run = run_under_mocks(lambda: run_program(stack, stack_name), mocks, stack_name)
     _, routes = run.outputs["bridge_routes"]
     return str(routes)

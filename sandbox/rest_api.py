@@ -264,6 +264,9 @@ class _RestApi:
                 items = [i for i in items if _matches(i, QUERY_FIELDS[collection], query)]
                 if params.get("name") and collection == "services":
                     items = [i for i in items if i["name"] == params["name"]]
+                teams = set(params.getlist("team_ids[]"))
+                if teams and collection in ("services", "escalation_policies"):
+                    items = [i for i in items if teams & self._team_ids(i)]
                 page = [view(copy.deepcopy(i), includes) for i in items[offset : offset + limit]]
             total = len(items) if params.get("total") == "true" else None
             return JSONResponse(
@@ -510,6 +513,16 @@ class _RestApi:
             "services": self._view_service,
             "escalation_policies": self._view_policy,
         }.get(collection, lambda obj, _includes: obj)
+
+    def _team_ids(self, obj: dict[str, Any]) -> set[str]:
+        """`team_ids[]` filtering: an object's teams; a service's are its policy's too
+        (PagerDuty shows a service under its escalation policy's team)."""
+        ids = {ref["id"] for ref in obj.get("teams") or ()}
+        policy = obj.get("escalation_policy")
+        if isinstance(policy, dict):
+            found = self.directory.get("escalation_policies", policy["id"]) or {}
+            ids |= {ref["id"] for ref in found.get("teams") or ()}
+        return ids
 
     def _expand_teams(self, obj: dict[str, Any], includes: set[str]) -> dict[str, Any]:
         """include[]=teams: full team objects (with `name`) instead of references."""

@@ -4,6 +4,12 @@ Used to run the unchanged program against the local sandbox (demo, end-to-end
 tests): every `pagerduty:` resource the program registers is created through the
 REST API v2 and the mock returns the API's ids and integration keys, and every
 look-up (`get_vendor`, `get_user`, ...) is answered from the same API.
+
+A resource registered with Pulumi's `import_` option (an `adopt:` of the stack file)
+is imported instead, as the engine does since Pulumi 3.174: the object is read by its
+id, compared field by field with what the program declares, and updated (PUT) only
+where they differ. `imported`, `updated` and `created` record what happened, so a
+test can show that adopting an account changed nothing in it.
 """
 
 from __future__ import annotations
@@ -44,24 +50,45 @@ class PagerDutyRestMocks(Mocks):
         # After the first failure the run is lost anyway; registrations still in flight
         # must not keep calling (the API may already be gone) or fail noisily.
         self._failed: str | None = None
+        self.created: list[str] = []  # logical names
+        self.imported: list[str] = []
+        self.updated: dict[str, list[str]] = {}  # logical name -> fields that differed
 
     # -- resources -----------------------------------------------------------------
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
-        create = {
-            "pagerduty:index/escalationPolicy:EscalationPolicy": self._escalation_policy,
-            "pagerduty:index/service:Service": self._service,
-            "pagerduty:index/serviceIntegration:ServiceIntegration": self._integration,
-        }.get(args.typ)
-        if create is None:
+        kinds = {
+            "pagerduty:index/escalationPolicy:EscalationPolicy": (
+                self._policy_body, self._create_policy, self._import_policy,
+            ),
+            "pagerduty:index/service:Service": (
+                self._service_body, self._create_service, self._import_service,
+            ),
+            "pagerduty:index/serviceIntegration:ServiceIntegration": (
+                self._integration_body, self._create_integration, self._import_integration,
+            ),
+        }
+        if args.typ not in kinds:
             # Component resources and anything the API does not hold: echo the inputs.
             return f"{args.name}-id", inputs
+        build, create, adopt = kinds[args.typ]
         # The REST API wants the snake_case keys and whole numbers the program wrote.
-        resource_id, outputs = create(as_python(inputs))
+        props = as_python(inputs)
+        body = build(props)
+        if args.resource_id:
+            resource_id, outputs, changed = adopt(args.resource_id, props, body)
+            self.imported.append(args.name)
+            if changed:
+                self.updated[args.name] = changed
+        else:
+            resource_id, outputs = create(props, body)
+            self.created.append(args.name)
         return resource_id, {**inputs, **outputs}
 
-    def _escalation_policy(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    # -- escalation policies -------------------------------------------------------
+
+    def _policy_body(self, props: dict[str, Any]) -> dict[str, Any]:
         body = {
             "type": "escalation_policy",
             "name": props["name"],
@@ -86,10 +113,28 @@ class PagerDutyRestMocks(Mocks):
         }
         if props.get("teams"):
             body["teams"] = [{"id": props["teams"], "type": "team_reference"}]
+        return body
+
+    def _create_policy(
+        self, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post("/escalation_policies", "escalation_policy", body)
         return created["id"], {"htmlUrl": created.get("html_url", "")}
 
-    def _service(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _import_policy(
+        self, policy_id: str, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        path = f"/escalation_policies/{policy_id}"
+        params = {"include[]": "escalation_rule_assignment_strategies"}
+        live = self._request("GET", path, (200,), params=params)["escalation_policy"]
+        changed = _differences(_policy_view(body), _policy_view(live))
+        if changed:
+            self._request("PUT", path, (200,), json={"escalation_policy": body})
+        return policy_id, {"htmlUrl": live.get("html_url", "")}, changed
+
+    # -- services --------------------------------------------------------------------
+
+    def _service_body(self, props: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": "service",
             "name": props["name"],
@@ -120,21 +165,65 @@ class PagerDutyRestMocks(Mocks):
                 {"type": action["type"], "to_urgency": action["to_urgency"], "at": action["ats"][0]}
                 for action in body["scheduled_actions"]
             ]
+        return body
+
+    def _create_service(
+        self, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post("/services", "service", body)
         return created["id"], {"htmlUrl": created.get("html_url", "")}
 
-    def _integration(self, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _import_service(
+        self, service_id: str, _props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        path = f"/services/{service_id}"
+        params = {"include[]": "auto_pause_notifications_parameters"}
+        live = self._request("GET", path, (200,), params=params)["service"]
+        changed = _differences(_service_view(body, body), _service_view(live, body))
+        if changed:
+            self._request("PUT", path, (200,), json={"service": body})
+        return service_id, {"htmlUrl": live.get("html_url", "")}, changed
+
+    # -- integrations ----------------------------------------------------------------
+
+    def _integration_body(self, props: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": props.get("type") or "events_api_v2_inbound_integration",
             "name": props["name"],
         }
         if props.get("vendor"):
             body["vendor"] = {"id": props["vendor"], "type": "vendor_reference"}
+        return body
+
+    def _create_integration(
+        self, props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         created = self._post(f"/services/{props['service']}/integrations", "integration", body)
         return created["id"], {
             "integrationKey": created["integration_key"],
             "htmlUrl": created.get("html_url", ""),
         }
+
+    def _import_integration(
+        self, import_id: str, props: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        # The provider's importer splits SERVICEID.INTEGRATIONID.
+        service_id, _, integration_id = import_id.partition(".")
+        if props.get("service") != service_id:
+            raise self._fail(
+                f"import id {import_id} names service {service_id}, but the program puts the "
+                f"integration on {props.get('service')}"
+            )
+        path = f"/services/{service_id}/integrations/{integration_id}"
+        live = self._request("GET", path, (200,))["integration"]
+        changed = _differences(
+            {"name": body["name"], "vendor": (body.get("vendor") or {}).get("id")},
+            {"name": live.get("name"), "vendor": (live.get("vendor") or {}).get("id")},
+        )
+        if changed:
+            self._request("PUT", path, (200,), json={"integration": body})
+        outputs = {"integrationKey": live["integration_key"], "htmlUrl": live.get("html_url", "")}
+        return integration_id, outputs, changed
 
     # -- look-ups ------------------------------------------------------------------
 
@@ -184,3 +273,67 @@ class PagerDutyRestMocks(Mocks):
     def _fail(self, message: str) -> RestApplyError:
         self._failed = self._failed or message
         return RestApplyError(message)
+
+
+# -- comparing what the program declares with what PagerDuty holds ---------------------
+
+
+def _differences(declared: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    """The fields whose values differ, as the provider compares them after a read."""
+    return [name for name in declared if _plain(declared[name]) != _plain(live.get(name))]
+
+
+def _plain(value: Any) -> Any:
+    """Nulls dropped and "" as null, the way Terraform's state holds them."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if _plain(v) is not None}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return None if value == "" else value
+
+
+def _policy_view(policy: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": policy.get("name"),
+        "description": policy.get("description"),
+        "num_loops": policy.get("num_loops") or 0,
+        "teams": [ref.get("id") for ref in policy.get("teams") or ()],
+        "escalation_rules": [
+            {
+                "delay": rule.get("escalation_delay_in_minutes"),
+                "targets": [(t.get("type"), t.get("id")) for t in rule.get("targets") or ()],
+                "assignment": (rule.get("escalation_rule_assignment_strategy") or {}).get(
+                    "type", "assign_to_everyone"
+                ),
+            }
+            for rule in policy.get("escalation_rules") or ()
+        ],
+    }
+
+
+def _service_view(service: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """The fields the provider reads back, limited to the optional ones the program set
+    (it keeps e.g. `alert_grouping_parameters` only when set)."""
+    view = {
+        "name": service.get("name"),
+        "description": service.get("description"),
+        "escalation_policy": (service.get("escalation_policy") or {}).get("id"),
+        "auto_resolve_timeout": service.get("auto_resolve_timeout"),
+        "acknowledgement_timeout": service.get("acknowledgement_timeout"),
+    }
+    for name in (
+        "incident_urgency_rule",
+        "support_hours",
+        "scheduled_actions",
+        "alert_grouping_parameters",
+    ):
+        if name in declared:
+            view[name] = service.get(name)
+    if "auto_pause_notifications_parameters" in declared:
+        pause = service.get("auto_pause_notifications_parameters") or {}
+        enabled = bool(pause.get("enabled"))
+        view["auto_pause_notifications_parameters"] = {
+            "enabled": enabled,
+            "timeout": pause.get("timeout") if enabled else None,
+        }
+    return view

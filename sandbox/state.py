@@ -1,4 +1,5 @@
-"""Everything the sandbox knows, behind one lock: the account's objects, incidents, events.
+"""Everything the sandbox knows, behind one lock: the account's objects, incidents, events
+(alert events and change events).
 
 The HTTP handlers and the test thread both read and write it, so every public
 method takes the lock and returns copies. Objects are stored in PagerDuty's REST
@@ -13,6 +14,7 @@ from typing import Any
 
 from sandbox.clock import Clock, iso, system_clock
 from sandbox.directory import Directory
+from sandbox.ids import new_object_id
 from sandbox.incidents import IncidentBook
 
 
@@ -25,6 +27,8 @@ class SandboxState:
         self.directory = Directory(clock)
         self._incidents = IncidentBook()
         self._events: list[dict[str, Any]] = []
+        self._change_requests: list[dict[str, Any]] = []
+        self._change_events: list[dict[str, Any]] = []
 
     # -- seeding (the same objects the REST API creates) --------------------------------
 
@@ -115,11 +119,58 @@ class SandboxState:
         with self.lock:
             return copy.deepcopy(self._events)
 
+    # -- change events (/v2/change/enqueue): shown with the service, never an incident ----
+
+    def apply_change_event(self, event: dict[str, Any]) -> bool:
+        """Keep a valid change event on its service; False when dropped (unknown key)."""
+        with self.lock:
+            found = self.directory.integration_by_key(event["routing_key"])
+            if found is None:
+                return False
+            integration, service = found
+            payload = event["payload"]
+            self._change_events.append(
+                {
+                    "id": new_object_id(),
+                    "type": "change_event",
+                    "service_id": service["id"],
+                    "service_name": service["name"],
+                    "integration_id": integration["id"],
+                    "summary": payload["summary"],
+                    "source": payload.get("source"),
+                    "timestamp": payload.get("timestamp") or iso(self.clock()),
+                    "custom_details": copy.deepcopy(payload.get("custom_details") or {}),
+                    "links": copy.deepcopy(event.get("links") or []),
+                    "received_at": iso(self.clock()),
+                }
+            )
+            return True
+
+    def record_change_request(self, status: int, body: Any) -> None:
+        """Log one POST to /v2/change/enqueue with the status it was answered."""
+        with self.lock:
+            self._change_requests.append(
+                {"status": status, "body": copy.deepcopy(body), "received_at": iso(self.clock())}
+            )
+
+    def change_events(self, service_id: str | None = None) -> list[dict[str, Any]]:
+        """Accepted change events, oldest first, optionally only one service's."""
+        with self.lock:
+            found = copy.deepcopy(self._change_events)
+        return [e for e in found if service_id is None or e["service_id"] == service_id]
+
+    def change_requests(self) -> list[dict[str, Any]]:
+        """Every POST to /v2/change/enqueue, in order: `{"status", "body", "received_at"}`."""
+        with self.lock:
+            return copy.deepcopy(self._change_requests)
+
     def _services_by_id(self) -> dict[str, dict[str, Any]]:
         return {s["id"]: s for s in self.directory.list("services")}
 
     def reset_activity(self) -> None:
-        """Forget incidents and events, keep the account's objects."""
+        """Forget incidents and events (alert and change), keep the account's objects."""
         with self.lock:
             self._incidents.clear()
             self._events.clear()
+            self._change_requests.clear()
+            self._change_events.clear()

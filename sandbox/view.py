@@ -1,4 +1,4 @@
-"""Plain-text rendering of incidents, for terminals and demo output."""
+"""Plain-text rendering of incidents and change events, for terminals and demo output."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ def render_incidents(incidents: Sequence[dict[str, Any]]) -> str:
     """A fixed-width table: number, service, urgency, status, dedup key, summary, links."""
     if not incidents:
         return "no incidents\n"
-    rows = [COLUMNS, *(_row(i) for i in incidents)]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(COLUMNS))]
+    return _table([COLUMNS, *(_row(i) for i in incidents)])
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
@@ -52,3 +55,22 @@ def _cell(value: Any, limit: int = MAX_CELL) -> str:
     # One line per incident: newlines from ASM messages would break the table.
     text = " ".join(str(value if value is not None else "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+CHANGE_COLUMNS = ("SERVICE", "TIMESTAMP", "SUMMARY", "LINKS")
+
+
+def render_change_events(events: Sequence[dict[str, Any]]) -> str:
+    """A fixed-width table of change events: service, timestamp, summary, links."""
+    if not events:
+        return "no change events\n"
+    rows = [
+        (
+            _cell(event.get("service_name")),
+            _cell(event.get("timestamp")),
+            _cell(event.get("summary"), limit=100),
+            _cell(", ".join(_link(link) for link in event.get("links") or ()), limit=120) or "-",
+        )
+        for event in events
+    ]
+    return _table([CHANGE_COLUMNS, *rows])

@@ -375,6 +375,7 @@ def test_the_workflows_run_these_apica_pd_commands() -> None:
         ("pull-request.yml", "diff"),
         ("pull-request.yml", "plan"),
         ("pull-request.yml", "validate"),
+        ("push-main.yml", "change-event"),
         ("push-main.yml", "routes"),
         ("push-main.yml", "validate"),
     ]
@@ -831,3 +832,52 @@ def test_docs_show_commands_that_parse(doc: str, at_least: int) -> None:
             parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"docs/{doc}: `apica-pd {' '.join(argv)}` does not parse")
+
+
+_FAKE_APICA_PD = """#!/usr/bin/env bash
+# Stand-in for apica-pd: records its arguments, one per line.
+printf '%s\\n' "$@" > "$FAKE_APICA_PD_LOG"
+"""
+
+
+@pytest.mark.parametrize("has_before", [True, False])
+def test_push_main_sends_change_events_after_the_hand_off(
+    stacks_repo: tuple[Path, str], tmp_path: Path, has_before: bool
+) -> None:
+    steps = [s.get("name", "") for j, s in _steps(_load("push-main.yml")) if j == "apply"]
+    name = "Tell PagerDuty what changed (change events)"
+    assert (
+        steps.index("Pull the routes file")
+        < steps.index("Hand the routes file to the bridge (Kubernetes Secret)")
+        < steps.index(name)
+        < steps.index("Remove the routes file and kubeconfig")
+    )
+    repo, before = stacks_repo
+    sha = _commit(repo, {"stacks/b.yaml": "b2\n"}, "change")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apica-pd"
+    fake.write_text(_FAKE_APICA_PD, encoding="utf-8")
+    fake.chmod(0o755)
+    log = tmp_path / "apica-pd.log"
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE_APICA_PD_LOG": str(log),
+        "BEFORE": before if has_before else "0" * 40,
+        "GITHUB_SHA": sha,
+        "STACK": "b",
+        "STACK_FILE": "stacks/b.yaml",
+        "RUNNER_TEMP": "/runner/temp",
+        "COMMIT_URL": f"https://github.com/org/stacks/commit/{sha}",
+    }
+    code, _, output = _run_step(repo, _step_script("push-main.yml", name), env)
+    assert code == 0, output
+    if not has_before:
+        assert output == "No earlier commit of this push to compare with: no change events.\n"
+        assert not log.exists()
+        return
+    assert log.read_text().splitlines() == [
+        "change-event", "stacks/b.yaml", "--base", before, "--head", sha,
+        "--routes", "/runner/temp/routes-b.json",
+        "--commit-url", f"https://github.com/org/stacks/commit/{sha}",
+    ]

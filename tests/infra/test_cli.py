@@ -10,24 +10,9 @@ from pathlib import Path
 import pytest
 
 import infra.validate
-from apica_pagerduty.cli import main
 from infra.cli import plan_command
 
-from .conftest import HOSTILE, MINIMAL_STACK, STACKS, RecordingMocks, raw_controls
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `apica-pd <args>` in-process: (exit code, stdout, stderr)."""
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+from .conftest import HOSTILE, MINIMAL_STACK, STACKS, RecordingMocks, Run, raw_controls
 
 
 def test_validate_good_files(run: Run) -> None:

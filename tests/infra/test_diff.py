@@ -216,6 +216,20 @@ CASES: list[tuple[str, Edit, list[tuple[str, str, str, bool]]]] = [
         _delete("catch_all"),
         [("change", "catch_all", "catch_all", False)],
     ),
+    (
+        "integration switched off",
+        _set("services/checkout/integration", "none"),
+        [("remove", "integration", "checkout", True)],
+    ),
+    (
+        "an adopted service added",
+        _set(
+            "services/status",
+            {"name": "Status Page", "escalation_policy": "sre", "adopt": "PSVC001",
+             "integration": "none"},
+        ),
+        [("add", "service", "status", False)],
+    ),
 ]
 
 
@@ -497,4 +511,59 @@ def test_added_policy_lists_each_rules_targets_as_one_value(tmp_path: Path) -> N
             None,
             [{"type": "user", "ref": "a@example.com"}, {"type": "schedule", "ref": "N"}],
         ),
+    )
+
+
+def test_an_integration_added_to_a_service_without_one(tmp_path: Path) -> None:
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["integration"] = "none"
+    change = _only(diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", BASE)))
+    assert (change.kind, change.subject, change.logical_name, change.destructive) == (
+        "add", "integration", "service-checkout-apica", False,
+    )
+    assert PropertyChange("check_ids", None, [101, 102]) in change.properties
+    assert change.notes == ("new route: set up an ASM webhook target for /v1/asm/checkout",)
+
+
+def test_switching_an_integration_off_says_what_stops_paging(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _set("services/checkout/integration", "none")))
+    assert change.reasons == (
+        "deletes the Apica integration 'Apica-Checkout-API' (service-checkout-apica): its "
+        "integration key dies and ASM alerts on /v1/asm/checkout stop paging",
+    )
+
+
+def test_removing_a_service_without_integration_kills_no_key(tmp_path: Path) -> None:
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["integration"] = "none"
+    new = copy.deepcopy(old)
+    del new["services"]["checkout"]
+    change = _only(diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new)))
+    assert change.reasons == ("deletes service 'Checkout API' (service-checkout) from PagerDuty",)
+
+
+def test_adopted_additions_say_they_are_imported(tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["services"]["status"] = {
+            "name": "Status Page", "escalation_policy": "sre", "adopt": "PSVC001",
+            "integration": {"adopt": "PSVC001.PINT001"},
+        }
+
+    change = _only(_diff(tmp_path, edit))
+    assert change.notes == (
+        "adopts the existing service PSVC001 as it is: `pulumi up` imports it instead of "
+        "creating one",
+        "adopts the existing Apica integration PSVC001.PINT001 as it is: `pulumi up` imports "
+        "it instead of creating one",
+        "new route: set up an ASM webhook target for /v1/asm/status",
+    )
+    assert "adopt" not in {p.path for p in change.properties}
+
+
+def test_adopt_set_on_a_managed_policy_is_a_note_not_a_property(tmp_path: Path) -> None:
+    change = _only(_diff(tmp_path, _set("escalation_policies/web-oncall/adopt", "PPOL001")))
+    assert (change.kind, change.properties) == ("change", ())
+    assert change.notes == (
+        "escalation policy adopt set to PPOL001: Pulumi imports only what the stack does not "
+        "manage yet; for a resource already in its state the id must be the one it has",
     )

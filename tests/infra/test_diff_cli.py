@@ -16,7 +16,7 @@ from apica_pagerduty.cli import main
 from infra.yaml_source import MAX_FILE_BYTES
 from tests.conftest import git
 
-from .conftest import HOSTILE, raw_controls
+from .conftest import HOSTILE, many_services_text, raw_controls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,11 @@ BLOCKED_TAIL = (
     "    allow_destroy: [legacy]\n"
     "or pass --allow-destroy to `apica-pd diff` to allow every destructive change.\n"
 )
+# A stack this small is below every change budget's `min_existing`.
+NOT_APPLIED = (
+    "Change budget: not applied (budgets apply from 10 existing services, routed checks or "
+    "escalation policies).\n"
+)
 BLOCKED_STDERR = (
     "apica-pd diff: destructive change not allowed (exit 3); see above for how to allow it\n"
 )
@@ -76,37 +81,43 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 TWO_FILES = [
     # (new file's text, extra flags, exit code, stdout must contain, stdout must end with)
-    (BASE, ["--check"], 0, "No changes.", "Safety gate: passed (nothing destructive).\n"),
+    (
+        BASE,
+        ["--check"],
+        0,
+        "No changes.",
+        "Safety gate: passed (nothing destructive).\n" + NOT_APPLIED,
+    ),
     (
         SAFE,
         ["--check"],
         0,
         "urgency: severity_based -> high",
-        "Safety gate: passed (nothing destructive).\n",
+        "Safety gate: passed (nothing destructive).\n" + NOT_APPLIED,
     ),
     (SAFE, [], 0, "1 change (1 change), 0 destructive", "urgency: severity_based -> high\n"),
     (DESTRUCTIVE, [], 0, "! - REMOVE service legacy", "stop paging\n"),
-    (DESTRUCTIVE, ["--check"], 3, "! - REMOVE service legacy", BLOCKED_TAIL),
+    (DESTRUCTIVE, ["--check"], 3, "! - REMOVE service legacy", BLOCKED_TAIL + NOT_APPLIED),
     (
         DESTRUCTIVE,
         ["--check", "--allow-destroy"],
         0,
         "REMOVE service legacy",
-        "Safety gate: passed (1 destructive change allowed).\n",
+        "Safety gate: passed (1 destructive change allowed).\n" + NOT_APPLIED,
     ),
     (
         ALLOWED_BLOCK,
         ["--check"],
         0,
         "REMOVE service legacy",
-        "Safety gate: passed (1 destructive change allowed).\n",
+        "Safety gate: passed (1 destructive change allowed).\n" + NOT_APPLIED,
     ),
     (
         ALLOWED_FLOW,
         ["--check"],
         0,
         "REMOVE service legacy",
-        "Safety gate: passed (1 destructive change allowed).\n",
+        "Safety gate: passed (1 destructive change allowed).\n" + NOT_APPLIED,
     ),
     (
         ALLOWED_OTHER,
@@ -114,7 +125,7 @@ TWO_FILES = [
         3,
         "REMOVE service legacy",
         BLOCKED_TAIL + "Note: allow_destroy lists checkout, which this change does not destroy: "
-        "remove stale entries once the change is applied.\n",
+        "remove stale entries once the change is applied.\n" + NOT_APPLIED,
     ),
 ]
 
@@ -151,6 +162,129 @@ def test_json_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     )
     code, out, _ = _run(capsys, old_path, new_path, "--markdown")
     assert (code, out.splitlines()[0]) == (0, f"<!-- apica-pd diff: {new_path} -->")
+
+
+# -- change budgets ----------------------------------------------------------------------
+
+MASS_BLOCKED = (
+    "Change budget: BLOCKED: this change exceeds the change budget of {file}:\n"
+    "  - services changed: 300 of 300 existing services (100.0%), more than the budget of 30%\n"
+    "If the mass change is meant, set `allow_mass_change: true` in {file} for it (remove it "
+    "once applied), raise `change_budget.services_changed` there, or pass --allow-mass-change "
+    "to `apica-pd diff`.\n"
+)
+MASS_ALLOWED = (
+    "  - services changed: 300 of 300 existing services (100.0%), more than the budget of 30%\n"
+)
+MASS = [
+    # (new file's text, flags, exit code, stdout tail, stderr)
+    (
+        many_services_text(300, policy="night"),
+        [],
+        3,
+        MASS_BLOCKED,
+        "apica-pd diff: mass change not allowed (exit 3); see above for how to allow it\n",
+    ),
+    (
+        many_services_text(300, policy="night"),
+        ["--allow-mass-change"],
+        0,
+        "Change budget: exceeded, allowed by --allow-mass-change:\n" + MASS_ALLOWED,
+        "",
+    ),
+    (
+        many_services_text(300, policy="night", tail="allow_mass_change: true\n"),
+        [],
+        0,
+        "Change budget: exceeded, allowed by allow_mass_change: true in {file}:\n"
+        + MASS_ALLOWED,
+        "",
+    ),
+    (
+        many_services_text(300, policy="night", tail="change_budget: {services_changed: 100%}\n"),
+        [],
+        0,
+        "Change budget: within budget (services changed 300 of 300 (100.0%, at most 100%); "
+        "checks re-routed 0 of 300 (0.0%, at most 30%)).\n",
+        "",
+    ),
+    (
+        many_services_text(300).replace("name: Service 7\n", "name: Service Seven\n"),
+        [],
+        0,
+        "Change budget: within budget (services changed 1 of 300 (0.3%, at most 30%); "
+        "checks re-routed 0 of 300 (0.0%, at most 30%)).\n",
+        "",
+    ),
+    (
+        many_services_text(300, tail="allow_mass_change: true\n"),
+        [],
+        0,
+        "Note: {file} sets allow_mass_change: true, but this change is within budget: remove "
+        "it once the change is applied.\n",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(("new", "flags", "code", "tail", "stderr"), MASS)
+def test_mass_changes_are_held_by_the_change_budget(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    new: str,
+    flags: list[str],
+    code: int,
+    tail: str,
+    stderr: str,
+) -> None:
+    old_path = _write(tmp_path, "old.yaml", many_services_text(300))
+    new_path = _write(tmp_path, "new.yaml", new)
+    got, out, err = _run(capsys, old_path, new_path, "--check", *flags)
+    assert (got, err) == (code, stderr)
+    assert out.endswith(tail.format(file=new_path))
+
+
+def test_destructive_and_mass_change_both_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_path = _write(tmp_path, "old.yaml", many_services_text(20))
+    new_path = _write(tmp_path, "new.yaml", many_services_text(10))
+    code, out, err = _run(capsys, old_path, new_path, "--check")
+    assert code == 3
+    assert "  - services changed: 10 of 20 existing services (50.0%), more than the " in out
+    assert "  - checks re-routed: 10 of 20 routed checks (50.0%), more than the budget" in out
+    assert err == (
+        "apica-pd diff: destructive change and mass change not allowed (exit 3); see above "
+        "for how to allow it\n"
+    )
+
+
+def test_budget_in_json_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old_path = _write(tmp_path, "old.yaml", many_services_text(300))
+    new_path = _write(tmp_path, "new.yaml", many_services_text(300, policy="night"))
+    code, out, _ = _run(capsys, old_path, new_path, "--check", "--json")
+    budget = json.loads(out)["budget"]
+    assert (code, budget["ok"], budget["allowed_by"]) == (3, False, None)
+    assert budget["checks"][0] == {
+        "name": "services_changed",
+        "changed": 300,
+        "existing": 300,
+        "limit_percent": 30,
+        "min_existing": 10,
+        "applies": True,
+        "tripped": True,
+    }
+    code, out, _ = _run(capsys, old_path, new_path, "--check", "--markdown")
+    lines = out.splitlines()
+    shown = new_path.replace("_", "\\_")  # Markdown-escaped
+    start = lines.index(
+        f"> **Change budget: BLOCKED: this change exceeds the change budget of {shown}:**"
+    )
+    assert lines[start - 1] == "> [!CAUTION]"
+    assert lines[start + 1] == (
+        ">   - services changed: 300 of 300 existing services (100.0%), more than the "
+        "budget of 30%"
+    )
 
 
 INVALID_INPUT = [

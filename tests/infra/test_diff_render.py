@@ -284,3 +284,30 @@ def test_json(diff: StackDiff) -> None:
 
 def test_json_without_check_has_no_gate(diff: StackDiff) -> None:
     assert "gate" not in json.loads(render("json", diff, LABELS))
+
+
+def test_budget_lines_follow_the_gate() -> None:
+    from infra.change_budget import FLAG, BudgetCheck, BudgetVerdict
+
+    budget = BudgetVerdict(
+        (
+            BudgetCheck("services_changed", 1, 40, 30, 10),
+            BudgetCheck("checks_rerouted", 30, 80, 30, 10),
+            BudgetCheck("policies_changed", 1, 2, 30, 10),
+        ),
+        allowed_by=None,
+    )
+    text = render_text(StackDiff(()), LABELS, gate(StackDiff(())), budget)
+    assert text.endswith(
+        "Safety gate: passed (nothing destructive).\n"
+        "Change budget: BLOCKED: this change exceeds the change budget of stacks/prod.yaml:\n"
+        "  - checks re-routed: 30 of 80 routed checks (37.5%), more than the budget of 30%\n"
+        "If the mass change is meant, set `allow_mass_change: true` in stacks/prod.yaml for "
+        "it (remove it once applied), raise `change_budget.checks_rerouted` there, or pass "
+        "--allow-mass-change to `apica-pd diff`.\n"
+    )
+    allowed = BudgetVerdict(budget.checks, allowed_by=FLAG)
+    assert render_text(StackDiff(()), LABELS, None, allowed).endswith(
+        "\nChange budget: exceeded, allowed by --allow-mass-change:\n"
+        "  - checks re-routed: 30 of 80 routed checks (37.5%), more than the budget of 30%\n"
+    )

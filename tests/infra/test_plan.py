@@ -239,6 +239,12 @@ def test_routes_document_carries_windows_as_version_3_only_when_there_are_some()
     assert without["version"] == 1  # what older bridges read
 
 
+def test_a_service_without_integration_is_no_route() -> None:
+    stack = resolved_stack(new_service(), new_service("quiet", integration=None))
+    document = routes_document(stack, "dev", {"web": ResolvedRoute("PWEB", None, KEY)})
+    assert set(parse_routes(routes_json(document), "test").routes) == {"web"}
+
+
 def test_routes_json_is_stable() -> None:
     stack = resolved_stack(new_service())
     resolved = {"web": ResolvedRoute("PWEB", None, KEY)}

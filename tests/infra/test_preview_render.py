@@ -51,3 +51,42 @@ def test_json_lists_resources_look_ups_and_outputs(example_preview: Preview) -> 
     ]
     assert data["outputs"]["bridge_routes"] == {"secret": True, "value": SECRET}
     assert not KEY_SHAPE.search(text)
+
+
+def test_tree_marks_imports_and_counts_creates(write_stack) -> None:
+    path = write_stack(
+        """\
+        apica: {vendor_id: PAPICA1}
+        escalation_policies:
+          oncall:
+            name: On-call
+            adopt: PPOL001
+            rules: [{delay: 30m, targets: [{user: ann@example.com}]}]
+        services:
+          web:
+            name: Web
+            adopt: PSVC001
+            escalation_policy: oncall
+            integration: {adopt: PSVC001.PINT001}
+          new:
+            name: New
+            escalation_policy: oncall
+        """
+    )
+    preview = preview_stack_file(path)
+    tree = render_tree(preview)
+    assert tree.splitlines()[1] == (
+        "PagerDuty objects: 2 to create (+), 3 to import (=, adopted as they are)"
+    )
+    assert (
+        "= pagerduty:index/escalationPolicy:EscalationPolicy  policy-oncall  [protect]  "
+        "[import PPOL001]\n" in tree
+    )
+    assert (
+        "  = pagerduty:index/serviceIntegration:ServiceIntegration  service-web-apica  "
+        "[protect]  [import PSVC001.PINT001]\n" in tree
+    )
+    assert "  + pagerduty:index/service:Service  service-new  [protect]\n" in tree
+    resources = {r["name"]: r for r in json.loads(to_json(preview))["resources"]}
+    assert resources["service-web"]["import_id"] == "PSVC001"
+    assert resources["service-new"]["import_id"] is None

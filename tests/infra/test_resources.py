@@ -263,6 +263,63 @@ def test_outputs_keys_and_routes_are_secret() -> None:
     assert outputs["services"].value["web"]["url"].startswith("https://")
 
 
+# -- adoption: import_ instead of create ---------------------------------------------
+
+
+def adopted_stack() -> Stack:
+    web = new_service(
+        adopt="PSVC001",
+        integration=integration("Apica-Web", vendor_id="PAPICA1", adopt="PSVC001.PINT001"),
+    )
+    quiet = new_service("quiet", adopt="PSVC002", integration=None)
+    return stack_of(
+        web, quiet, escalation_policies={"oncall": ONCALL.model_copy(update={"adopt": "PPOL001"})}
+    )
+
+
+def test_adopted_resources_are_registered_with_their_import_ids() -> None:
+    preview = offline(adopted_stack())
+    assert {(r.name, r.import_id) for r in preview.registrations if r.custom} == {
+        ("policy-oncall", "PPOL001"),
+        ("service-web", "PSVC001"),
+        ("service-web-apica", "PSVC001.PINT001"),
+        ("service-quiet", "PSVC002"),
+    }
+    assert preview.creates == ()
+    # The adopted ids are what later resources refer to (the engine's ids after import).
+    assert one(preview, "service-web").inputs["escalation_policy"] == "${policy-oncall.id}"
+    assert one(preview, "service-web").id == "PSVC001"
+    assert one(preview, "service-web-apica").id == "PINT001"
+
+
+def test_a_service_without_integration_is_adopted_but_no_route() -> None:
+    preview = offline(adopted_stack())
+    assert [r.name for r in preview.registrations if r.parent == "quiet"] == ["service-quiet"]
+    outputs = {o.name: o for o in preview.outputs}
+    assert sorted(outputs["services"].value) == ["quiet", "web"]
+
+
+@pulumi.runtime.test
+def test_routes_leave_out_services_without_integration(mocked: None) -> Any:
+    deployed = run_program(adopted_stack())
+
+    def check(values: list[Any]) -> None:
+        routes_text, quiet_key = values
+        assert set(parse_routes(routes_text, "bridge_routes").routes) == {"web"}
+        assert quiet_key is None
+
+    return pulumi.Output.all(
+        deployed.bridge_routes, deployed.services["quiet"].integration_key
+    ).apply(check)
+
+
+def test_nothing_is_imported_without_adopt() -> None:
+    preview = offline(stack_of(new_service()))
+    assert preview.imports == ()
+    created = {r.name for r in preview.creates}
+    assert created == {"policy-oncall", "service-web", "service-web-apica"}
+
+
 # -- outputs with @pulumi.runtime.test ----------------------------------------------
 
 

@@ -29,6 +29,8 @@ def test_schema_shape() -> None:
         "services",
         "catch_all",
         "allow_destroy",
+        "allow_mass_change",
+        "change_budget",
     }
     # Durations are described as the strings a user writes, not as parsed seconds.
     timeout = schema["$defs"]["RawNewService"]["properties"]["auto_resolve_timeout"]
@@ -66,6 +68,9 @@ PATTERN_SAMPLES = {
     "^https?://\\S+$": "https://runbooks.example.com/web",
     "^[A-Za-z0-9_-]{1,64}$": "7d3f0c2e-5b1a-4c9e",
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?$": "2026-12-05T22:00",
+    "^[A-Z0-9]{2,20}$": "PIJ90N7",
+    "^([A-Z0-9]{2,20})\\.([A-Z0-9]{2,20})$": "PIJ90N7.PQ12345",
+    "^[0-9]{1,3}%$": "30%",
 }
 
 

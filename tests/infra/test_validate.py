@@ -67,7 +67,8 @@ def with_web(*lines: str) -> str:
             [
                 "stack.yaml:11:5: services.web: unknown key 'colour'; allowed here: name, "
                 "description, escalation_policy, urgency, auto_resolve_timeout, "
-                "acknowledgement_timeout, alert_grouping, auto_pause, team, protect, integration"
+                "acknowledgement_timeout, alert_grouping, auto_pause, team, protect, "
+                "integration, adopt"
             ],
             id="unknown-key-lists-allowed",
         ),
@@ -1349,3 +1350,202 @@ def test_allow_destroy_names_keys_that_may_no_longer_exist(stack_of: Stacks) -> 
         "  web: {name: Web, escalation_policy: ops}\n"
     )
     assert stack.allow_destroy == ("legacy-web", "old-policy")
+
+
+# --- adopting existing PagerDuty objects, services without an integration, budgets -------
+
+ADOPTED = """\
+escalation_policies:
+  oncall:
+    name: On-call
+    adopt: PPOL001
+    rules:
+      - delay: 30m
+        targets: [{user: ann@example.com}]
+services:
+  web:
+    name: Web
+    adopt: PSVC001
+    escalation_policy: oncall
+    integration: {adopt: PSVC001.PINT001}
+  quiet:
+    name: Quiet
+    adopt: PSVC002
+    escalation_policy: oncall
+    integration: none
+"""
+
+
+def test_adopt_ids_resolve(stack_of: Stacks) -> None:
+    stack = stack_of(ADOPTED)
+    policy = stack.escalation_policies["oncall"]
+    web, quiet = stack.services["web"], stack.services["quiet"]
+    assert isinstance(policy, NewPolicy) and isinstance(web, NewService)
+    assert isinstance(quiet, NewService)
+    assert (policy.adopt, web.adopt, quiet.adopt) == ("PPOL001", "PSVC001", "PSVC002")
+    assert web.integration is not None and web.integration.adopt == "PSVC001.PINT001"
+    assert quiet.integration is None
+
+
+def test_nothing_is_adopted_unless_asked(stack_of: Stacks) -> None:
+    stack = stack_of(MINIMAL_STACK)
+    web = stack.services["web"]
+    assert isinstance(web, NewService) and web.integration is not None
+    assert (web.adopt, web.integration.adopt) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "    adopt: PSVC001\n",
+            "    adopt: psvc001\n",
+            "stack.yaml:11:12: services.web.adopt: 'psvc001' is not a PagerDuty id (2-20 "
+            "upper-case letters and digits, e.g. 'PIJ90N7', as `apica-pd import` writes it)",
+            id="lower-case-id",
+        ),
+        pytest.param(
+            "    adopt: PSVC001\n",
+            "    adopt: 1234567\n",
+            "stack.yaml:11:12: services.web.adopt: must be a PagerDuty id such as 'PIJ90N7', "
+            "got a number (1234567)",
+            id="number",
+        ),
+        pytest.param(
+            "{adopt: PSVC001.PINT001}",
+            "{adopt: PINT001}",
+            "stack.yaml:13:26: services.web.integration.adopt: 'PINT001' is not an integration "
+            "import id: write the service's id, a dot and the integration's id, e.g. "
+            "'PIJ90N7.PQ12345'",
+            id="integration-id-without-service",
+        ),
+        pytest.param(
+            "{adopt: PSVC001.PINT001}",
+            "{adopt: PSVC002.PINT001}",
+            "stack.yaml:13:26: services.web.integration.adopt: integration 'PINT001' belongs "
+            "to PagerDuty service 'PSVC002', not to 'PSVC001' (services.web.adopt): an "
+            "integration is adopted together with its own service",
+            id="integration-of-another-service",
+        ),
+        pytest.param(
+            "    adopt: PSVC001\n",
+            "",
+            "stack.yaml:12:26: services.web.integration.adopt: integration 'PINT001' belongs "
+            "to PagerDuty service 'PSVC001', but services.web is a new service: adopt that "
+            "service too (`adopt: PSVC001`), or remove integration.adopt",
+            id="integration-of-a-created-service",
+        ),
+        pytest.param(
+            "    adopt: PSVC002\n",
+            "    adopt: PSVC001\n",
+            "stack.yaml:16:12: services.quiet.adopt: PagerDuty service 'PSVC001' is already "
+            "adopted by 'web' (line 11); one PagerDuty object can be adopted only once",
+            id="one-service-adopted-twice",
+        ),
+        pytest.param(
+            "  quiet:\n",
+            "  legacy:\n    existing: Legacy\n    integration: {adopt: PSVC009.PINT001}\n"
+            "  quiet:\n",
+            "stack.yaml:16:26: services.legacy.integration.adopt: PagerDuty integration "
+            "'PINT001' is already adopted by 'web' (line 13); one PagerDuty object can be "
+            "adopted only once",
+            id="one-integration-adopted-twice",
+        ),
+        pytest.param(
+            "    integration: none\n",
+            "    integration: nothing\n",
+            "stack.yaml:18:18: services.quiet.integration: must be a mapping ({checks: ..., "
+            "...}) or none (no Apica integration)",
+            id="integration-neither-mapping-nor-none",
+        ),
+        pytest.param(
+            "  quiet:\n",
+            "  legacy:\n    existing: Legacy\n    integration: none\n  quiet:\n",
+            "stack.yaml:16:18: services.legacy.integration: an existing service is in the stack "
+            "file only for its Apica integration: give it one (`integration: {...}`), or "
+            "remove the entry",
+            id="existing-service-without-integration",
+        ),
+        pytest.param(
+            "    integration: none\n",
+            "    integration: none\ncatch_all: quiet\n",
+            "stack.yaml:19:12: catch_all: service 'quiet' has no Apica integration "
+            "(`integration: none`), so it cannot receive the checks no service claims",
+            id="catch-all-without-integration",
+        ),
+    ],
+)
+def test_adopt_rules(problems_of: Problems, old: str, new: str, expected: str) -> None:
+    assert old in ADOPTED
+    assert problems_of(ADOPTED.replace(old, new, 1)) == [expected]
+
+
+def test_a_policy_adopted_twice(problems_of: Problems) -> None:
+    text = ADOPTED.replace(
+        "services:",
+        "  other:\n    name: Other\n    adopt: PPOL001\n"
+        "    rules: [{delay: 5m, targets: [{user: ann@example.com}]}]\nservices:",
+    )
+    assert problems_of(text) == [
+        "stack.yaml:10:12: escalation_policies.other.adopt: PagerDuty escalation policy "
+        "'PPOL001' is already adopted by 'oncall' (line 4); one PagerDuty object can be "
+        "adopted only once"
+    ]
+
+
+def test_an_existing_service_may_adopt_its_integration(stack_of: Stacks) -> None:
+    stack = stack_of(ADOPTED + "  legacy:\n    existing: Legacy\n"
+                     "    integration: {adopt: PSVC009.PINT009}\n")
+    legacy = stack.services["legacy"]
+    assert isinstance(legacy, ExistingService)
+    assert legacy.integration.adopt == "PSVC009.PINT009"
+
+
+def test_change_budget_defaults_and_overrides(stack_of: Stacks) -> None:
+    default = stack_of(MINIMAL_STACK)
+    assert (default.allow_mass_change, default.change_budget.model_dump()) == (
+        False,
+        {"services_changed": 30, "checks_rerouted": 30, "policies_changed": 30,
+         "min_existing": 10},
+    )
+    custom = stack_of(
+        MINIMAL_STACK + "allow_mass_change: true\n"
+        "change_budget: {services_changed: 50%, checks_rerouted: 0%, min_existing: 3}\n"
+    )
+    assert (custom.allow_mass_change, custom.change_budget.model_dump()) == (
+        True,
+        {"services_changed": 50, "checks_rerouted": 0, "policies_changed": 30,
+         "min_existing": 3},
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "change_budget: {services_changed: 30}",
+            "stack.yaml:11:35: change_budget.services_changed: must be a percentage from 0% "
+            "to 100%, e.g. '30%', got a number (30)",
+        ),
+        (
+            "change_budget: {policies_changed: 101%}",
+            "stack.yaml:11:35: change_budget.policies_changed: must be a percentage from 0% "
+            "to 100%, e.g. '30%', got a string ('101%')",
+        ),
+        (
+            "change_budget: {min_existing: 0}",
+            "stack.yaml:11:31: change_budget.min_existing: must be at least 1, got 0",
+        ),
+        (
+            "change_budget: {services: 10%}",
+            "stack.yaml:11:17: change_budget: unknown key 'services'; did you mean "
+            "'services_changed'?",
+        ),
+        (
+            "allow_mass_change: yes",
+            "stack.yaml:11:20: allow_mass_change: must be true or false, got a string ('yes')",
+        ),
+    ],
+)
+def test_change_budget_rules(problems_of: Problems, line: str, expected: str) -> None:
+    assert problems_of(MINIMAL_STACK + line + "\n") == [expected]

@@ -58,3 +58,18 @@ def trigger(key: str, dedup_key: str | None = "check-101", **payload: Any) -> di
     if dedup_key is not None:
         event["dedup_key"] = dedup_key
     return event
+
+
+def change(key: str, **overrides: Any) -> dict[str, Any]:
+    """A valid change event (`/v2/change/enqueue`); keyword arguments replace top-level fields."""
+    event: dict[str, Any] = {
+        "routing_key": key,
+        "payload": {
+            "summary": "escalation policy Payments On-call: rule 1: escalate after: 30m -> 10m",
+            "source": "apica-pd",
+            "timestamp": "2026-01-05T11:58:00.000+0000",
+            "custom_details": {"stack": "prod"},
+        },
+        "links": [{"href": "https://github.com/org/stacks/commit/abc123", "text": "commit abc123"}],
+    }
+    return {**event, **overrides}

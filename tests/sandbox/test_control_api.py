@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sandbox.conftest import trigger
+from tests.sandbox.conftest import change, trigger
 
 
 def test_incidents_json_can_be_filtered_by_status(pd, http, key):
@@ -60,3 +60,16 @@ def test_seed_over_http(pd, http):
         400,
         {"error": "bad seed: users[0] needs a name"},
     )
+
+
+def test_change_events_are_shown_by_service_and_keys_shortened(pd, http, key, service):
+    http.post(pd.url + "/v2/change/enqueue", json=change(key), timeout=5)
+    other = pd.state.create_service("Search")
+    other_key = pd.state.add_integration(other["id"])["integration_key"]
+    http.post(pd.url + "/v2/change/enqueue", json=change(other_key), timeout=5)
+    found = http.get(pd.url + "/sandbox/change_events", params={"service_id": service["id"]},
+                     timeout=5).json()["change_events"]
+    assert [e["service_name"] for e in found] == ["Checkout API"]
+    seen = http.get(pd.url + "/sandbox/change_requests", timeout=5).json()["change_requests"]
+    assert [r["body"]["routing_key"] for r in seen] == ["..." + key[-4:], "..." + other_key[-4:]]
+    assert key not in str(seen)

@@ -9,7 +9,7 @@ import requests
 
 from sandbox.clock import ManualClock
 from sandbox.server import PagerDutySandbox
-from tests.sandbox.conftest import trigger
+from tests.sandbox.conftest import change, trigger
 
 
 def post(http: requests.Session, pd: PagerDutySandbox, event: Any) -> requests.Response:
@@ -350,3 +350,73 @@ def test_scheduled_action_raises_low_urgency_at_support_hours_start(pd, http, cl
     [incident] = pd.state.incidents()
     assert incident["urgency"] == "high"
     assert incident["log_entries"][-1]["type"] == "urgency_change_log_entry"
+
+
+# -- change events: /v2/change/enqueue ----------------------------------------------
+
+
+def post_change(http: requests.Session, pd: PagerDutySandbox, event: Any) -> requests.Response:
+    return http.post(pd.url + "/v2/change/enqueue", json=event, timeout=5)
+
+
+def test_a_change_event_is_accepted_and_kept_on_its_service(pd, http, key, service):
+    event = change(key)
+    response = post_change(http, pd, event)
+    assert (response.status_code, response.json()) == (
+        202, {"status": "success", "message": "Change event processed"},
+    )
+    [kept] = pd.state.change_events()
+    assert {k: v for k, v in kept.items() if k not in ("id", "integration_id")} == {
+        "type": "change_event",
+        "service_id": service["id"],
+        "service_name": "Checkout API",
+        "summary": event["payload"]["summary"],
+        "source": "apica-pd",
+        "timestamp": "2026-01-05T11:58:00.000+0000",
+        "custom_details": {"stack": "prod"},
+        "links": event["links"],
+        "received_at": "2026-01-05T12:00:00Z",
+    }
+    assert pd.state.incidents() == []  # a change event never opens an incident
+    assert pd.state.events() == []  # and is no alert event
+
+
+def test_a_change_event_without_timestamp_gets_the_receipt_time(pd, http, key):
+    assert post_change(http, pd, change(key, payload={"summary": "deployed"})).status_code == 202
+    assert pd.state.change_events()[0]["timestamp"] == "2026-01-05T12:00:00Z"
+
+
+def test_a_change_event_for_an_unknown_key_is_accepted_and_dropped(pd, http):
+    assert post_change(http, pd, change("x" * 32)).status_code == 202
+    assert pd.state.change_events() == []
+    assert [r["status"] for r in pd.state.change_requests()] == [202]
+
+
+def test_a_refused_change_event_gets_pagerdutys_400_body(pd, http, key):
+    response = post_change(http, pd, change(key, event_action="trigger"))
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "status": "invalid event",
+            "message": "Event object is invalid",
+            "errors": ["'event_action' is not a field of change events (they never open "
+                       "incidents)"],
+        },
+    )
+    bad_json = http.post(pd.url + "/v2/change/enqueue", data=b"{nope", timeout=5)
+    assert bad_json.json()["errors"] == ["Event object is not valid JSON"]
+    assert pd.state.change_events() == [] and pd.state.incidents() == []
+
+
+def test_change_events_share_the_routing_keys_rate_limit(http, clock):
+    with PagerDutySandbox(clock=clock, events_per_minute=2) as pd:
+        service = pd.state.create_service("Web")
+        key = pd.state.add_integration(service["id"])["integration_key"]
+        codes = [post_change(http, pd, change(key)).status_code for _ in range(3)]
+        assert codes == [202, 202, 429]
+
+
+def test_faults_answer_change_events_too(pd, http, key):
+    pd.faults.fail(status=503, count=1)
+    assert post_change(http, pd, change(key)).status_code == 503
+    assert post_change(http, pd, change(key)).status_code == 202

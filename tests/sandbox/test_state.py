@@ -57,3 +57,17 @@ def test_disabled_service_opens_no_incident():
     }
     assert state.apply_event(trigger, "d") is False
     assert state.incidents() == []
+
+
+def test_change_events_keep_to_their_service_and_reset_forgets_them():
+    state = SandboxState(ManualClock())
+    service = state.create_service("Web")
+    key = state.add_integration(service["id"])["integration_key"]
+    event = {"routing_key": key, "payload": {"summary": "policy: 30m -> 10m"}}
+    assert state.apply_change_event(event) is True
+    assert state.apply_change_event({**event, "routing_key": "u" * 32}) is False
+    assert [e["summary"] for e in state.change_events(service["id"])] == ["policy: 30m -> 10m"]
+    assert state.change_events("POTHER1") == []
+    assert state.incidents() == []
+    state.reset_activity()
+    assert state.change_events() == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.view import render_incidents, short_key
+import re
+
+from sandbox.view import render_change_events, render_incidents, short_key
 
 
 def incident(**overrides):
@@ -52,3 +54,19 @@ def test_no_incidents_says_so():
 
 def test_keys_are_shown_by_last_four():
     assert short_key("a" * 28 + "wxyz") == "...wxyz"
+
+
+def test_change_events_table():
+    assert render_change_events([]) == "no change events\n"
+    header, row = render_change_events([{
+        "service_name": "Checkout API",
+        "timestamp": "2026-01-05T11:58:00Z",
+        "summary": "escalation policy: 30m -> 10m",
+        "links": [{"href": "https://github.com/org/stacks/commit/abc123", "text": "commit"}],
+    }]).splitlines()
+    assert re.split(r"  +", header) == ["SERVICE", "TIMESTAMP", "SUMMARY", "LINKS"]
+    assert re.split(r"  +", row) == [
+        "Checkout API", "2026-01-05T11:58:00Z", "escalation policy: 30m -> 10m",
+        "commit <https://github.com/org/stacks/commit/abc123>",
+    ]
+    assert header.index("SUMMARY") == row.index("escalation")
