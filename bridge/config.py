@@ -21,6 +21,11 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
     credentials_file   APICA_PD_CREDENTIALS_FILE   (none)
     token_header       APICA_PD_TOKEN_HEADER       X-Apica-Token
     reload_interval    APICA_PD_RELOAD_INTERVAL    2.0 seconds  (routes file poll; > 0, <= 86400)
+    asm_reconcile      APICA_PD_ASM_RECONCILE      false        (repair lost webhooks from ASM)
+    asm_reconcile_interval APICA_PD_ASM_RECONCILE_INTERVAL 60 seconds (1 to 86400)
+    asm_reconcile_severities APICA_PD_ASM_RECONCILE_SEVERITIES FEW (letters of F, E, W)
+    asm_enrich         APICA_PD_ASM_ENRICH         false        (ASM's latest result on triggers)
+    asm_enrich_deadline APICA_PD_ASM_ENRICH_DEADLINE 1.0 seconds (> 0, <= 1)
 
 The three timeouts are more than 0 and at most 300 seconds.
     allow_unauthenticated APICA_PD_ALLOW_UNAUTHENTICATED false
@@ -28,7 +33,9 @@ The three timeouts are more than 0 and at most 300 seconds.
 
 The config file is named by `--config` or APICA_PD_CONFIG. Credentials never live in
 it nor on the command line: APICA_PD_TOKENS, APICA_PD_BASIC_AUTH or the credentials
-file (see `bridge.intake.auth`).
+file (see `bridge.intake.auth`). Reconciliation and enrichment call ASM's API with the
+read-only ASM credential and API settings of `bridge.asm_config` (APICA_PD_ASM_*,
+environment only; docs/asm.md).
 
 pydantic-settings reads the variables (`EnvSettingsSource`, over the mapping it is
 given) and pydantic types and checks every value. The three layers stay apart until
@@ -56,6 +63,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bridge.enrichment import DEFAULT_DEADLINE as DEFAULT_ENRICH_DEADLINE
+from bridge.enrichment import MAX_DEADLINE as MAX_ENRICH_DEADLINE
 from bridge.errors import ConfigError
 from bridge.intake.auth import (
     DEFAULT_TOKEN_HEADER,
@@ -64,6 +73,10 @@ from bridge.intake.auth import (
     credentials_from_env,
     load_credentials_file,
 )
+from bridge.reconcile import DEFAULT_INTERVAL as DEFAULT_RECONCILE_INTERVAL
+from bridge.reconcile import DEFAULT_SEVERITIES as DEFAULT_RECONCILE_SEVERITIES
+from bridge.reconcile import MAX_INTERVAL as MAX_RECONCILE_INTERVAL
+from bridge.reconcile import MIN_INTERVAL as MIN_RECONCILE_INTERVAL
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 
@@ -150,6 +163,12 @@ class BridgeConfig(BaseSettings):
     reload_interval: Seconds = Field(2.0, gt=0, le=MAX_RELOAD_INTERVAL)
     allow_unauthenticated: Flag = False
     log_level: str = "INFO"
+    asm_reconcile: Flag = False
+    asm_reconcile_interval: Seconds = Field(DEFAULT_RECONCILE_INTERVAL, ge=MIN_RECONCILE_INTERVAL,
+                                            le=MAX_RECONCILE_INTERVAL)
+    asm_reconcile_severities: str = DEFAULT_RECONCILE_SEVERITIES
+    asm_enrich: Flag = False
+    asm_enrich_deadline: Seconds = Field(DEFAULT_ENRICH_DEADLINE, gt=0, le=MAX_ENRICH_DEADLINE)
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +188,14 @@ class BridgeConfig(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value
+
+    @field_validator("asm_reconcile_severities")
+    @classmethod
+    def _reconcile_severities(cls, value: str) -> str:
+        letters = value.strip().upper()
+        if not letters or set(letters) - set("FEW") or len(set(letters)) != len(letters):
+            raise ValueError(f"{value!r}: use letters of F, E and W, each once (e.g. FE)")
+        return letters
 
     @field_validator("log_level")
     @classmethod
@@ -192,7 +219,8 @@ SETTINGS = tuple(BridgeConfig.model_fields)
 # What a range error says, per setting: {value} is what was given.
 _UNITS = {"body_limit": " bytes", "header_limit": " bytes", "reload_interval": " seconds",
           "header_timeout": " seconds", "body_timeout": " seconds", "idle_timeout": " seconds",
-          "events_timeout": " seconds"}
+          "events_timeout": " seconds", "asm_reconcile_interval": " seconds",
+          "asm_enrich_deadline": " seconds"}
 _RANGE_WORDS = {"listen_port": "{value} is not a TCP port (0-65535)"}
 
 

@@ -1,15 +1,15 @@
 """`apica-pd serve`: assemble the bridge from its config and run it until signalled.
 
-Start order: routes (an invalid first file stops here), credentials, store (the
-outbox), worker, app; then the socket is bound and a `listening` log line gives the
-real address (port 0 picks a free one). SIGHUP re-reads the routes; SIGINT/SIGTERM
-stop uvicorn, whose lifespan stops the worker and the routes watcher; the store is
-closed last. Nothing pending is lost on any stop: it stays in the store.
+Start order: routes (an invalid first file stops here), credentials (the ASM one too
+when reconciliation or enrichment is on), store (the outbox), worker, app; then the
+socket is bound and a `listening` log line gives the real address (port 0 picks a
+free one). SIGHUP re-reads the routes; SIGINT/SIGTERM stop uvicorn, whose lifespan
+stops the worker, the maintenance catch-up, reconciliation and the routes watcher;
+the store is closed last. Nothing pending is lost on any stop: it stays in the store.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -20,14 +20,28 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry
 
 from bridge.app import Hook, create_app
+from bridge.asm_api import AsmClient, AsmDeadlineClient
+from bridge.asm_config import (
+    AsmApiSettings,
+    AsmCredential,
+    load_asm_credential,
+    load_asm_settings,
+)
 from bridge.config import BridgeConfig, build_authenticator
+from bridge.enrichment import Enricher
 from bridge.errors import ConfigError, StoreError
 from bridge.http_limits import HttpLimits, uvicorn_options
+from bridge.intake.pipeline import Intake
+from bridge.maintenance import CatchUp
 from bridge.metrics import BridgeMetrics
+from bridge.reconcile import Reconciler
 from bridge.route_table import RouteTable
 from contract.errors import RoutesFileError
 
 log = logging.getLogger("bridge.serve")
+
+#: The longest one reconciliation round may spend on ASM's API (retries included).
+MAX_ROUND_SECONDS = 30.0
 
 
 def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
@@ -37,7 +51,6 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     from bridge.delivery.pacing import Pacing
     from bridge.delivery.sender import DEFAULT_TIMEOUT, Sender
     from bridge.delivery.worker import Worker
-    from bridge.intake.accept import accept_alert_async
     from bridge.store.sqlite import SqliteStore, outbox_path
 
     env = os.environ if env is None else env
@@ -46,6 +59,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
     try:
         table.load()
         auth = build_authenticator(config, env, log)
+        asm = asm_access(config, env)
     except (RoutesFileError, ConfigError) as exc:
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
         return 2
@@ -57,24 +71,49 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
                   extra={"event": "start_failed"})
         return 2
     sender = Sender(config.events_url, timeout=(DEFAULT_TIMEOUT[0], config.events_timeout))
+    enricher: Enricher | None = None
+    client: AsmClient | None = None
     try:
         metrics.watch_outbox(store.stats, store.route_problems)
         worker = Worker(store, sender, lambda: table.current, metrics=metrics,
                         pacing=Pacing(limit=config.events_per_key))
+        if asm is not None and config.asm_enrich:
+            enricher = Enricher(
+                AsmDeadlineClient(*asm, deadline=config.asm_enrich_deadline),
+                asm_base_url=config.asm_base_url, deadline=config.asm_enrich_deadline,
+                metrics=metrics)
+        intake = Intake(store, asm_base_url=config.asm_base_url, enricher=enricher,
+                        metrics=metrics)
+        hooks = [
+            Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
+            Hook("worker", worker.start, worker.stop),
+        ]
+        catch_up = CatchUp(store, lambda: table.current, intake.accept, metrics=metrics)
+        hooks.append(Hook("maintenance", catch_up.start, catch_up.stop))
+        if asm is not None and config.asm_reconcile:
+            settings, credential = asm
+            client = AsmClient(settings, credential,
+                               budget=min(max(config.asm_reconcile_interval, settings.timeout),
+                                          MAX_ROUND_SECONDS))
+            reconciler = Reconciler(client, lambda: table.current, store.open_keys, intake.accept,
+                                    interval=config.asm_reconcile_interval,
+                                    severities=config.asm_reconcile_severities, metrics=metrics)
+            hooks.append(Hook("reconcile", reconciler.start, reconciler.stop))
+        if asm is not None:
+            log.info("ASM's API in use", extra={
+                "event": "asm_in_use", "api": asm[0].host, "credential": repr(asm[1]),
+                "reconcile": config.asm_reconcile, "enrich": config.asm_enrich,
+                "interval": config.asm_reconcile_interval})
         app = create_app(
             routes=table,
-            accept=functools.partial(accept_alert_async, store,
-                                     asm_base_url=config.asm_base_url),
+            accept=intake.accept_webhook,
             auth=auth,
             metrics=metrics,
             body_limit=config.body_limit,
             store_ready=store.writable,
             route_problems=store.route_problems,
             record_unclaimed=store.record_unclaimed,
-            hooks=[
-                Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
-                Hook("worker", worker.start, worker.stop),
-            ],
+            hooks=hooks,
         )
         try:
             sock = bind(config.listen_host, config.listen_port)
@@ -112,9 +151,27 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             sock.close()
     finally:
         sender.close()
+        if enricher is not None:
+            enricher.close()
+        if client is not None:
+            client.close()
         store.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
+
+
+def asm_access(config: BridgeConfig, env: Mapping[str, str]
+               ) -> tuple[AsmApiSettings, AsmCredential] | None:
+    """ASM's API settings and the credential, when reconciliation or enrichment is on."""
+    if not (config.asm_reconcile or config.asm_enrich):
+        return None
+    try:
+        return load_asm_settings(env), load_asm_credential(env)
+    except ConfigError as exc:
+        wanted = " and ".join(name for name, on in (
+            ("APICA_PD_ASM_RECONCILE", config.asm_reconcile),
+            ("APICA_PD_ASM_ENRICH", config.asm_enrich)) if on)
+        raise ConfigError(f"{wanted} needs ASM's API: {exc}") from None
 
 
 def http_limits(config: BridgeConfig) -> HttpLimits:
