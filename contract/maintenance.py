@@ -218,6 +218,35 @@ def open_windows(windows: Iterable[MaintenanceWindow], when: datetime
     return found
 
 
+@dataclass(frozen=True)
+class WindowStatus:
+    """Where one route's window stands at a moment (`apica-pd maintenance`)."""
+
+    route: str
+    window: MaintenanceWindow
+    open_now: Occurrence | None
+    next: Occurrence | None  # None: a one-off that is open now or over
+
+
+def window_statuses(windows: Iterable[tuple[str, MaintenanceWindow]], when: datetime
+                    ) -> list[WindowStatus]:
+    """Each (route, window) at `when` (aware): the open ones first (ending soonest), then
+    by their next start, the one-offs that are over last."""
+    found = [WindowStatus(route, window, occurrence_at(window, when),
+                          next_occurrence(window, when)) for route, window in windows]
+
+    def order(status: WindowStatus) -> tuple[int, datetime, str, str]:
+        if status.open_now is not None:
+            rank, moment = 0, status.open_now.end
+        elif status.next is not None:
+            rank, moment = 1, status.next.start
+        else:
+            rank, moment = 2, when
+        return rank, moment, status.route, status.window.name
+
+    return sorted(found, key=order)
+
+
 def describe_schedule(window: MaintenanceWindow) -> str:
     """One line: `weekly sat, sun 22:00-02:00 (next day) Europe/Berlin` or
     `once 2026-12-05 22:00 - 2026-12-06 02:00 Europe/Berlin`."""

@@ -9,6 +9,7 @@ from apica_pagerduty.cli import build_parser, main
 EXPECTED = {
     "validate", "schema", "plan", "diff", "routes", "asm", "serve", "asm-setup", "outbox",
     "dead-letters", "unclaimed", "test-route", "sandbox", "demo", "import", "change-event",
+    "maintenance",
 }
 
 

@@ -184,3 +184,23 @@ def test_time_zones_and_times_of_day() -> None:
         check_time_of_day("24:00")
     with pytest.raises(ValueError, match=r'must be a time such as "22:00" \(quote it\)'):
         check_time_of_day(2200)
+
+
+def test_window_statuses_list_open_windows_first_then_by_next_start():
+    from contract.maintenance import window_statuses
+
+    over = window(name="over", once={"start": "2026-01-05T22:00", "end": "2026-01-05T23:00"})
+    soon = window(name="soon", once={"start": "2026-12-09T22:00", "end": "2026-12-09T23:00"})
+    when = utc(2026, 12, 5, 22, 30)  # Saturday 23:30 in Berlin
+    statuses = window_statuses([("web", over), ("web", soon), ("api", WEEKEND_NIGHTS),
+                                ("web", MOVE)], when)
+    assert [(s.route, s.window.name) for s in statuses] == [
+        ("api", "w"), ("web", "w"), ("web", "soon"), ("web", "over")]
+    nights, move, later, done = statuses
+    assert nights.open_now == Occurrence(utc(2026, 12, 5, 21), utc(2026, 12, 6, 1))
+    assert nights.next == Occurrence(utc(2026, 12, 6, 21), utc(2026, 12, 7, 1))
+    assert (move.open_now, move.next) == (Occurrence(utc(2026, 12, 5, 21), utc(2026, 12, 6, 1)),
+                                          None)
+    assert (later.open_now, later.next) == (None, Occurrence(utc(2026, 12, 9, 21),
+                                                             utc(2026, 12, 9, 22)))
+    assert (done.open_now, done.next) == (None, None)
