@@ -35,7 +35,12 @@ ChangeKind = Literal["add", "remove", "change", "replace", "rename-route"]
 Subject = Literal["escalation_policy", "service", "integration", "route", "catch_all"]
 
 # Which fields of a resolved service belong to which PagerDuty resource / the bridge.
-_INTEGRATION_FIELDS = frozenset({"name", "vendor_id"})
+_INTEGRATION_FIELDS = frozenset({"name", "type", "vendor_id"})
+# What each integration type is, in a reviewer's words.
+_INTEGRATION_TYPES = {
+    "apica": "the Apica vendor's integration",
+    "events_api_v2": "a plain Events API v2 integration",
+}
 _ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links",
                            "maintenance"})
 _IDENTITY_FIELDS = frozenset({"key", "kind", "integration", "adopt"})
@@ -542,12 +547,24 @@ def _service_in_place(
         changes.extend(_integration_toggled(key, before, after))
         return changes
     integration_name = after.integration.name
+    type_changed = before.integration.type != after.integration.type
+    if type_changed:
+        # The type says the vendor comes or goes; an "Apica looked up by name" would mislead.
+        integration_props = tuple(p for p in integration_props if p.path != "vendor_id")
     vendor_changed = any(p.path == "vendor_id" for p in integration_props)
-    if moved or vendor_changed:
+    if moved or vendor_changed or type_changed:
         reasons = []
         if moved:
             reasons.append(f"the integration moves to existing service {name!r}")
-        if vendor_changed and None in (before.integration.vendor_id, after.integration.vendor_id):
+        if type_changed:
+            reasons.append(
+                f"it changes from {_INTEGRATION_TYPES[before.integration.type]} to "
+                f"{_INTEGRATION_TYPES[after.integration.type]}"
+            )
+        elif vendor_changed and None in (
+            before.integration.vendor_id,
+            after.integration.vendor_id,
+        ):
             # Offline we cannot know the looked-up id: assume the worst, say so.
             reasons.append(
                 "its vendor changes between a look-up by name and a fixed id "

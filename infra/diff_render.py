@@ -70,6 +70,7 @@ _LABELS = {
     "protect": "protect",
     "integration.name": "integration name",
     "integration.vendor_id": "integration vendor",
+    "integration.type": "integration type",
     "vendor_id": "vendor",
     "service.name": "existing service",
     "check_ids": "check ids",
@@ -92,6 +93,7 @@ _LABELS = {
     "catch_all": "catch-all route",
 }
 _SECONDS = {"auto_resolve_timeout", "acknowledgement_timeout", "auto_pause_timeout"}
+_INTEGRATION_TYPES = {"apica": "Apica vendor", "events_api_v2": "Events API v2"}
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
@@ -140,6 +142,8 @@ def _value(path: str, value: Any) -> str:
         return "none"
     if leaf == "rules[].delay_minutes" and isinstance(value, int):
         return _duration(value * 60)
+    if leaf in ("type", "integration.type") and isinstance(value, str):
+        return _INTEGRATION_TYPES.get(value, value)  # the integration's: no other "type" leaf
     if leaf.endswith("vendor_id") and value is None:
         return 'looked up by name ("Apica")'
     if leaf == "urgency.support_hours.days_of_week" and isinstance(value, list):

@@ -41,7 +41,7 @@ from infra.model import (
     format_duration,
 )
 from infra.validate import default_integration_name
-from infra.yaml_writer import Block, Comment, Flow, Seq, Value, dump
+from infra.yaml_writer import Block, Comment, Flow, Seq, Value, dump, flow_text
 
 MODELINE = "yaml-language-server: $schema=./schema.json"
 NOTE = "PagerDuty: "
@@ -320,20 +320,30 @@ class _Writer:
                        "during and low outside)")
 
     def _grouping(self, block: Block, service: dict[str, Any]) -> Value:
+        """Always `none`, which leaves PagerDuty's grouping as it is: adopting changes
+        nothing. Writing the value would make `pulumi up` create an alert grouping
+        setting, so the equivalent is given in a note for whoever wants it managed."""
         params = service.get("alert_grouping_parameters") or {}
         if params.get("type"):
-            return self._grouping_value(block, params["type"], params.get("config") or {},
-                                        minutes=True)
+            value = self._grouping_value(block, params["type"], params.get("config") or {},
+                                         minutes=True)
+            if value != "none":
+                self._note(block, f"the service groups alerts itself ({flow_text(value)}, "
+                           "PagerDuty's deprecated service-level grouping), left as it is; "
+                           "to manage it here write that as alert_grouping, and `pulumi up` "
+                           "moves it to an alert grouping setting")
+            return "none"
         setting = self.account.grouping_settings.get(str(service["id"]))
         if setting is None:
             return "none"
         shared = [ref for ref in setting.get("services") or () if isinstance(ref, dict)]
         others = "" if len(shared) < 2 else f", shared with {len(shared) - 1} other service(s)"
+        value = self._grouping_value(block, str(setting.get("type")), setting.get("config") or {},
+                                     minutes=False)
         self._note(block, f"alert grouping comes from alert grouping setting {setting.get('id')} "
-                   f"({setting.get('name') or 'unnamed'}{others}); stack files do not adopt "
-                   "grouping settings yet, so `pulumi up` sets the service's own grouping")
-        return self._grouping_value(block, str(setting.get("type")), setting.get("config") or {},
-                                    minutes=False)
+                   f"({setting.get('name') or 'unnamed'}{others}, {flow_text(value)}), left as "
+                   "it is; writing alert_grouping here would give the service its own setting")
+        return "none"
 
     def _grouping_value(
         self, block: Block, kind: str, config: dict[str, Any], *, minutes: bool

@@ -64,7 +64,8 @@ MAX_LOOPS = 9
 MIN_ESCALATION_DELAY_MINUTES = 1
 #: Targets per escalation rule (OpenAPI EscalationRule.targets: minItems 1, maxItems 10).
 MAX_TARGETS_PER_RULE = 10
-#: Time-based grouping `timeout` in minutes (OpenAPI: 1..1440; 0 = until resolved).
+#: Time-based grouping `timeout` (alert grouping setting, OpenAPI: 60..86400 seconds;
+#: unset = until resolved). Stack files keep whole minutes, as the service field had.
 MAX_TIME_GROUPING_MINUTES = 1440
 #: Intelligent / content-based grouping `time_window` in seconds (OpenAPI: 300..3600).
 MIN_GROUPING_WINDOW_SECONDS = 300
@@ -658,11 +659,19 @@ class RawMaintenanceWindow(_Raw):
     )
 
 
+IntegrationType = Literal["apica", "events_api_v2"]
+
+
 class RawIntegration(_Raw):
     name: ServiceName | None = Field(
         default=None, description='Default: "Apica-" + service name, spaces as "-".'
     )
-    vendor_id: VendorId | None = None
+    type: IntegrationType = Field(
+        default="apica",
+        description="apica: PagerDuty's Apica vendor integration (default); "
+        "events_api_v2: a plain Events API v2 integration, no vendor.",
+    )
+    vendor_id: VendorId | None = Field(default=None, description="Only with type apica.")
     checks: RawChecks = Field(default_factory=RawChecks)
     severity_map: SeverityMap | None = None
     links: list[RawLink] = Field(default_factory=list)
@@ -863,10 +872,11 @@ class UrgencyRule(_Resolved):
 
 
 class AlertGrouping(_Resolved):
-    """PagerDuty `alert_grouping_parameters`; a service without grouping has None."""
+    """A service's alert grouping (its own alert grouping setting); None = no grouping."""
 
     type: Literal["time", "intelligent", "content_based"]
-    #: time: minutes to group within, 0 = until the incident is resolved; else None.
+    #: time: minutes to group within (the setting takes seconds: infra.plan converts),
+    #: 0 = until the incident is resolved; else None.
     timeout: int | None = None
     #: intelligent / content_based: seconds; None = PagerDuty's recommended window.
     time_window: int | None = None
@@ -879,6 +889,7 @@ class Integration(_Resolved):
 
     name: str  # defaulted to "Apica-<Service-Name>"
     #: Vendor id override (integration's, else `apica.vendor_id`); None = get_vendor("Apica").
+    #: Always None for type events_api_v2, which has no vendor.
     vendor_id: str | None
     check_ids: tuple[int, ...]
     check_guids: tuple[str, ...]
@@ -887,6 +898,8 @@ class Integration(_Resolved):
     links: tuple[Link, ...]
     #: As the routes file carries them (validated by the bridge's own model).
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    #: apica: the Apica vendor's integration; events_api_v2: a plain Events API v2 one.
+    type: IntegrationType = "apica"
     adopt: str | None = None  # "SERVICEID.INTEGRATIONID" to import instead of creating
 
 

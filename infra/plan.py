@@ -18,13 +18,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.routes_file import MAINTENANCE_VERSION, ROUTES_FILE_VERSION
-from infra.model import ExistingService, NewPolicy, NewService, Stack, Target, UrgencyRule
+from contract.routes_file import MAINTENANCE_VERSION
+from infra.model import (
+    AlertGrouping,
+    ExistingService,
+    Integration,
+    NewPolicy,
+    NewService,
+    Stack,
+    Target,
+    UrgencyRule,
+)
 
 # PagerDuty's "off" for auto-resolve and acknowledgement timeouts in the provider.
 TIMEOUT_OFF = "null"
 #: Escalation target kinds as the provider spells them.
 TARGET_REFERENCES = {"user": "user_reference", "schedule": "schedule_reference"}
+#: The routes-file version (contract.routes_file) whose routes carry `integration_id`.
+ROUTES_FILE_VERSION_WITH_IDS = 2
+#: PagerDuty's type of a plain Events API v2 integration (`integration.type: events_api_v2`).
+EVENTS_API_V2_INTEGRATION = "events_api_v2_inbound_integration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,7 @@ class ResolvedRoute:
     service_id: str
     service_url: str | None
     routing_key: str
+    integration_id: str
 
 
 # -- names --------------------------------------------------------------------------
@@ -49,6 +63,10 @@ def service_logical_name(key: str) -> str:
 
 def integration_logical_name(key: str) -> str:
     return f"service-{key}-apica"
+
+
+def grouping_logical_name(key: str) -> str:
+    return f"service-{key}-grouping"
 
 
 # -- provider arguments --------------------------------------------------------------
@@ -108,24 +126,74 @@ def service_args(service: NewService) -> dict[str, Any]:
             if service.urgency.raise_at_support_hours_start
             else []
         )
-    grouping = service.alert_grouping
-    if grouping is not None:
-        config = {
-            "timeout": grouping.timeout,
-            "time_window": grouping.time_window,
-            "aggregate": grouping.aggregate,
-            "fields": list(grouping.fields) or None,
-        }
-        args["alert_grouping_parameters"] = {
-            "type": grouping.type,
-            "config": {name: value for name, value in config.items() if value is not None},
-        }
     # Disabled is stated explicitly, so a pause switched on by hand is undone.
     pause: dict[str, Any] = {"enabled": service.auto_pause_timeout is not None}
     if service.auto_pause_timeout is not None:
         pause["timeout"] = service.auto_pause_timeout
     args["auto_pause_notifications_parameters"] = pause
     return args
+
+
+def service_ignored_properties(service: NewService) -> list[str]:
+    """Service properties Pulumi must not compare: `supportHours` under a constant urgency.
+
+    The provider cannot clear support hours (its Go struct omits an empty value), so after
+    a switch from support hours to a constant urgency PagerDuty may keep the old ones, and
+    every `pulumi preview --refresh` would plan to remove them, forever. Ignored, Pulumi
+    keeps what its state holds, whether PagerDuty kept the hours or dropped them (its API
+    reference does not say, so the sandbox does not guess); under a constant rule support
+    hours decide nothing.
+    """
+    return ["supportHours"] if service.urgency.type == "constant" else []
+
+
+def grouping_setting_args(service: NewService) -> dict[str, Any] | None:
+    """`AlertGroupingSetting` arguments (except the service id); None: no grouping.
+
+    Grouping is a setting of its own, not the Service's deprecated
+    `alert_grouping_parameters`: setting those on a service takes it out of any
+    account-wide grouping setting, and the provider warns about them on every run.
+    """
+    grouping = service.alert_grouping
+    if grouping is None:
+        return None
+    config: dict[str, Any]
+    if grouping.type == "time":
+        # The setting counts seconds (the service field counted minutes). Until-resolved
+        # is an unset timeout: the provider refuses an explicit 0 and sends 0 for unset.
+        config = {"timeout": grouping.timeout * 60} if grouping.timeout else {}
+    else:
+        # An unset time_window is PagerDuty's recommended window (again 0 on the wire).
+        optional = {"time_window": grouping.time_window, "aggregate": grouping.aggregate}
+        config = {name: value for name, value in optional.items() if value is not None}
+        if grouping.fields:
+            config["fields"] = list(grouping.fields)
+    return {
+        "name": service.name,
+        "description": f"Alert grouping of {service.name} ({_grouping_mode(grouping)}), "
+        "managed by apica-pagerduty",
+        "type": grouping.type,
+        "config": config,
+    }
+
+
+def _grouping_mode(grouping: AlertGrouping) -> str:
+    # The provider's timeout and time_window are optional and computed: leaving one out
+    # keeps the value its state has, unless something else about the setting changes
+    # (then the provider sends 0: until resolved, recommended). So the description says
+    # whether one is set, and a switch to until_resolved or recommended updates it.
+    if grouping.type == "time":
+        return "time, window set" if grouping.timeout else "time, until the incident is resolved"
+    window = "window set" if grouping.time_window else "PagerDuty's recommended window"
+    return f"{grouping.type}, {window}"
+
+
+def integration_args(integration: Integration, vendor_id: Any) -> dict[str, Any]:
+    """`ServiceIntegration` arguments except the service; `vendor_id`: the Apica vendor's
+    id (None for an events_api_v2 integration, which has no vendor)."""
+    if integration.type == "events_api_v2":
+        return {"name": integration.name, "type": EVENTS_API_V2_INTEGRATION}
+    return {"name": integration.name, "vendor": vendor_id}
 
 
 def integration_protected(service: NewService | ExistingService) -> bool:
@@ -170,6 +238,7 @@ def routes_document(
             "service_url": known.service_url,
             "integration_name": integration.name,
             "routing_key": known.routing_key,
+            "integration_id": known.integration_id,
             "check_ids": list(integration.check_ids),
             "check_guids": list(integration.check_guids),
             "check_tags": list(integration.check_tags),
@@ -184,7 +253,7 @@ def routes_document(
     has_windows = any(service.integration.maintenance for service in stack.services.values()
                       if service.integration is not None)
     return {
-        "version": MAINTENANCE_VERSION if has_windows else ROUTES_FILE_VERSION,
+        "version": MAINTENANCE_VERSION if has_windows else ROUTES_FILE_VERSION_WITH_IDS,
         "stack": stack_name,
         "catch_all": stack.catch_all,
         "routes": routes,

@@ -15,7 +15,7 @@ marked as an import: `pulumi up` adopts the PagerDuty object instead of creating
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,9 @@ from typing import Any
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
 from infra.mock_runtime import MockRun, as_python, run_under_mocks
+from infra.provider_lookups import LOOKUPS, not_found, pick
 
 SECRET = "[secret]"
-
-#: pulumi-pagerduty's look-up tokens -> (short kind, the argument that names what is sought).
-LOOKUPS: dict[str, tuple[str, str]] = {
-    "pagerduty:index/getVendor:getVendor": ("vendor", "name"),
-    "pagerduty:index/getUser:getUser": ("user", "email"),
-    "pagerduty:index/getSchedule:getSchedule": ("schedule", "name"),
-    "pagerduty:index/getEscalationPolicy:getEscalationPolicy": ("escalation_policy", "name"),
-    "pagerduty:index/getService:getService": ("service", "name"),
-    "pagerduty:index/getTeam:getTeam": ("team", "name"),
-}
 
 
 def _fake_id(*parts: str) -> str:
@@ -44,14 +35,17 @@ def _fake_id(*parts: str) -> str:
 
 
 class PreviewMocks(Mocks):
-    """Invent ids and integration keys; answer look-ups as if every name existed.
+    """Invent ids and integration keys; answer look-ups from a made-up account.
 
-    `vendor_name` is what the Apica vendor look-up answers (tests use it to play an
-    account where the look-up is ambiguous).
+    Without `account`, every look-up finds what it asks for, spelt as asked. `account`
+    maps a look-up kind (`vendor`, `user`, `schedule`, `team`, `escalation_policy`,
+    `service`) to what exists of it (names; e-mails for users): look-ups of those
+    kinds then match as the provider does (`infra.provider_lookups`) and fail with
+    its message. Tests use it to play accounts; kinds it leaves out find everything.
     """
 
-    def __init__(self, vendor_name: str = "Apica") -> None:
-        self.vendor_name = vendor_name
+    def __init__(self, account: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.account = dict(account or {})
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         # An adopted resource keeps its PagerDuty id (an integration's is after the dot).
@@ -71,12 +65,18 @@ class PreviewMocks(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         kind, field_name = LOOKUPS.get(args.token, ("unknown", "name"))
         wanted = str(args.args.get(field_name) or "")
-        result: dict[str, Any] = {"id": _fake_id(kind, wanted), field_name: wanted}
+        found = wanted
+        if kind in self.account:
+            known = [{field_name: name, "name": name} for name in self.account[kind]]
+            item = pick(kind, [known], wanted)
+            if item is None:
+                raise not_found(kind, wanted, known)
+            found = str(item[field_name])
+        result: dict[str, Any] = {"id": _fake_id(kind, found), field_name: found}
         if kind == "vendor":
-            result["name"] = self.vendor_name
             result["type"] = "generic_events_api_inbound_integration"
         elif kind == "user":
-            result["name"] = wanted.split("@")[0]
+            result["name"] = found.split("@")[0]
         return result, []
 
 
@@ -209,7 +209,13 @@ def _collect(run: MockRun, stack_name: str) -> Preview:
     )
 
 
-_TYPE_ORDER = ("EscalationPolicy", "ApicaService", "Service", "ServiceIntegration")
+_TYPE_ORDER = (
+    "EscalationPolicy",
+    "ApicaService",
+    "Service",
+    "AlertGroupingSetting",
+    "ServiceIntegration",
+)
 
 
 def _registration_order(registration: Registration) -> tuple[int, str]:

@@ -25,6 +25,9 @@ from contract.vocabulary import APICA_VENDOR_NAME
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack, Target
 from infra.plan import (
     ResolvedRoute,
+    grouping_logical_name,
+    grouping_setting_args,
+    integration_args,
     integration_logical_name,
     integration_protected,
     policy_args,
@@ -32,6 +35,7 @@ from infra.plan import (
     routes_document,
     routes_json,
     service_args,
+    service_ignored_properties,
     service_logical_name,
 )
 
@@ -110,11 +114,13 @@ def create_policy(policy: NewPolicy, lookups: Lookups) -> pagerduty.EscalationPo
 
 
 class ApicaService(pulumi.ComponentResource):
-    """One service key: the PagerDuty service (created, adopted or looked up) and its Apica
-    integration (none for a new service with `integration: none`)."""
+    """One service key: the PagerDuty service (created, adopted or looked up), its alert
+    grouping setting (created services that group alerts) and its Apica integration (none
+    for a new service with `integration: none`)."""
 
     service_id: pulumi.Output[str]
     service_url: pulumi.Output[str | None]
+    integration_id: pulumi.Output[str | None]
     integration_key: pulumi.Output[str | None]
 
     def __init__(
@@ -131,11 +137,24 @@ class ApicaService(pulumi.ComponentResource):
                 escalation_policy=policy_id,
                 **service_args(service),
                 opts=pulumi.ResourceOptions(
-                    parent=self, protect=service.protect, import_=service.adopt
+                    parent=self,
+                    protect=service.protect,
+                    ignore_changes=service_ignored_properties(service) or None,
+                    import_=service.adopt,
                 ),
             )
             self.service_id = created.id
             self.service_url = created.html_url
+            grouping = grouping_setting_args(service)
+            if grouping is not None:
+                pagerduty.AlertGroupingSetting(
+                    grouping_logical_name(service.key),
+                    services=[created.id],
+                    **grouping,
+                    # Not protected: deleting or re-creating a setting loses no key or
+                    # history, and `alert_grouping: none` must be able to remove it.
+                    opts=pulumi.ResourceOptions(parent=self, protect=False),
+                )
         else:
             found = pagerduty.get_service_output(
                 name=service.name, opts=pulumi.InvokeOutputOptions(parent=self)
@@ -143,13 +162,13 @@ class ApicaService(pulumi.ComponentResource):
             self.service_id = found.id
             # get_service returns no web URL; the routes file allows none.
             self.service_url = pulumi.Output.from_input(None)
+        self.integration_id = pulumi.Output.from_input(None)
         self.integration_key = pulumi.Output.from_input(None)
         if service.integration is not None:
             integration = pagerduty.ServiceIntegration(
                 integration_logical_name(service.key),
-                name=service.integration.name,
                 service=self.service_id,
-                vendor=vendor_id,
+                **integration_args(service.integration, vendor_id),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     protect=integration_protected(service),
@@ -158,11 +177,13 @@ class ApicaService(pulumi.ComponentResource):
                     import_=service.integration.adopt,
                 ),
             )
+            self.integration_id = integration.id
             self.integration_key = pulumi.Output.secret(integration.integration_key)
         self.register_outputs(
             {
                 "service_id": self.service_id,
                 "service_url": self.service_url,
+                "integration_id": self.integration_id,
                 "integration_key": self.integration_key,
             }
         )
@@ -198,7 +219,9 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
         )
         integration = service.integration
         vendor_id = (
-            (integration.vendor_id or lookups.apica_vendor_id()) if integration else None
+            None
+            if integration is None or integration.type == "events_api_v2"
+            else integration.vendor_id or lookups.apica_vendor_id()
         )
         services[key] = ApicaService(service, policy_id, vendor_id)
 
@@ -213,9 +236,12 @@ def run_program(stack: Stack, stack_name: str | None = None) -> DeployedStack:
     secrets = pulumi.Output.all(*[services[key].integration_key for key in routed]).apply(
         lambda values: _by_key(routed, values, 1)
     )
+    integration_ids = pulumi.Output.all(
+        *[services[key].integration_id for key in routed]
+    ).apply(lambda values: _by_key(routed, values, 1))
     bridge_routes = pulumi.Output.secret(
-        pulumi.Output.all(where, secrets).apply(
-            lambda both: _bridge_routes(stack, stack_name, both[0], both[1])
+        pulumi.Output.all(where, secrets, integration_ids).apply(
+            lambda found: _bridge_routes(stack, stack_name, *found)
         )
     )
     pulumi.export(
@@ -244,10 +270,11 @@ def _bridge_routes(
     stack_name: str,
     where: Mapping[str, tuple[str, str | None]],
     secrets: Mapping[str, tuple[str]],
+    integration_ids: Mapping[str, tuple[str]],
 ) -> str:
     """The routes file text, validated by the bridge's own model."""
     resolved = {
-        key: ResolvedRoute(service_id, url, secrets[key][0])
+        key: ResolvedRoute(service_id, url, secrets[key][0], integration_ids[key][0])
         for key, (service_id, url) in where.items()
         if key in secrets
     }

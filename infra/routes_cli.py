@@ -1,13 +1,18 @@
-"""`apica-pd routes pull|install`: hand the integration keys from Pulumi to the bridge.
+"""`apica-pd routes pull|install|verify`: hand the integration keys from Pulumi to the
+bridge, and check them against PagerDuty.
 
     apica-pd routes pull --stack NAME [--out PATH] [--cwd DIR] [--forget-previous-keys]
     apica-pd routes install -|FILE [--out PATH] [--forget-previous-keys]
+    apica-pd routes verify --routes FILE [--token-file FILE] [--api-url URL]
 
-Both validate with the bridge's routes model and write the file atomically, mode
-0600. Over an existing file, a route's changed key is kept as a previous key; with
-PAGERDUTY_TOKEN set, previous keys whose integration is gone are dropped (`--api-url`
-for another REST API). Failures print one line to stderr and exit 1; keys appear only
-as last four.
+pull and install validate with the bridge's routes model and write the file
+atomically, mode 0600. Over an existing file, a route's changed key is kept as a
+previous key; with PAGERDUTY_TOKEN set, previous keys whose integration is gone are
+dropped (`--api-url` for another REST API). verify reads each route's service and
+integration over PagerDuty's REST API (token from $PAGERDUTY_TOKEN or --token-file,
+never printed). Failures print one line to stderr; keys appear only as their last four
+characters. Exit status: 0 done (verify: every route OK), 1 the command could not do
+its job, 2 usage, 3 verify found a route that cannot page as routed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 DEFAULT_OUT = Path("routes.json")
 DEFAULT_API_URL = PAGERDUTY_REST_URL
 TOKEN_ENV = PAGERDUTY_TOKEN_ENV
+EXIT_OK, EXIT_FAILED, EXIT_PROBLEM = 0, 1, 3
 
 
 def _add_previous_key_options(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +64,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_previous_key_options(install)
     install.set_defaults(handler=run_install)
 
+    verify = commands.add_parser(
+        "verify",
+        help="check over PagerDuty's REST API that each route's integration takes Events "
+        "API v2 events",
+        description="For each route of a routes file, read its service and the integration "
+        "holding its routing key from PagerDuty's REST API and report OK or the problem. "
+        "The token comes from $PAGERDUTY_TOKEN or --token-file and is never printed. Exit "
+        "status: 0 every route OK, 1 cannot check, 3 a route has a problem.",
+    )
+    verify.add_argument("--routes", type=Path, required=True, help="the routes file to check")
+    verify.add_argument("--token-file", help="a file holding a PagerDuty REST API token")
+    verify.add_argument(
+        "--api-url", default=DEFAULT_API_URL, help=f"REST API base URL (default {DEFAULT_API_URL})"
+    )
+    verify.set_defaults(handler=run_verify)
+
 
 def run_pull(args: argparse.Namespace) -> int:
     from infra.messages import escape_lines
@@ -88,6 +110,26 @@ def run_install(args: argparse.Namespace) -> int:
         return 1
     print(summary(*done))
     return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    import os
+
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
+    from infra.messages import escape_lines
+    from infra.rest_reader import RestReader, RestReadError, check_api_url, load_token
+    from infra.routes_verify import render, verify_routes
+
+    try:
+        routes = load_routes_file(args.routes)
+        reader = RestReader(check_api_url(args.api_url), load_token(args.token_file, os.environ))
+        checks = verify_routes(routes, reader)
+    except (RoutesFileError, RestReadError) as exc:
+        print(escape_lines(f"routes verify: {exc}"), file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.write(render(checks))
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_PROBLEM
 
 
 def _integrations(args: argparse.Namespace):  # -> infra.previous_keys.Integrations | None

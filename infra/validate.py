@@ -396,6 +396,7 @@ class _Checks:
         for key, service in self.services.items():
             self._support_hours(("services", key), _dict(service))
             self._integration_name(key, _dict(service))
+            self._integration_vendor(key, _dict(service))
             self._service_team(key, _dict(service))
             self._maintenance(key, _dict(service))
         return self.problems
@@ -712,6 +713,19 @@ class _Checks:
             )
 
 
+    def _integration_vendor(self, key: Any, service: dict[Any, Any]) -> None:
+        integration = _dict(service.get("integration"))
+        if integration.get("type") != "events_api_v2" or "vendor_id" not in integration:
+            return
+        path: PathKey = ("services", key, "integration", "vendor_id")
+        self._add(
+            path,
+            f"{_render(path)}: an events_api_v2 integration has no vendor: remove "
+            "vendor_id, or write `type: apica` for the Apica vendor's integration",
+            on_key=True,
+        )
+
+
 def _listing(names: list[str], limit: int = 8) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -890,7 +904,9 @@ def _integration(
     severity.update(raw.severity_map or {})
     return Integration(
         name=raw.name or default_integration_name(service_name),
-        vendor_id=raw.vendor_id or vendor,
+        type=raw.type,
+        # A plain Events API v2 integration has no vendor, whatever `apica.vendor_id` says.
+        vendor_id=None if raw.type == "events_api_v2" else raw.vendor_id or vendor,
         check_ids=tuple(raw.checks.ids),
         check_guids=tuple(raw.checks.guids),
         check_tags=tuple(raw.checks.tags),

@@ -110,13 +110,14 @@ def _quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _flow(value: Flow | Scalar | list[Scalar]) -> str:
+def flow_text(value: Flow | Scalar | list[Scalar]) -> str:
+    """`value` as written on one line: `{type: time, timeout: 15m}`."""
     if isinstance(value, Flow):
         value = value.value
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {_flow(item)}" for key, item in value.items()) + "}"
+        return "{" + ", ".join(f"{key}: {flow_text(item)}" for key, item in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_flow(item) for item in value) + "]"
+        return "[" + ", ".join(flow_text(item) for item in value) + "]"
     return scalar(value)
 
 
@@ -151,7 +152,7 @@ def _block(block: Block, indent: int) -> list[str]:
             lines.append(f"{pad}{key}:")
             lines += _seq(value, indent + 2)
         else:
-            lines.append(f"{pad}{key}: {_flow(value)}")
+            lines.append(f"{pad}{key}: {flow_text(value)}")
     return lines
 
 
@@ -183,5 +184,5 @@ def _seq(seq: Seq, indent: int) -> list[str]:
         elif isinstance(item, Seq):
             raise TypeError("a sequence directly inside a sequence is not written")
         else:
-            lines.append(f"{pad}- {_flow(item)}")
+            lines.append(f"{pad}- {flow_text(item)}")
     return lines

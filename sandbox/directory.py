@@ -36,8 +36,9 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "support_hours": None,
     "scheduled_actions": [],
     "response_play": None,
-    "teams": [],
 }
+# Reference types (`service_reference`, ...) -> the collection of the object they name.
+REFERENCE_COLLECTIONS = {f"{kind}_reference": collection for collection, kind in KINDS.items()}
 
 
 class Directory:
@@ -85,6 +86,25 @@ class Directory:
             "self": obj.get("self"),
             "html_url": obj.get("html_url"),
         }
+
+    def refresh_references(self, value: Any) -> Any:
+        """`value` (an answer about to be sent) with every reference's `summary`, `self`
+        and `html_url` taken from the object it names now: a reference is stored when
+        it is made, and the object may have been renamed since."""
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for _, item in items:
+            if isinstance(item, dict | list):
+                self.refresh_references(item)
+        if isinstance(value, dict):
+            collection = REFERENCE_COLLECTIONS.get(str(value.get("type")))
+            current = self.get(collection, str(value.get("id"))) if collection else None
+            if current is not None:
+                value.update(
+                    summary=current.get("summary") or current.get("name"),
+                    self=current.get("self"),
+                    html_url=current.get("html_url"),
+                )
+        return value
 
     def _store(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
         obj.setdefault("id", new_object_id())

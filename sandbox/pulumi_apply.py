@@ -13,7 +13,7 @@ from contract.vocabulary import APICA_VENDOR_NAME
 from infra.mock_runtime import run_under_mocks
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.resources import run_program
-from sandbox.rest_mocks import PagerDutyRestMocks
+from sandbox.rest_mocks import PagerDutyRestMocks, RestApplyError
 
 # Existing services the stack names need a policy of their own in the sandbox account.
 SEED_POLICY_FOR_EXISTING_SERVICES = "Pre-existing services"
@@ -83,6 +83,11 @@ def apply_stack(
     Pass `mocks` to see afterwards what was created, imported and updated.
     """
     mocks = mocks or PagerDutyRestMocks(api_url, token)
-    run = run_under_mocks(lambda: run_program(stack, stack_name), mocks, stack_name)
+    try:
+        run = run_under_mocks(lambda: run_program(stack, stack_name), mocks, stack_name)
+    except RestApplyError:
+        # Registrations run concurrently: report the failure that stopped the run, not
+        # whichever call the runtime happened to surface after it.
+        raise RestApplyError(mocks.first_failure or "the apply failed") from None
     _, routes = run.outputs["bridge_routes"]
     return str(routes)

@@ -57,7 +57,6 @@ SERVICE_FIELDS = (
     "support_hours",
     "scheduled_actions",
     "response_play",
-    "teams",
     "status",
 )
 POLICY_FIELDS = ("description", "num_loops", "on_call_handoff_notifications", "teams")
@@ -182,6 +181,8 @@ class _Kind:
     )
     # Stored object -> what a GET answers, given the request's `include[]`.
     view: Callable[[dict[str, Any], set[str]], dict[str, Any]] = lambda obj, _incl: obj
+    # Stored object -> what a create or update answers (fields PagerDuty derives).
+    answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda obj: obj
     # The parent a create needs (integrations: the service in the path).
     parent: Callable[[Request], dict[str, Any] | None] | None = None
 
@@ -212,6 +213,7 @@ class _RestApi:
             apply=self._apply_service,
             normalise=_normalise_service,
             view=self._view_service,
+            answer=self._service_teams,
         )
         self.integrations = _Kind(
             "integrations",
@@ -267,7 +269,10 @@ class _RestApi:
                 teams = set(params.getlist("team_ids[]"))
                 if teams and collection in ("services", "escalation_policies"):
                     items = [i for i in items if teams & self._team_ids(i)]
-                page = [view(copy.deepcopy(i), includes) for i in items[offset : offset + limit]]
+                page = [
+                    self.directory.refresh_references(view(copy.deepcopy(i), includes))
+                    for i in items[offset : offset + limit]
+                ]
             total = len(items) if params.get("total") == "true" else None
             return JSONResponse(
                 {
@@ -288,7 +293,8 @@ class _RestApi:
                 found = kind.find(request)
                 if found is None:
                     return not_found()
-                return JSONResponse({kind.wrapper: kind.view(copy.deepcopy(found), includes)})
+                shown = kind.view(copy.deepcopy(found), includes)
+                return JSONResponse({kind.wrapper: self.directory.refresh_references(shown)})
 
         return handler
 
@@ -307,8 +313,10 @@ class _RestApi:
                 errors = kind.check(body, None) if kind.check else []
                 if errors:
                     return invalid(errors)
-                created = kind.build(body, request)
-                return JSONResponse({kind.wrapper: copy.deepcopy(created)}, status_code=201)
+                created = self.directory.refresh_references(
+                    kind.answer(copy.deepcopy(kind.build(body, request)))
+                )
+                return JSONResponse({kind.wrapper: created}, status_code=201)
 
         return handler
 
@@ -331,7 +339,8 @@ class _RestApi:
                 kind.apply(current, body)
                 if current.get("name") is not None:
                     current["summary"] = current["name"]
-                return JSONResponse({kind.wrapper: copy.deepcopy(current)})
+                shown = kind.answer(copy.deepcopy(current))
+                return JSONResponse({kind.wrapper: self.directory.refresh_references(shown)})
 
         return handler
 
@@ -395,7 +404,6 @@ class _RestApi:
     def _build_service(self, body: dict[str, Any], _request: Request) -> dict[str, Any]:
         # Present keys count even when null: a null timeout disables it in PagerDuty.
         fields = {k: body[k] for k in SERVICE_FIELDS if k in body}
-        fields["teams"] = self._refs("teams", fields.get("teams") or [])
         fields["scheduled_actions"] = fields.get("scheduled_actions") or []
         for name in ("incident_urgency_rule", "status", "alert_creation"):
             if fields.get(name) is None:
@@ -411,13 +419,12 @@ class _RestApi:
             # Grouping set on the service takes it out of any alert grouping setting.
             self.directory.detach_from_grouping(service["id"], drop_empty=True)
         service.update({k: body[k] for k in (*SERVICE_FIELDS, "name") if k in body})
-        if "teams" in body:
-            service["teams"] = self._refs("teams", body["teams"] or [])
 
     def _view_service(self, service: dict[str, Any], includes: set[str]) -> dict[str, Any]:
         # PagerDuty shows these only when asked (the provider always asks).
         if "auto_pause_notifications_parameters" not in includes:
             service.pop("auto_pause_notifications_parameters", None)
+        self._service_teams(service)
         if "escalation_policies" in includes:
             policy = self.directory.get("escalation_policies", service["escalation_policy"]["id"])
             if policy is not None:
@@ -428,6 +435,12 @@ class _RestApi:
                 for ref in service["integrations"]
             ]
         return self._expand_teams(service, includes)
+
+    def _service_teams(self, service: dict[str, Any]) -> dict[str, Any]:
+        # A service's teams are read-only in PagerDuty: its escalation policy's teams.
+        policy = self.directory.get("escalation_policies", service["escalation_policy"]["id"])
+        service["teams"] = copy.deepcopy(policy["teams"]) if policy is not None else []
+        return service
 
     # -- integrations --------------------------------------------------------------
 
@@ -482,7 +495,7 @@ class _RestApi:
             return invalid(["limit must be an integer"])
         with self.state.lock:
             items = [
-                copy.deepcopy(s)
+                self.directory.refresh_references(copy.deepcopy(s))
                 for s in self.directory.list("alert_grouping_settings")
                 if not wanted or wanted & {r["id"] for r in s["services"]}
             ]
@@ -515,7 +528,7 @@ class _RestApi:
         }.get(collection, lambda obj, _includes: obj)
 
     def _team_ids(self, obj: dict[str, Any]) -> set[str]:
-        """`team_ids[]` filtering: an object's teams; a service's are its policy's too
+        """`team_ids[]` filtering: an object's teams; a service's are its policy's
         (PagerDuty shows a service under its escalation policy's team)."""
         ids = {ref["id"] for ref in obj.get("teams") or ()}
         policy = obj.get("escalation_policy")

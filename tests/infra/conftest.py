@@ -169,9 +169,13 @@ class RecordingMocks(PreviewMocks):
     """
 
     def __init__(
-        self, key: str | None = None, *, own_ids: bool = False, vendor_name: str = "Apica"
+        self,
+        key: str | None = None,
+        *,
+        own_ids: bool = False,
+        account: dict[str, list[str]] | None = None,
     ) -> None:
-        super().__init__(vendor_name)
+        super().__init__(account)
         self.key = key
         self.own_ids = own_ids
         self.seen: list[str] = []  # logical names and look-up tokens, in order

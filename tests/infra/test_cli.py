@@ -151,6 +151,19 @@ def test_plan_reports_program_errors_without_the_key(
     assert "Traceback" not in captured.err
 
 
+def test_plan_refuses_a_look_up_the_provider_would_fail(
+    small_stack: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = plan_command(small_stack, mocks=RecordingMocks(account={"user": ["ANN@example.com"]}))
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (1, "")
+    assert captured.err == (
+        f"{small_stack}: Unable to locate any user with the email: ann@example.com (PagerDuty "
+        "has 'ANN@example.com': look-ups match the email exactly, case included; write it as "
+        "PagerDuty has it)\n"
+    )
+
+
 # -- what is printed never carries a raw control character ----------------------------
 
 

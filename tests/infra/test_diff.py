@@ -363,6 +363,134 @@ def test_vendor_id_to_another_id(tmp_path: Path) -> None:
     ] * 3
 
 
+GROUPED = {"type": "time", "timeout": "15m"}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "properties"),
+    [
+        (
+            "none",
+            GROUPED,
+            [
+                PropertyChange(
+                    "alert_grouping",
+                    None,
+                    {
+                        "type": "time",
+                        "timeout": 15,
+                        "time_window": None,
+                        "aggregate": None,
+                        "fields": [],
+                    },
+                )
+            ],
+        ),
+        (
+            GROUPED,
+            "none",
+            [
+                PropertyChange(
+                    "alert_grouping",
+                    {
+                        "type": "time",
+                        "timeout": 15,
+                        "time_window": None,
+                        "aggregate": None,
+                        "fields": [],
+                    },
+                    None,
+                )
+            ],
+        ),
+        (
+            GROUPED,
+            {"type": "time", "timeout": "until_resolved"},
+            [
+                PropertyChange("alert_grouping.timeout", 15, 0),
+            ],
+        ),
+        (
+            GROUPED,
+            {"type": "intelligent", "time_window": "10m"},
+            [
+                PropertyChange("alert_grouping.type", "time", "intelligent"),
+                PropertyChange("alert_grouping.timeout", 15, None),
+                PropertyChange("alert_grouping.time_window", None, 600),
+            ],
+        ),
+        (
+            {"type": "content_based", "aggregate": "all", "fields": ["source"]},
+            {"type": "content_based", "aggregate": "any", "fields": ["source", "component"]},
+            [
+                PropertyChange("alert_grouping.aggregate", "all", "any"),
+                PropertyChange("alert_grouping.fields", ["source"], ["source", "component"]),
+            ],
+        ),
+    ],
+    ids=["on", "off", "until-resolved", "another-type", "content-fields"],
+)
+def test_alert_grouping_changes_are_never_destructive(
+    tmp_path: Path, before: Any, after: Any, properties: list[PropertyChange]
+) -> None:
+    # Grouping is an AlertGroupingSetting beside the service: creating, changing or
+    # deleting it keeps the service, its integration and its key.
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["alert_grouping"] = before
+    new = copy.deepcopy(old)
+    _svc(new, "checkout")["alert_grouping"] = after
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    change = _only(diff)
+    assert (change.kind, change.subject, change.destructive) == ("change", "service", False)
+    assert list(change.properties) == properties
+    assert gate(diff).ok
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        (
+            {},
+            {"type": "events_api_v2"},
+            "it changes from the Apica vendor's integration to a plain Events API v2 "
+            "integration",
+        ),
+        (
+            {"type": "events_api_v2"},
+            {"vendor_id": "PAPICA2"},
+            "it changes from a plain Events API v2 integration to the Apica vendor's "
+            "integration",
+        ),
+    ],
+    ids=["to-events-api-v2", "to-apica"],
+)
+def test_integration_type_change_replaces_the_integration(
+    tmp_path: Path, before: dict[str, Any], after: dict[str, Any], reason: str
+) -> None:
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["integration"].update(before)
+    new = copy.deepcopy(old)
+    _svc(new, "checkout")["integration"] = {"checks": {"ids": [101, 102]}, **after}
+    diff = diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new))
+    change = _only(diff)
+    assert (change.kind, change.subject, change.key, change.destructive) == (
+        "replace",
+        "integration",
+        "checkout",
+        True,
+    )
+    # The vendor's coming or going is the type change itself: not listed on its own.
+    assert change.properties == (
+        PropertyChange("type", before.get("type", "apica"), after.get("type", "apica")),
+    )
+    assert change.reasons == (
+        f"{reason}: pulumi-pagerduty re-creates the integration with a new integration key; "
+        "the old one stops working",
+    )
+    assert not gate(diff).ok
+    assert gate(diff, allow_keys=["checkout"]).ok
+
+
 def test_existing_service_switch_moves_the_integration(tmp_path: Path) -> None:
     change = _only(_diff(tmp_path, _set("services/legacy/existing", "Legacy Web 2")))
     assert change.properties[0] == PropertyChange("service.name", "Legacy Web", "Legacy Web 2")
@@ -445,6 +573,7 @@ def test_added_service_lists_set_properties_only(tmp_path: Path) -> None:
         "acknowledgement_timeout",
         "protect",
         "integration.name",
+        "integration.type",
         "severity_map",
     ]
     assert change.notes == ("new route: set up an ASM webhook target for /v1/asm/status",)

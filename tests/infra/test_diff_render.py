@@ -118,6 +118,8 @@ DESCRIBE = [
     ("check_tags", ["Team: A"], ["Team: A", "Env: Prod"], 'check tags: added "Env: Prod"'),
     ("num_loops", 0, 2, "loops: 0 -> 2"),
     ("vendor_id", None, "PAPICA2", 'vendor: looked up by name ("Apica") -> PAPICA2'),
+    ("type", "apica", "events_api_v2", "type: Apica vendor -> Events API v2"),
+    ("integration.type", None, "events_api_v2", "integration type: (none) -> Events API v2"),
     ("check_ids", [101, 102], [101, 103], "check ids: added 103; removed 102"),
     ("check_tags", ["A", "B"], ["B", "A"], 'check tags: reordered to "B", "A"'),
     ("severity_map.W", "warning", "error", "ASM W (warning) pages as: warning -> error"),

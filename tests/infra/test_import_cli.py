@@ -20,7 +20,7 @@ from .conftest import HandMadeAccount, Run, apica_vendor
 
 SUMMARY = (
     "apica-pd import: {out}: 3 services, 2 escalation policies, 1 Apica integration adopted; "
-    "2 without an Apica integration (integration: none); 1 PagerDuty: notes to review\n"
+    "2 without an Apica integration (integration: none); 2 PagerDuty: notes to review\n"
 )
 
 
@@ -70,7 +70,8 @@ def test_the_imported_file_reads_like_a_stack_file(imported: Path) -> None:
     assert "    # PagerDuty: other integrations stay as they are, not managed here: " \
         "'Deploy hooks' (events_api_v2_inbound_integration)\n" in text
     assert "      - delay: 15m\n        assignment: round_robin\n" in text
-    assert "    alert_grouping: {type: time, timeout: 15m}\n" in text
+    assert "    alert_grouping: none\n" in text
+    assert "    # PagerDuty: the service groups alerts itself ({type: time, timeout: 15m}, " in text
     assert "    auto_pause: {enabled: true, timeout: 5m}\n" in text
     assert '        start: "09:00"\n' in text
 
@@ -129,7 +130,8 @@ def test_to_standard_output_by_team(
     assert "  search:\n" in out and "  checkout-api:\n" not in out
     assert err == (
         "apica-pd import: standard output: 2 services, 1 escalation policy, 0 Apica "
-        "integrations adopted; 2 without an Apica integration (integration: none)\n"
+        "integrations adopted; 2 without an Apica integration (integration: none); "
+        "1 PagerDuty: notes to review\n"
     )
 
 
@@ -305,7 +307,8 @@ def test_an_account_of_fifty_services(
     code, _, err = run("import", "--all", "--api-url", pd.api_url, "--out", str(out))
     assert (code, err) == (0, (
         f"apica-pd import: {out}: 50 services, 5 escalation policies, 30 Apica integrations "
-        "adopted; 20 without an Apica integration (integration: none)\n"
+        "adopted; 20 without an Apica integration (integration: none); "
+        "10 PagerDuty: notes to review\n"
     ))
     preview = preview_stack_file(out)
     assert (len(preview.imports), len(preview.creates)) == (85, 0)

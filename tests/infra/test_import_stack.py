@@ -21,6 +21,13 @@ ANN = {"id": "PUSER01", "email": "ann@example.com", "name": "Ann"}
 PRIMARY = {"id": "PSCHED1", "name": "Primary"}
 TEAM = {"id": "PTEAM01", "name": "Web"}
 
+#: Adopting leaves a service's own grouping as it is; the note gives the stack file's words.
+GROUPS_ITSELF = (
+    "the service groups alerts itself ({}, PagerDuty's deprecated service-level grouping), "
+    "left as it is; to manage it here write that as alert_grouping, and `pulumi up` moves it "
+    "to an alert grouping setting"
+)
+
 
 def policy(policy_id: str = "PPOL001", name: str = "Web On-call", **fields: Any) -> dict[str, Any]:
     return {
@@ -198,7 +205,7 @@ def test_the_resolved_stack_says_what_pagerduty_holds() -> None:
     assert isinstance(resolved, NewService) and resolved.integration is not None
     assert (resolved.auto_resolve_timeout, resolved.acknowledgement_timeout) == (None, 600)
     assert resolved.urgency.urgency == "severity_based"
-    assert resolved.alert_grouping is not None and resolved.alert_grouping.timeout == 0
+    assert resolved.alert_grouping is None  # left as PagerDuty has it (a note says what)
     assert resolved.auto_pause_timeout == 120
     assert (resolved.integration.adopt, resolved.integration.name) == (
         "PSVC001.PINT001", "Apica-Web",
@@ -296,7 +303,8 @@ RAISE = {"type": "urgency_change", "at": {"type": "named_time", "name": "support
         pytest.param(
             {"alert_grouping_parameters": {"type": "intelligent",
                                            "config": {"time_window": 120}}},
-            ["time window 120 s cannot be said in a stack file; written as recommended"],
+            ["time window 120 s cannot be said in a stack file; written as recommended",
+             GROUPS_ITSELF.format("{type: intelligent}")],
             id="grouping-window",
         ),
         pytest.param(
@@ -390,11 +398,10 @@ def test_grouping_from_a_shared_setting() -> None:
     ))
     assert notes(imported) == [
         "alert grouping comes from alert grouping setting PAGS001 (Ten minutes, shared with 1 "
-        "other service(s)); stack files do not adopt grouping settings yet, so `pulumi up` "
-        "sets the service's own grouping",
+        "other service(s), {type: time, timeout: 10m}), left as it is; writing alert_grouping "
+        "here would give the service its own setting",
     ] * 2
-    grouping = written(imported).services["api"].alert_grouping  # type: ignore[union-attr]
-    assert grouping is not None and (grouping.type, grouping.timeout) == ("time", 10)
+    assert written(imported).services["api"].alert_grouping is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -411,8 +418,8 @@ def test_grouping_from_a_shared_setting() -> None:
 )
 def test_alert_grouping_parameters(params: dict[str, Any], written_as: str) -> None:
     imported = import_stack(account(service(alert_grouping_parameters=params)))
-    assert f"    alert_grouping: {written_as}" in block_of(imported, "web")
-    assert notes(imported) == []
+    assert "    alert_grouping: none" in block_of(imported, "web")
+    assert notes(imported) == [GROUPS_ITSELF.format(written_as)]
     written(imported)
 
 

@@ -8,6 +8,7 @@ import pytest
 from pulumi.runtime.mocks import MockResourceArgs
 
 from infra.preview import Preview, PreviewMocks, preview_stack_file
+from infra.provider_lookups import LookupNotFound
 
 from .conftest import EXAMPLE, RecordingMocks
 
@@ -56,3 +57,24 @@ def test_invented_ids_do_not_collide_at_scale() -> None:
         for i in range(20_000)
     }
     assert len(ids) == 20_000
+
+
+def test_an_account_refuses_a_name_spelt_in_another_case(small_stack: Path) -> None:
+    # `pulumi up` would fail on get_user: the provider compares e-mails exactly.
+    with pytest.raises(LookupNotFound) as caught:
+        preview_stack_file(small_stack, mocks=PreviewMocks({"user": ["Ann@Example.com"]}))
+    assert str(caught.value) == (
+        "Unable to locate any user with the email: ann@example.com (PagerDuty has "
+        "'Ann@Example.com': look-ups match the email exactly, case included; write it as "
+        "PagerDuty has it)"
+    )
+
+
+def test_an_account_answers_what_it_holds(small_stack: Path) -> None:
+    preview = preview_stack_file(
+        small_stack, mocks=PreviewMocks({"user": ["ann@example.com"], "vendor": ["APICA"]})
+    )
+    assert {(x.kind, x.name) for x in preview.lookups} == {
+        ("user", "ann@example.com"),
+        ("vendor", "Apica"),
+    }

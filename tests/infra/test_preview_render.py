@@ -38,7 +38,7 @@ def test_tree_shows_components_children_look_ups_and_hides_secrets(
 def test_json_lists_resources_look_ups_and_outputs(example_preview: Preview) -> None:
     text = to_json(example_preview)
     data = json.loads(text)
-    assert len(data["resources"]) == len(example_preview.registrations) == 13
+    assert len(data["resources"]) == len(example_preview.registrations) == 16
     integration = next(r for r in data["resources"] if r["name"] == "service-checkout-apica")
     assert integration["parent"] == "checkout"
     assert integration["inputs"] == {

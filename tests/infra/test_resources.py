@@ -16,7 +16,7 @@ import pulumi
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.mock_runtime import as_python, set_fresh_mocks
+from infra.mock_runtime import as_python, run_under_mocks, set_fresh_mocks
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,
@@ -38,6 +38,7 @@ from .conftest import new_service as resolved_service
 POLICY = "pagerduty:index/escalationPolicy:EscalationPolicy"
 SERVICE = "pagerduty:index/service:Service"
 INTEGRATION = "pagerduty:index/serviceIntegration:ServiceIntegration"
+GROUPING = "pagerduty:index/alertGroupingSetting:AlertGroupingSetting"
 MAIN = Path(__file__).resolve().parents[2] / "infra"
 
 
@@ -161,6 +162,37 @@ def test_service_and_integration_inputs() -> None:
     }
 
 
+def test_grouping_is_an_unprotected_setting_of_the_service() -> None:
+    grouped = new_service(alert_grouping=AlertGrouping(type="time", timeout=15))
+    preview = offline(stack_of(grouped))
+    setting = one(preview, "service-web-grouping")
+    assert (setting.type, setting.parent, setting.protect) == (GROUPING, "web", False)
+    assert setting.inputs == {
+        "name": "Web",
+        "description": "Alert grouping of Web (time, window set), managed by apica-pagerduty",
+        "type": "time",
+        "config": {"timeout": 900},  # 15m in the setting's seconds
+        "services": ["${service-web.id}"],
+    }
+    assert "alert_grouping_parameters" not in one(preview, "service-web").inputs
+
+
+def test_constant_urgency_services_ignore_support_hours() -> None:
+    hours = UrgencyRule(
+        type="use_support_hours",
+        during_support_hours="high",
+        outside_support_hours="low",
+        support_hours=SupportHours(
+            time_zone="UTC", days_of_week=(1,), start_time="09:00:00", end_time="17:00:00"
+        ),
+    )
+    stack = stack_of(new_service("web"), new_service("api", urgency=hours))
+    run = run_under_mocks(lambda: run_program(stack, "test"), PreviewMocks(), "test")
+    ignored = {r.request.name: list(r.request.ignoreChanges) for r in run.registrations}
+    assert ignored["service-web"] == ["supportHours"]
+    assert ignored["service-api"] == []
+
+
 def test_each_look_up_is_invoked_once() -> None:
     mocks = RecordingMocks()
     offline(stack_of(new_service("web"), new_service("api")), mocks)
@@ -230,9 +262,21 @@ def test_vendor_override_skips_the_look_up() -> None:
     assert "vendor" not in {x.kind for x in preview.lookups}
 
 
+def test_events_api_v2_integration_has_a_type_and_no_vendor_look_up() -> None:
+    plain = new_service(integration=integration("Apica-Web", type="events_api_v2"))
+    preview = offline(stack_of(plain))
+    assert one(preview, "service-web-apica").inputs == {
+        "name": "Apica-Web",
+        "service": "${service-web.id}",
+        "type": "events_api_v2_inbound_integration",
+    }
+    assert "vendor" not in {x.kind for x in preview.lookups}
+
+
 def test_ambiguous_vendor_look_up_fails_with_the_fix() -> None:
     with pytest.raises(ProgramError, match=r"apica\.vendor_id") as caught:
-        offline(stack_of(new_service()), PreviewMocks(vendor_name="Apica Synthetic Monitoring"))
+        account = {"vendor": ["Datadog", "Apica Synthetic Monitoring"]}
+        offline(stack_of(new_service()), PreviewMocks(account))
     assert "'Apica Synthetic Monitoring'" in str(caught.value)
 
 
@@ -334,13 +378,14 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
     deployed = run_program(stack_of(new_service(), legacy, catch_all="legacy"))
 
     def check(values: list[Any]) -> None:
-        routes_text, web_key, web_id = values
+        routes_text, web_key, web_id, web_integration = values
         routes = parse_routes(routes_text, "bridge_routes")
         assert routes.stack == "test"
         assert routes.catch_all == "legacy"
         assert set(routes.routes) == {"web", "legacy"}
         assert routes.routes["web"].routing_key.get_secret_value() == web_key
         assert routes.routes["web"].service_id == web_id
+        assert routes.routes["web"].integration_id == web_integration
         assert routes.routes["web"].check_ids == (check_id("web"),)
         assert routes.routes["legacy"].service_url is None
 
@@ -348,6 +393,7 @@ def test_bridge_routes_validate_with_the_bridge_model(mocked: None) -> Any:
         deployed.bridge_routes,
         deployed.services["web"].integration_key,
         deployed.services["web"].service_id,
+        deployed.services["web"].integration_id,
     ).apply(check)
 
 
@@ -394,12 +440,15 @@ def test_exact_graph_of_the_example_stack() -> None:
         (POLICY, "policy-payments-oncall", None, True),
         (COMPONENT_TYPE, "checkout", None, False),
         (SERVICE, "service-checkout", "checkout", True),
+        (GROUPING, "service-checkout-grouping", "checkout", False),
         (INTEGRATION, "service-checkout-apica", "checkout", True),
         (COMPONENT_TYPE, "search", None, False),
         (SERVICE, "service-search", "search", True),
+        (GROUPING, "service-search-grouping", "search", False),
         (INTEGRATION, "service-search-apica", "search", True),
         (COMPONENT_TYPE, "status-page", None, False),
         (SERVICE, "service-status-page", "status-page", False),
+        (GROUPING, "service-status-page-grouping", "status-page", False),
         (INTEGRATION, "service-status-page-apica", "status-page", False),
         (COMPONENT_TYPE, "legacy-web", None, False),
         (INTEGRATION, "service-legacy-web-apica", "legacy-web", False),
@@ -415,10 +464,14 @@ def test_exact_graph_of_the_example_stack() -> None:
         ("user", "bob@example.com"),
         ("user", "carol@example.com"),
     }
-    vendors = {r.name: r.inputs["vendor"] for r in preview.registrations if r.type == INTEGRATION}
-    assert vendors == {
+    kinds = {
+        r.name: r.inputs.get("vendor") or r.inputs["type"]
+        for r in preview.registrations
+        if r.type == INTEGRATION
+    }
+    assert kinds == {
         "service-checkout-apica": "PAPICA1",
-        "service-search-apica": "PAPICA1",
+        "service-search-apica": "events_api_v2_inbound_integration",
         "service-status-page-apica": "PAPICA1",
         "service-legacy-web-apica": "PAPICA2",
     }
@@ -429,7 +482,7 @@ def test_entry_defaults_to_the_stack_named_file() -> None:
     preview = preview_program(
         lambda: runpy.run_path(str(MAIN), run_name="__main__"), stack_name="example"
     )
-    assert len(preview.registrations) == 13
+    assert len(preview.registrations) == 16
     assert {o.name for o in preview.outputs} == {"services", "integration_keys", "bridge_routes"}
 
 

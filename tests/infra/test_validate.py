@@ -677,6 +677,18 @@ def test_unquoted_clock_times_are_strings(stack_of: Stacks) -> None:
             id="vendor-id-shape",
         ),
         pytest.param(
+            "integration: {type: events_api}",
+            "11:25: services.web.integration.type: must be one of apica, events_api_v2; got "
+            "'events_api'; did you mean 'events_api_v2'?",
+            id="integration-type",
+        ),
+        pytest.param(
+            "integration: {type: events_api_v2, vendor_id: PAPICA1}",
+            "11:40: services.web.integration.vendor_id: an events_api_v2 integration has no "
+            "vendor: remove vendor_id, or write `type: apica` for the Apica vendor's integration",
+            id="events-api-v2-with-a-vendor",
+        ),
+        pytest.param(
             "integration: {severity_map: {X: error}}",
             "11:34: services.web.integration.severity_map: 'X' is not an ASM severity: use F, "
             "E, W or I (fatal, error, warning, info)",
@@ -1170,6 +1182,16 @@ def test_integrations_resolve(stack_of: Stacks) -> None:
     assert (legacy.name, legacy.integration.name) == ("Legacy   Web  App", "Apica-Legacy")
     assert legacy.integration.vendor_id == "POWN123"
     assert stack.apica_vendor_id == "PSTACK1"
+    assert web.integration.type == legacy.integration.type == "apica"
+
+
+def test_an_events_api_v2_integration_has_no_vendor(stack_of: Stacks) -> None:
+    stack = stack_of(
+        "apica: {vendor_id: PSTACK1}\n" + with_web("integration: {type: events_api_v2}")
+    )
+    integration = stack.services["web"].integration
+    assert (integration.type, integration.vendor_id) == ("events_api_v2", None)
+    assert integration.name == "Apica-Web"
 
 
 @pytest.mark.parametrize(
@@ -1254,6 +1276,7 @@ _WORDS = [
     "off", "30m", "4h", "90s", "until_resolved", "recommended", "high", "low", "none",
     "severity_based", "time", "intelligent", "content_based", "all", "mon", "09:00", "17:00",
     "UTC", "ann@example.com", "critical", "oncall", "web", "PAPICA1", "https://x.example", "",
+    "apica", "events_api_v2",
 ]  # fmt: skip
 _SCALARS = st.one_of(
     st.none(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from sandbox.clock import ManualClock
@@ -98,3 +100,15 @@ def test_detaching_keeps_a_setting_that_still_has_services(directory):
     assert directory.grouping_setting_of(checkout["id"]) is None
     assert directory.get("alert_grouping_settings", setting["id"]) is not None
     directory.detach_from_grouping("PNOPE")  # not in any setting: nothing happens
+
+
+def test_references_are_refreshed_from_the_objects_they_name(directory):
+    service = directory.create_service("Checkout")
+    integration = copy.deepcopy(directory.add_integration(service["id"], "Apica"))
+    service["name"] = service["summary"] = "Checkout API"
+    stale = {"id": "PGONE00", "type": "service_reference", "summary": "Gone"}
+    answer = directory.refresh_references({**integration, "others": [stale]})
+    assert answer["service"]["summary"] == "Checkout API"
+    assert answer["service"]["self"] == f"http://pd.test/services/{service['id']}"
+    assert answer["others"] == [stale]  # names nothing any more: left as it was
+    assert answer["name"] == "Apica"  # the object itself is not a reference

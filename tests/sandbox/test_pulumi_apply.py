@@ -66,9 +66,37 @@ def test_apply_creates_the_declared_services_and_hands_back_real_keys(stack, pd)
         )
         assert (service["name"], service["id"]) == (route.service_name, route.service_id), name
         assert integration["name"] == route.integration_name
+        assert integration["id"] == route.integration_id
     legacy = routes.routes["legacy-web"].routing_key.get_secret_value()
     assert pd.state.directory.integration_by_key(legacy)[0]["vendor"]["id"] == "PAPICA2"
+    search = routes.routes["search"].routing_key.get_secret_value()
+    plain = pd.state.directory.integration_by_key(search)[0]  # integration: {type: events_api_v2}
+    assert (plain["type"], plain["vendor"]) == ("events_api_v2_inbound_integration", None)
     assert routes.catch_all == "status-page"
+
+
+def test_apply_groups_alerts_through_settings_in_seconds(stack, pd):
+    apply_seed(pd.state, account_seed(stack))
+    apply_stack(stack, "example", pd.api_url, pd.token)
+    directory = pd.state.directory
+    grouping = {}
+    for service in directory.list("services"):
+        # Nothing on the service itself: that would leave any account-wide setting.
+        assert service["alert_grouping_parameters"] == {"type": None, "config": None}
+        setting = directory.grouping_setting_of(service["id"])
+        if setting is not None:
+            grouping[service["name"]] = (setting["name"], setting["type"], setting["config"])
+    assert grouping == {
+        "Checkout API": ("Checkout API", "time", {"timeout": 900}),  # 15m
+        "Search": (
+            "Search",
+            "content_based",
+            {"time_window": 3600, "aggregate": "all", "fields": ["source", "component"]},
+        ),
+        "Status Page": (
+            "Status Page", "intelligent", {"time_window": 300, "iag_fields": ["summary"]}
+        ),
+    }
 
 
 def test_missing_existing_policy_names_what_to_create(stack, pd):
@@ -81,4 +109,17 @@ def test_missing_existing_policy_names_what_to_create(stack, pd):
         apply_stack(stack, "example", pd.api_url, pd.token)
     assert str(caught.value) == (
         "Unable to locate any escalation policy with the name: SRE Escalation"
+    )
+
+
+def test_a_schedule_spelt_in_another_case_is_refused_as_the_provider_would(stack, pd):
+    seed = account_seed(stack)
+    seed["schedules"] = [{"name": "platform primary"}, {"name": "Payments Primary"}]
+    apply_seed(pd.state, seed)
+    with pytest.raises(RestApplyError) as caught:
+        apply_stack(stack, "example", pd.api_url, pd.token)
+    assert str(caught.value) == (
+        "Unable to locate any schedule with the name: Platform Primary (PagerDuty has "
+        "'platform primary': look-ups match the name exactly, case included; write it as "
+        "PagerDuty has it)"
     )

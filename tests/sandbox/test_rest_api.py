@@ -588,10 +588,12 @@ def test_look_ups_send_query_and_include_teams(pd, provider, user):
     assert [u["email"] for u in found["users"]] == ["ann@example.com"]
 
 
-def test_service_look_up_gets_team_objects(pd, provider, policy):
+def test_service_look_up_gets_its_policys_team_objects(pd, provider, policy):
     team = pd.state.add_team("Payments")
-    body = service_body(policy["id"], teams=[{"id": team["id"], "type": "team_reference"}])
-    provider.post(pd.url + "/services", json=body, timeout=5)
+    pd.state.directory.get("escalation_policies", policy["id"])["teams"] = [
+        pd.state.directory.reference("teams", pd.state.directory.get("teams", team["id"]))
+    ]
+    provider.post(pd.url + "/services", json=service_body(policy["id"]), timeout=5)
     params = {"include[]": "teams", "limit": 100, "query": "Checkout API"}
     [service] = provider.get(pd.url + "/services", params=params).json()["services"]
     assert [(t["id"], t["name"], t["type"]) for t in service["teams"]] == [
@@ -600,6 +602,60 @@ def test_service_look_up_gets_team_objects(pd, provider, policy):
     assert service["escalation_policy"]["id"] == policy["id"]
     [plain] = provider.get(pd.url + "/services", params={"query": "checkout"}).json()["services"]
     assert plain["teams"][0]["type"] == "team_reference"
+
+
+def test_a_service_shows_its_escalation_policys_teams(pd, provider, policy):
+    # Service.teams is read-only in PagerDuty: the policy's teams, whatever was sent.
+    ops, web = pd.state.add_team("Ops"), pd.state.add_team("Web")
+    body = service_body(policy["id"], teams=[{"id": ops["id"], "type": "team_reference"}])
+    created = provider.post(pd.url + "/services", json=body, timeout=5).json()["service"]
+    assert created["teams"] == []
+    policy_body = {
+        "escalation_policy": {
+            "name": policy["name"],
+            "teams": [{"id": web["id"], "type": "team_reference"}],
+            "escalation_rules": policy["escalation_rules"],
+        }
+    }
+    assert (
+        provider.put(
+            f"{pd.url}/escalation_policies/{policy['id']}", json=policy_body, timeout=5
+        ).status_code
+        == 200
+    )
+    url = f"{pd.url}/services/{created['id']}"
+    read = provider.get(url, timeout=5).json()["service"]
+    assert [(t["id"], t["summary"]) for t in read["teams"]] == [(web["id"], "Web")]
+
+
+def test_references_show_the_current_name_after_a_rename(pd, provider, policy):
+    service = provider.post(
+        pd.url + "/services", json=service_body(policy["id"]), timeout=5
+    ).json()["service"]
+    url = f"{pd.url}/services/{service['id']}"
+    integration = provider.post(
+        url + "/integrations",
+        json={
+            "integration": {"name": "Apica-Checkout", "type": "events_api_v2_inbound_integration"}
+        },
+        timeout=5,
+    ).json()["integration"]
+    renamed = provider.put(url, json=service_body(policy["id"], name="Checkout"), timeout=5)
+    assert renamed.json()["service"]["integrations"][0]["summary"] == "Apica-Checkout"
+    integration_url = f"{url}/integrations/{integration['id']}"
+    provider.put(integration_url, json={"integration": {"name": "Apica-Checkout-2"}}, timeout=5)
+    provider.put(
+        f"{pd.url}/escalation_policies/{policy['id']}",
+        json={"escalation_policy": {**policy, "name": "Checkout Duty"}},
+        timeout=5,
+    )
+    read = provider.get(integration_url, timeout=5).json()["integration"]
+    assert read["service"]["summary"] == "Checkout"
+    shown = provider.get(url, timeout=5).json()["service"]
+    assert [ref["summary"] for ref in shown["integrations"]] == ["Apica-Checkout-2"]
+    assert shown["escalation_policy"]["summary"] == "Checkout Duty"
+    [listed] = provider.get(pd.url + "/services", timeout=5).json()["services"]
+    assert listed["integrations"][0]["summary"] == "Apica-Checkout-2"
 
 
 def test_alert_grouping_setting_as_the_provider_writes_reads_and_deletes_it(pd, provider):
