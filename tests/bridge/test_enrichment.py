@@ -13,7 +13,8 @@ from bridge.asm_api import AsmDeadlineClient
 from bridge.asm_config import AsmApiSettings, TicketCredential
 from bridge.enrichment import DETAILS_KEY, Enricher
 from sandbox.asm_api import AsmSandbox
-from tests.bridge.conftest import FakeClock
+from tests.bridge.conftest import FakeClock, incidents_by_check, webhook_time
+from tests.bridge.test_serve import BridgeProcess, post, wait_until
 from tests.conftest import ASM_START, ASM_TICKET
 
 RESULT = "0bd93e97-4a7c-4f11-9957-1d7dac16b41d"
@@ -101,3 +102,42 @@ def test_an_asm_error_answer_rests_too(enricher, account):
 def test_the_deadline_is_at_most_one_second(deadline: float):
     with pytest.raises(ValueError, match=r"deadline must be in \(0, 1\] seconds"):
         Enricher(object(), asm_base_url=BASE, deadline=deadline)  # type: ignore[arg-type]
+
+
+# -- the real bridge process ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_bridge_enriches_triggers_and_a_hanging_asm_costs_at_most_the_deadline(
+        tmp_path, pd, pd_routes, live_asm):
+    routes_file, service = pd_routes
+    live_asm.state.add_check("Checkout page", id=101, tags={"Team": ["Checkout"]})
+    live_asm.state.set_severity(101, "E", value=4637, unit="ms", threshold_e=3000,
+                                result_id=RESULT)
+    bridge = BridgeProcess(routes_file, tmp_path / "data", pd.events_url,
+                           APICA_PD_ASM_ENRICH="true", APICA_PD_ASM_API_URL=live_asm.api_url,
+                           APICA_PD_ASM_AUTH_TICKET=ASM_TICKET)
+    try:
+        url = bridge.wait_for("listening")["url"]
+        assert post(url, {"S": "E", "CHECK_ID": "101", "UTC-T": webhook_time()}).status_code \
+            == 202
+        wait_until(lambda: incidents_by_check(pd, service).get(101) == [("high", "triggered")],
+                   what="check 101 paged")
+        [incident] = pd.state.incidents(service)
+        assert incident["alerts"][0]["custom_details"][DETAILS_KEY]["result_id"] == RESULT
+        live_asm.faults.latency(5)  # ASM hangs
+        started = time.monotonic()
+        assert post(url, {"S": "I", "CHECK_ID": "101", "UTC-T": webhook_time()}).status_code \
+            == 202  # a resolve: not enriched, no wait at all
+        time.sleep(1.1)  # the next webhook in a later second than the resolve
+        assert post(url, {"S": "F", "CHECK_ID": "101", "UTC-T": webhook_time()}).status_code \
+            == 202
+        # Both answered although ASM hangs: the trigger waited its 1 s deadline at most.
+        assert time.monotonic() - started < 1.1 + 2.0
+        wait_until(lambda: len(pd.state.incidents(service)) == 2, what="the second page")
+        newest = max(pd.state.incidents(service), key=lambda i: i["incident_number"])
+        assert DETAILS_KEY not in newest["alerts"][0]["custom_details"]
+        assert bridge.wait_for("enrichment_paused")["pause"] == 30
+    finally:
+        live_asm.faults.clear()
+        assert bridge.stop() == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,8 +23,7 @@ from bridge.intake.pipeline import Intake
 from bridge.reconcile import Reconciler, alert_from_check, repairs
 from contract.routes_file import RoutesFile, parse_routes
 from sandbox.asm_api import AsmSandbox
-from sandbox.server import PagerDutySandbox
-from tests.bridge.conftest import FakeClock, routes_document
+from tests.bridge.conftest import FakeClock, incidents_by_check, routes_document, webhook_time
 from tests.bridge.test_serve import BridgeProcess, post, wait_until
 from tests.conftest import ASM_START, ASM_TICKET
 
@@ -217,27 +215,6 @@ def storing_alert():
 # -- the real bridge process ---------------------------------------------------------------
 
 
-@pytest.fixture
-def live_asm():
-    """An ASM sandbox on the real clock (the bridge process compares its times with the
-    webhooks' own)."""
-    with AsmSandbox(auth_ticket=ASM_TICKET) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def pd_routes(tmp_path: Path, pd: PagerDutySandbox) -> tuple[Path, str]:
-    """The checkout route of `routes_document` on a new sandbox service: (file, service id)."""
-    doc = routes_document(catch_all=None)
-    service = pd.state.create_service(name=f"Checkout {len(pd.state.services())}",
-                                      urgency="severity_based")
-    key = pd.state.add_integration(service["id"], name="Apica-Checkout")["integration_key"]
-    doc["routes"] = {"checkout": {**doc["routes"]["checkout"], "routing_key": key}}
-    path = tmp_path / "routes.json"
-    path.write_text(json.dumps(doc))
-    return path, service["id"]
-
-
 def _reconciling(asm: AsmSandbox, **env: str) -> dict[str, str]:
     return {"APICA_PD_ASM_RECONCILE": "true", "APICA_PD_ASM_API_URL": asm.api_url,
             "APICA_PD_ASM_AUTH_TICKET": ASM_TICKET, **env}
@@ -245,19 +222,6 @@ def _reconciling(asm: AsmSandbox, **env: str) -> dict[str, str]:
 
 def _check_lists(asm: AsmSandbox) -> int:
     return sum(1 for r in asm.state.requests() if r["path"].lower() == "/v3/checks")
-
-
-def _incidents(pd: PagerDutySandbox, service: str) -> dict[int, list[tuple[str, str]]]:
-    found: dict[int, list[tuple[str, str]]] = {}
-    for incident in pd.state.incidents(service):
-        details = incident["alerts"][0]["custom_details"]
-        found.setdefault(details["check_id"], []).append((incident["urgency"],
-                                                          incident["status"]))
-    return found
-
-
-def _webhook_time() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
 
 
 @pytest.mark.slow
@@ -274,9 +238,9 @@ def test_webhooks_refused_while_the_bridge_was_down_are_repaired_when_it_is_back
         wait_until(lambda: _check_lists(live_asm) >= 1, what="the round at start")
         # Check 101 fails: ASM's state and its webhook agree, PagerDuty pages.
         live_asm.state.set_severity(101, "F", message="HTTP 503")
-        assert post(url, {"S": "F", "CHECK_ID": "101", "UTC-T": _webhook_time()}).status_code \
+        assert post(url, {"S": "F", "CHECK_ID": "101", "UTC-T": webhook_time()}).status_code \
             == 202
-        wait_until(lambda: _incidents(pd, service).get(101) == [("high", "triggered")],
+        wait_until(lambda: incidents_by_check(pd, service).get(101) == [("high", "triggered")],
                    what="check 101 paged")
     finally:
         assert bridge.stop() == 0
@@ -285,13 +249,13 @@ def test_webhooks_refused_while_the_bridge_was_down_are_repaired_when_it_is_back
     live_asm.state.set_severity(101, "I", message="OK")
     live_asm.state.set_severity(102, "F", message="HTTP 500")
     with pytest.raises(httpx.ConnectError):
-        post(url, {"S": "I", "CHECK_ID": "101", "UTC-T": _webhook_time()})
+        post(url, {"S": "I", "CHECK_ID": "101", "UTC-T": webhook_time()})
 
     back = BridgeProcess(routes_file, data, pd.events_url, **_reconciling(live_asm))
     try:
         back.wait_for("listening")
         # The interval is the default 60 s: the round at start repairs both.
-        wait_until(lambda: _incidents(pd, service) == {101: [("high", "resolved")],
+        wait_until(lambda: incidents_by_check(pd, service) == {101: [("high", "resolved")],
                                                        102: [("high", "triggered")]},
                    what="both repaired")
         repaired = sorted((r["check"], r["action"]) for r in
@@ -318,11 +282,11 @@ def test_an_asm_outage_never_holds_a_webhook_up(tmp_path, pd, pd_routes, live_as
         for severity in ("W", "F", "I", "E"):
             started = time.monotonic()
             assert post(url, {"S": severity, "CHECK_ID": "101",
-                              "UTC-T": _webhook_time()}).status_code == 202
+                              "UTC-T": webhook_time()}).status_code == 202
             answered.append(time.monotonic() - started)
         # The rounds wait for ASM in their own thread; a webhook waits for its commit only.
         assert max(answered) < 1.0, answered
-        wait_until(lambda: sorted(_incidents(pd, service).get(101, [])) == [
+        wait_until(lambda: sorted(incidents_by_check(pd, service).get(101, [])) == [
             ("high", "resolved"), ("high", "triggered"), ("low", "resolved")],
             what="every webhook delivered")
         skipped = bridge.wait_for("reconcile_skipped", timeout=20)
