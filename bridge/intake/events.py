@@ -75,7 +75,7 @@ def build_event(
         # A name of control characters only would be a blank source: PagerDuty refuses it.
         "source": source if _one_line(source) else check_label(alert),
         "severity": route.severity_map[alert.severity],
-        "custom_details": {**custom_details(alert, route_name), **(details or {})},
+        "custom_details": _with(custom_details(alert, route_name), details),
     }
     if alert.timestamp:
         payload["timestamp"] = alert.timestamp
@@ -116,6 +116,12 @@ def check_label(alert: AsmAlert) -> str:
 def _one_line(text: str) -> str:
     # Newlines, tabs and other control characters make an unreadable incident title.
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _with(fields: dict, details: Mapping[str, Any] | None) -> dict:
+    if details:  # most events have none: no second dict on the webhook path
+        fields.update(details)
+    return fields
 
 
 def custom_details(alert: AsmAlert, route_name: str) -> dict:

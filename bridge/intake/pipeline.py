@@ -64,7 +64,7 @@ class Intake:
 
     async def accept_webhook(self, route_name: str, route: Route, alert: AsmAlert) -> Accepted:
         """A webhook's alert: held, or enriched and stored; returns once it is on disk."""
-        held = covering(route, alert, self._clock())
+        held = covering(route, alert, self._clock()) if route.maintenance else None
         if held is not None:
             # Rare (only while a window is open): a worker thread may wait for the commit.
             return await asyncio.to_thread(self._hold, route_name, route, alert, None, held[0])
@@ -79,7 +79,7 @@ class Intake:
         marks: Details | None = None, only_if: OnlyIf | None = None,
     ) -> Accepted:
         """An alert the bridge made (`marks` say how): held, or enriched and stored."""
-        held = covering(route, alert, self._clock())
+        held = covering(route, alert, self._clock()) if route.maintenance else None
         if held is not None:
             return self._hold(route_name, route, alert, marks, held[0])
         enrichment = None
