@@ -18,6 +18,10 @@ time of ASM's last result so that a webhook newer than what ASM showed wins, mar
 Inside the store's transaction it is stored only if the check state still disagrees
 (`only_if`), so a webhook that arrived meanwhile is not answered twice.
 
+A repair that stored no event (held by a maintenance window, stale because a webhook
+newer than ASM's result came, a duplicate) is not tried again while ASM shows the
+same result: asking again would change nothing and only fill the stale list.
+
 Checks that are disabled, have no result yet (`U`) or are at a severity outside
 `severities` are left alone. Webhooks never wait for any of this: it runs in its own
 thread with its own ASM client. When ASM cannot be reached (or refuses the
@@ -79,6 +83,12 @@ class Repair:
     route: Route
     alert: AsmAlert
     only_if: OnlyIf
+
+    @property
+    def identity(self) -> tuple[str, str, str, str, str | None]:
+        """The same for the same repair from the same ASM result."""
+        alert = self.alert
+        return self.route_name, alert.check_key, alert.action, alert.severity, alert.timestamp
 
 
 def repairs(checks: Iterable[AsmCheck], routes: RoutesFile, open_keys: OpenKeys,
@@ -168,6 +178,8 @@ class Reconciler:
         self._log = logger
         self._skipped = 0
         self._said_at: float | None = None
+        # Repairs that stored nothing, by identity: not tried again while ASM shows them.
+        self._settled: set[tuple[str, str, str, str, str | None]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -206,12 +218,18 @@ class Reconciler:
             return None
         self._back()
         stored = 0
-        for repair in repairs(checks, self._routes(), self._open_keys, self._severities):
+        found = repairs(checks, self._routes(), self._open_keys, self._severities)
+        self._settled &= {repair.identity for repair in found}
+        for repair in found:
             if self._stop.is_set():
                 break
+            if repair.identity in self._settled:
+                continue
             accepted = self._accept(repair.route_name, repair.route, repair.alert,
                                     marks=MARKS, only_if=repair.only_if)
-            if accepted.event_count:
+            if not accepted.event_count:
+                self._settled.add(repair.identity)
+            else:
                 stored += 1
                 if self._metrics is not None:
                     self._metrics.reconciled.labels(repair.route_name,

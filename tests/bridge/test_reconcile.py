@@ -162,6 +162,42 @@ def test_a_webhook_newer_than_what_asm_showed_wins(account, reconciler, outbox, 
     assert reconciler.run_round() == 0  # stale: older than the check's newest alert
     assert [a for a, _, _ in _bodies(outbox)] == ["resolve", "resolve"]
     assert [s.alert_at for s in outbox.stale_alerts()] == ["2026-03-02T09:00:00Z"]
+    # Asking again for the same ASM result would change nothing: it is not asked.
+    assert reconciler.run_round() == 0
+    assert len(outbox.stale_alerts()) == 1
+    # A newer result of ASM's is a new question.
+    account.state.set_severity(101, "F", at=ASM_START.replace(minute=2))
+    assert reconciler.run_round() == 1
+
+
+def test_a_repair_in_a_maintenance_window_is_held_once_and_paged_at_its_end(
+        account, outbox, metrics, round_clock):
+    from bridge.maintenance import CatchUp
+    from sandbox.clock import ManualClock
+
+    doc = routes_document()
+    doc["version"] = 3
+    doc["routes"]["checkout"]["maintenance"] = [{
+        "name": "deploy", "time_zone": "UTC",
+        "once": {"start": "2026-03-02T08:30", "end": "2026-03-02T09:30"}}]
+    windowed = parse_routes(json.dumps(doc), "routes.json")
+    now = ManualClock(ASM_START)
+    intake = Intake(outbox, asm_base_url="https://asm.example", clock=now)
+    client = AsmClient(AsmApiSettings(api_url=account.api_url), TicketCredential(ASM_TICKET),
+                       policy=NO_RETRY)
+    reconciler = Reconciler(client, lambda: windowed, outbox.open_keys, intake.accept,
+                            metrics=metrics, clock=round_clock)
+    account.state.set_severity(101, "F", at=ASM_START)
+    assert (reconciler.run_round(), reconciler.run_round()) == (0, 0)
+    [held] = outbox.held_alerts()
+    assert (held.check_key, held.version) == ("id:101", 1)  # held once, not every round
+    assert outbox.pending() == [] and outbox.stale_alerts() == []
+    now.set(ASM_START.replace(minute=31))
+    assert CatchUp(outbox, lambda: windowed, intake.accept, clock=now).run_once() == 1
+    [(action, _, details)] = _bodies(outbox)
+    assert (action, details["reconciled"], details["maintenance"]["window"]) == (
+        "trigger", True, "deploy")
+    client.close()
 
 
 def test_an_asm_outage_skips_the_round_and_says_so_once(account, reconciler, outbox, metrics,
