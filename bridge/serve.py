@@ -16,27 +16,24 @@ import signal
 import socket
 import sqlite3
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from bridge.app import Hook, create_app
-from bridge.asm_api import AsmClient, AsmDeadlineClient
-from bridge.asm_config import (
-    AsmApiSettings,
-    AsmCredential,
-    load_asm_credential,
-    load_asm_settings,
-)
 from bridge.config import BridgeConfig, build_authenticator
-from bridge.enrichment import Enricher
 from bridge.errors import ConfigError, StoreError
 from bridge.http_limits import HttpLimits, uvicorn_options
 from bridge.intake.pipeline import Intake
 from bridge.maintenance import CatchUp
 from bridge.metrics import BridgeMetrics
-from bridge.reconcile import Reconciler
 from bridge.route_table import RouteTable
 from contract.errors import RoutesFileError
+
+if TYPE_CHECKING:  # ASM's client (requests) is imported only when the bridge uses it
+    from bridge.asm_api import AsmClient
+    from bridge.asm_config import AsmApiSettings, AsmCredential
+    from bridge.enrichment import Enricher
 
 log = logging.getLogger("bridge.serve")
 
@@ -78,6 +75,9 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         worker = Worker(store, sender, lambda: table.current, metrics=metrics,
                         pacing=Pacing(limit=config.events_per_key))
         if asm is not None and config.asm_enrich:
+            from bridge.asm_api import AsmDeadlineClient
+            from bridge.enrichment import Enricher
+
             enricher = Enricher(
                 AsmDeadlineClient(*asm, deadline=config.asm_enrich_deadline),
                 asm_base_url=config.asm_base_url, deadline=config.asm_enrich_deadline,
@@ -91,6 +91,9 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         catch_up = CatchUp(store, lambda: table.current, intake.accept, metrics=metrics)
         hooks.append(Hook("maintenance", catch_up.start, catch_up.stop))
         if asm is not None and config.asm_reconcile:
+            from bridge.asm_api import AsmClient
+            from bridge.reconcile import Reconciler
+
             settings, credential = asm
             client = AsmClient(settings, credential,
                                budget=min(max(config.asm_reconcile_interval, settings.timeout),
@@ -165,6 +168,8 @@ def asm_access(config: BridgeConfig, env: Mapping[str, str]
     """ASM's API settings and the credential, when reconciliation or enrichment is on."""
     if not (config.asm_reconcile or config.asm_enrich):
         return None
+    from bridge.asm_config import load_asm_credential, load_asm_settings
+
     try:
         return load_asm_settings(env), load_asm_credential(env)
     except ConfigError as exc:
