@@ -1,16 +1,21 @@
-"""The one way the project reads a file it is handed: bounded, never blocking.
+"""The one way the project reads a file it is handed (bounded, never blocking), and the
+one way it replaces a file it writes (atomically).
 
 Stack files, routes files, bridge configs, credential files and routes JSON all come
 through `read_bounded`: it opens with O_NONBLOCK (a FIFO must not hang the reader),
 accepts only regular files (`/dev/zero` and friends would never end), refuses files
 over the caller's limit before reading them, and stops reading at the limit if the
 file grows meanwhile. Errors are `UnreadableFile` with one line saying why.
+`write_atomically` writes a temporary file beside the target and renames it over, so
+a reader sees the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from pathlib import Path
 
 from contract.errors import UnreadableFile
 
@@ -75,3 +80,25 @@ def read_bounded(path: str | os.PathLike[str], limit: int, *, what: str = "file"
         raise unreadable(f"cannot read it: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
+
+
+def write_atomically(path: Path, text: str, mode: int) -> None:
+    """Write `text` (UTF-8) to `path` with `mode`: a temporary file in its folder,
+    fsync, rename over `path`, fsync of the folder. Raises OSError."""
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

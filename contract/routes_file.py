@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -60,7 +59,7 @@ from pydantic import (
 )
 
 from contract.errors import RoutesFileError, UnreadableFile
-from contract.files import read_bounded
+from contract.files import read_bounded, write_atomically
 from contract.maintenance import (
     MAX_WINDOW_NAME,
     MAX_WINDOWS_PER_ROUTE,
@@ -420,23 +419,7 @@ def write_routes_file(path: str | os.PathLike[str], routes: RoutesFile) -> Path:
     if target.is_symlink():
         target = target.resolve()
     make_private_dirs(target.parent)
-    text = routes_to_json(routes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(target, routes_to_json(routes), 0o600)
     return target
 
 

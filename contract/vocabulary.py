@@ -58,6 +58,9 @@ APICA_VENDOR_NAME = "Apica"
 #: environment variable a REST token is read from (as the Pulumi provider reads it).
 PAGERDUTY_REST_URL = "https://api.pagerduty.com"
 PAGERDUTY_TOKEN_ENV = "PAGERDUTY_TOKEN"
+#: Where `apica-pd routes pull|install` writes the routes file and the bridge reads it
+#: (APICA_PD_ROUTES_FILE) unless told otherwise.
+DEFAULT_ROUTES_FILE = "routes.json"
 
 # -- routes ---------------------------------------------------------------------------
 

@@ -15,14 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 from infra.errors import InfraError
-
-TOKEN_ENV = PAGERDUTY_TOKEN_ENV
-MAX_TOKEN_FILE_BYTES = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Read services (by name, by team, or all), their escalation policies and "
         "Apica integrations from PagerDuty's REST API and write a stack file that reproduces "
         "them, each with its PagerDuty id in `adopt:`, so `pulumi up` adopts them instead of "
-        f"creating duplicates. The token comes from --token-file or ${TOKEN_ENV}.",
+        f"creating duplicates. The token comes from --token-file or ${PAGERDUTY_TOKEN_ENV}.",
     )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
@@ -53,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "https://api.eu.pagerduty.com; or the sandbox's URL)",
     )
     parser.add_argument(
-        "--token-file", metavar="FILE", help=f"read the REST API token from FILE, not ${TOKEN_ENV}"
+        "--token-file",
+        metavar="FILE",
+        help=f"read the REST API token from FILE, not ${PAGERDUTY_TOKEN_ENV}",
     )
     parser.set_defaults(handler=run_import)
 
@@ -74,11 +72,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from contract.files import write_atomically
     from infra.account_import import Selection, fetch_account
     from infra.errors import StackFileInvalid
     from infra.import_stack import import_stack
     from infra.messages import escape
-    from infra.pagerduty_api import DEFAULT_API_URL, PagerDutyApi
+    from infra.pagerduty_api import DEFAULT_API_URL, PagerDutyApi, read_token
     from infra.validate import parse_stack
 
     out = None if args.out == "-" else Path(args.out)
@@ -87,7 +86,7 @@ def _import(args: argparse.Namespace) -> int:
     selection = Selection(
         names=tuple(args.service or ()), team=args.team, everything=bool(args.all)
     )
-    api = PagerDutyApi(args.api_url or DEFAULT_API_URL, read_token(args.token_file))
+    api = PagerDutyApi(args.api_url or DEFAULT_API_URL, read_token(args.token_file, os.environ))
     imported = import_stack(fetch_account(api, selection))
     label = str(out) if out is not None else "standard output"
     problems: StackFileInvalid | None = None
@@ -98,7 +97,7 @@ def _import(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(imported.text)
     else:
-        write_atomically(out, imported.text)
+        write_atomically(out, imported.text, 0o644)
     without = imported.without_integration
     print(
         escape(
@@ -124,44 +123,3 @@ def _import(args: argparse.Namespace) -> int:
 
 class ImportFailed(InfraError):
     """The import cannot go on; `str()` says why and what to do."""
-
-
-def read_token(token_file: str | None, environ: dict[str, str] | None = None) -> str:
-    """The REST token from `token_file` (bounded read) or $PAGERDUTY_TOKEN; never echoed."""
-    from contract.errors import UnreadableFile
-    from contract.files import read_bounded
-
-    if token_file is not None:
-        try:
-            raw = read_bounded(token_file, MAX_TOKEN_FILE_BYTES, what="token file")
-        except UnreadableFile as exc:
-            raise ImportFailed(f"cannot read the token: {exc}") from None
-        try:
-            token = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise ImportFailed(f"{token_file}: the token file is not UTF-8 text") from None
-        if not token:
-            raise ImportFailed(f"{token_file}: the token file is empty")
-    else:
-        token = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
-        if not token:
-            raise ImportFailed(f"no PagerDuty REST API token: set {TOKEN_ENV} or pass --token-file")
-    if not token.isprintable() or " " in token:
-        raise ImportFailed("the token has spaces or control characters; it cannot be one")
-    return token
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in its folder and a rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-

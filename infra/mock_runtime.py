@@ -11,7 +11,8 @@ each of them that a pulumi release has changed, and `run_under_mocks` refuses to
 with a one-line error instead of failing somewhere inside the SDK.
 
 The mock runtime keeps global state (settings, root stack); each run resets it, so
-programs can run many times in one process.
+programs can run many times in one process, each on event loops of its own that are
+closed when it ends (`_EventLoops`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import inspect
 import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -133,7 +135,6 @@ def run_under_mocks(
     propagate after the runtime has settled.
     """
     _require_internals()
-    _quiet_expected_failures(sdk_sync_await._ensure_event_loop())
     monitor = _RecordingMonitor(mocks)
     set_fresh_mocks(monitor.mocks, stack_name, monitor=monitor)
     outputs: dict[str, tuple[bool, Any]] = {}
@@ -162,7 +163,10 @@ def run_under_mocks(
 def set_fresh_mocks(
     mocks: Mocks, stack_name: str, *, monitor: sdk_mocks.MockMonitor | None = None
 ) -> None:
-    """`pulumi.runtime.set_mocks` with a new root stack and no outputs of an earlier run."""
+    """`pulumi.runtime.set_mocks` with a new root stack and no outputs of an earlier run,
+    on new event loops (`run_main` or `close_event_loops` closes them)."""
+    # The SDK makes futures on the current loop while it sets up (the root stack).
+    _LOOPS.open()
     # set_mocks only creates a root stack when none exists.
     sdk_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
@@ -172,9 +176,72 @@ def set_fresh_mocks(
 
 
 def run_main(main: Callable[[], Awaitable[None]]) -> None:
-    """Run `main` in the runtime `set_mocks` configured; wait for every registration."""
+    """Run `main` in the runtime `set_fresh_mocks` configured; wait for every
+    registration; close the event loops."""
     _require_internals()
-    sdk_sync_await._sync_await(sdk_stack.run_pulumi_func(main))
+    try:
+        sdk_sync_await._sync_await(sdk_stack.run_pulumi_func(main))
+    finally:
+        close_event_loops()
+
+
+def close_event_loops() -> None:
+    """Close the loops `set_fresh_mocks` opened (`run_main` does; a test driven by
+    `@pulumi.runtime.test` calls this when done)."""
+    _LOOPS.close()
+
+
+class _EventLoops:
+    """The event loops of one mock run: this thread's, and one per executor thread.
+
+    The SDK's `_ensure_event_loop` makes a loop on each thread that needs one and never
+    closes it. Left to the garbage collector at interpreter exit, a loop can be finalized
+    after its own self-pipe socket, and asyncio prints "Exception ignored in:
+    BaseEventLoop.__del__ ... Invalid file descriptor: -1" to stderr. So each run's
+    loops are made here and closed when it ends, as `asyncio.run` closes its loop.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def open(self) -> None:
+        self.close()
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        _quiet_expected_failures(self._loop)
+        # The mock monitor wants a loop on each executor thread: give it one we close.
+        self._executor = ThreadPoolExecutor(
+            thread_name_prefix="pulumi-mocks", initializer=self._thread_loop
+        )
+        self._loop.set_default_executor(self._executor)
+
+    def _thread_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._thread_loops.append(loop)  # list.append is atomic
+
+    def close(self) -> None:
+        loop, executor, thread_loops = self._loop, self._executor, self._thread_loops
+        if loop is None or executor is None:
+            return
+        self._loop, self._executor, self._thread_loops = None, None, []
+        # A failed run leaves outputs waiting on the failure; cancel them, as asyncio.run
+        # does, or each prints "Task was destroyed but it is pending!" when collected.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        executor.shutdown(wait=True)
+        for thread_loop in thread_loops:
+            thread_loop.close()
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+_LOOPS = _EventLoops()
 
 
 def as_python(value: Any, text: Callable[[str], Any] | None = None) -> Any:

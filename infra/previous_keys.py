@@ -12,12 +12,9 @@ incidents open on them). Every decision is a note for the person running the han
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-
-import requests
 
 from contract.redact import last4
 from contract.routes_file import (
@@ -29,12 +26,8 @@ from contract.routes_file import (
     parse_routes,
     routes_to_json,
 )
-from contract.vocabulary import PAGERDUTY_REST_URL
-
-DEFAULT_API_URL = PAGERDUTY_REST_URL
-REST_TIMEOUT = (3.05, 10.0)
-# A service with its integrations is a few KB; a larger answer is not PagerDuty's.
-MAX_REST_ANSWER = 1 << 20
+from contract.vocabulary import PAGERDUTY_TOKEN_ENV
+from infra.pagerduty_api import PagerDutyApi, PagerDutyApiError
 
 
 @dataclass(frozen=True)
@@ -45,13 +38,10 @@ class Carried:
     notes: tuple[str, ...] = ()
 
 
-class LookupFailed(Exception):
-    """PagerDuty could not say whether an integration exists (`str()`: why, one line)."""
-
-
 class Integrations(Protocol):
     def exists(self, service_id: str, previous: PreviousKey) -> bool:
-        """Does the integration of this previous key still exist? Raises `LookupFailed`."""
+        """Does the integration of this previous key still exist? Raises
+        `PagerDutyApiError` when PagerDuty cannot say."""
         ...
 
 
@@ -105,7 +95,7 @@ def check_previous_keys(routes: RoutesFile, integrations: Integrations | None) -
                 continue
             try:
                 exists = integrations.exists(route.service_id, previous)
-            except LookupFailed as exc:
+            except PagerDutyApiError as exc:
                 notes.append(f"route {name}: could not verify previous key "
                              f"{last4(_key(previous))} ({exc}); kept")
                 exists = True
@@ -118,7 +108,7 @@ def check_previous_keys(routes: RoutesFile, integrations: Integrations | None) -
         if unverified:
             kept[name] += unverified
             notes.append(f"route {name}: previous keys {_shown(unverified)} kept, not "
-                         "verified (PAGERDUTY_TOKEN is not set); drop them with "
+                         f"verified ({PAGERDUTY_TOKEN_ENV} is not set); drop them with "
                          "--forget-previous-keys once `apica-pd outbox` shows no incidents "
                          "open on them")
     return Carried(_with_previous_keys(routes, kept), tuple(notes))
@@ -127,51 +117,25 @@ def check_previous_keys(routes: RoutesFile, integrations: Integrations | None) -
 class PagerDutyIntegrations:
     """Asks PagerDuty's REST API whether a previous key's integration still exists."""
 
-    def __init__(self, token: str, api_url: str = DEFAULT_API_URL,
-                 session: requests.Session | None = None) -> None:
-        self._api = api_url.rstrip("/")
-        self._session = session or requests.Session()
-        self._session.headers.update({
-            "Authorization": f"Token token={token}",
-            "Accept": "application/vnd.pagerduty+json;version=2",
-        })
+    def __init__(self, api: PagerDutyApi) -> None:
+        self._api = api
         self._service_keys: dict[str, set[str] | None] = {}
 
     def exists(self, service_id: str, previous: PreviousKey) -> bool:
         if previous.integration_id is not None:
-            found = self._get(f"/services/{service_id}/integrations/{previous.integration_id}")
-            return found is not None
+            path = f"/services/{service_id}/integrations/{previous.integration_id}"
+            return self._api.get_or_none(path) is not None
         # No integration id (a routes file the program wrote before it carried them): look
         # the key up among the service's integrations.
         if service_id not in self._service_keys:
-            service = self._get(f"/services/{service_id}", {"include[]": "integrations"})
+            service = self._api.get_or_none(
+                f"/services/{service_id}", {"include[]": "integrations"}
+            )
             integrations = (service or {}).get("service", {}).get("integrations") or []
             self._service_keys[service_id] = None if service is None else {
                 i.get("integration_key") for i in integrations if isinstance(i, dict)}
         keys = self._service_keys[service_id]
         return keys is not None and _key(previous) in keys
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> dict | None:
-        """The JSON answer, None for a 404; `LookupFailed` for anything else."""
-        try:
-            with self._session.get(self._api + path, params=params, timeout=REST_TIMEOUT,
-                                   stream=True, allow_redirects=False) as response:
-                if response.status_code == 404:
-                    return None
-                if response.status_code != 200:
-                    raise LookupFailed(f"PagerDuty answered {response.status_code}")
-                raw = response.raw.read(MAX_REST_ANSWER + 1, decode_content=True)
-        except requests.RequestException as exc:
-            raise LookupFailed(f"PagerDuty could not be reached: {type(exc).__name__}") from None
-        if len(raw) > MAX_REST_ANSWER:
-            raise LookupFailed("PagerDuty's answer is too large")
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            raise LookupFailed("PagerDuty's answer is not JSON") from None
-        if not isinstance(answer, dict):
-            raise LookupFailed("PagerDuty's answer is not a JSON object")
-        return answer
 
 
 def _key(route: Route | PreviousKey) -> str:

@@ -21,13 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
+from contract.vocabulary import DEFAULT_ROUTES_FILE, PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 
-# Same as infra.routes_handoff.DEFAULT_OUT (the bridge's default routes file); not
-# imported from there so `apica-pd --help` does not load pydantic.
-DEFAULT_OUT = Path("routes.json")
-DEFAULT_API_URL = PAGERDUTY_REST_URL
-TOKEN_ENV = PAGERDUTY_TOKEN_ENV
+DEFAULT_OUT = Path(DEFAULT_ROUTES_FILE)
 EXIT_OK, EXIT_FAILED, EXIT_PROBLEM = 0, 1, 3
 
 
@@ -35,9 +31,9 @@ def _add_previous_key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forget-previous-keys", action="store_true",
                         help="write no previous keys (once `apica-pd outbox` shows no "
                              "incidents open on them)")
-    parser.add_argument("--api-url", default=DEFAULT_API_URL,
+    parser.add_argument("--api-url", default=PAGERDUTY_REST_URL,
                         help=f"PagerDuty REST API for checking previous keys with "
-                             f"${TOKEN_ENV} (default {DEFAULT_API_URL})")
+                             f"${PAGERDUTY_TOKEN_ENV} (default {PAGERDUTY_REST_URL})")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,20 +72,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--routes", type=Path, required=True, help="the routes file to check")
     verify.add_argument("--token-file", help="a file holding a PagerDuty REST API token")
     verify.add_argument(
-        "--api-url", default=DEFAULT_API_URL, help=f"REST API base URL (default {DEFAULT_API_URL})"
+        "--api-url",
+        default=PAGERDUTY_REST_URL,
+        help=f"REST API base URL (default {PAGERDUTY_REST_URL})",
     )
     verify.set_defaults(handler=run_verify)
 
 
 def run_pull(args: argparse.Namespace) -> int:
     from infra.messages import escape_lines
+    from infra.pagerduty_api import PagerDutyApiError
     from infra.routes_handoff import HandoffError, pull_routes, summary
 
     try:
         done = pull_routes(args.stack, args.out, args.cwd,
                            forget_previous=args.forget_previous_keys,
                            integrations=_integrations(args))
-    except HandoffError as exc:
+    except (HandoffError, PagerDutyApiError) as exc:
         print(escape_lines(f"routes pull: {exc}"), file=sys.stderr)
         return 1
     print(summary(*done))
@@ -98,6 +97,7 @@ def run_pull(args: argparse.Namespace) -> int:
 
 def run_install(args: argparse.Namespace) -> int:
     from infra.messages import escape_lines
+    from infra.pagerduty_api import PagerDutyApiError
     from infra.routes_handoff import HandoffError, install_routes, routes_text, summary
 
     try:
@@ -105,7 +105,7 @@ def run_install(args: argparse.Namespace) -> int:
         done = install_routes(routes_text(text, source), args.out, source,
                               forget_previous=args.forget_previous_keys,
                               integrations=_integrations(args))
-    except HandoffError as exc:
+    except (HandoffError, PagerDutyApiError) as exc:
         print(escape_lines(f"routes install: {exc}"), file=sys.stderr)
         return 1
     print(summary(*done))
@@ -118,14 +118,14 @@ def run_verify(args: argparse.Namespace) -> int:
     from contract.errors import RoutesFileError
     from contract.routes_file import load_routes_file
     from infra.messages import escape_lines
-    from infra.rest_reader import RestReader, RestReadError, check_api_url, load_token
+    from infra.pagerduty_api import PagerDutyApi, PagerDutyApiError, read_token
     from infra.routes_verify import render, verify_routes
 
     try:
         routes = load_routes_file(args.routes)
-        reader = RestReader(check_api_url(args.api_url), load_token(args.token_file, os.environ))
-        checks = verify_routes(routes, reader)
-    except (RoutesFileError, RestReadError) as exc:
+        api = PagerDutyApi(args.api_url, read_token(args.token_file, os.environ))
+        checks = verify_routes(routes, api)
+    except (RoutesFileError, PagerDutyApiError) as exc:
         print(escape_lines(f"routes verify: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     sys.stdout.write(render(checks))
@@ -136,10 +136,12 @@ def _integrations(args: argparse.Namespace):  # -> infra.previous_keys.Integrati
     """PagerDuty's REST API, when a token is at hand (as in CI); else None."""
     import os
 
+    from infra.pagerduty_api import PagerDutyApi, read_token
     from infra.previous_keys import PagerDutyIntegrations
 
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    return PagerDutyIntegrations(token, args.api_url) if token else None
+    if not os.environ.get(PAGERDUTY_TOKEN_ENV, "").strip():
+        return None
+    return PagerDutyIntegrations(PagerDutyApi(args.api_url, read_token(None, os.environ)))
 
 
 def _read_source(source: str) -> tuple[str, str]:

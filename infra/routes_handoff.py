@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from contract.errors import RoutesFileError
 from contract.redact import last4, mask_keys
 from contract.routes_file import RoutesFile, load_routes_file, parse_routes, write_routes_file
+from contract.vocabulary import DEFAULT_ROUTES_FILE
 from infra.errors import InfraError
 from infra.messages import escape
 from infra.previous_keys import (
@@ -32,7 +33,7 @@ from infra.previous_keys import (
 )
 
 OUTPUT_NAME = "bridge_routes"
-DEFAULT_OUT = Path("routes.json")  # the bridge's default APICA_PD_ROUTES_FILE
+DEFAULT_OUT = Path(DEFAULT_ROUTES_FILE)
 PULUMI_TIMEOUT = 120.0
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]

@@ -1,7 +1,7 @@
 """After `pulumi up`: does each route's integration take the bridge's Events API v2 events?
 
 For each route of a routes file, read its service and the integration holding the
-route's routing key over PagerDuty's REST API (`infra.rest_reader`) and say OK or what
+route's routing key over PagerDuty's REST API (`infra.pagerduty_api`) and say OK or what
 is wrong: the service is gone or disabled (PagerDuty drops its events), no integration
 on it has the key (deleted or re-created since the routes file was written), or the
 integration is not of PagerDuty's Events API v2 type. The key itself is never shown,
@@ -22,7 +22,7 @@ from infra.plan import EVENTS_API_V2_INTEGRATION
 
 
 class Reader(Protocol):
-    def get(self, path: str) -> dict[str, Any] | None: ...
+    def get_or_none(self, path: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def verify_routes(routes: RoutesFile, reader: Reader) -> list[RouteCheck]:
 
 def _check(name: str, route: Route, reader: Reader) -> RouteCheck:
     key = route.routing_key.get_secret_value()
-    found = reader.get(f"/services/{route.service_id}")
+    found = reader.get_or_none(f"/services/{route.service_id}")
     if found is None:
         return RouteCheck(
             name,
@@ -98,7 +98,7 @@ def _integration_with_key(
         )
     )
     for ref in refs:
-        found = reader.get(f"/services/{route.service_id}/integrations/{ref.get('id')}")
+        found = reader.get_or_none(f"/services/{route.service_id}/integrations/{ref.get('id')}")
         integration = (found or {}).get("integration") or {}
         stored = str(integration.get("integration_key") or "")
         if stored and hmac.compare_digest(stored.encode(), key.encode()):

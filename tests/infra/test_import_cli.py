@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.import_cli import read_token
 from infra.preview import preview_stack_file
 from infra.validate import load_stack
 from sandbox.pulumi_apply import apply_stack
@@ -188,37 +187,11 @@ def test_a_refused_token_is_never_printed(
     assert "4242" not in err
 
 
-@pytest.mark.parametrize(
-    ("content", "environ", "message"),
-    [
-        (None, {}, "no PagerDuty REST API token: set PAGERDUTY_TOKEN or pass --token-file"),
-        (None, {"PAGERDUTY_TOKEN": "  "},
-         "no PagerDuty REST API token: set PAGERDUTY_TOKEN or pass --token-file"),
-        ("", {}, "{file}: the token file is empty"),
-        ("two words", {}, "the token has spaces or control characters; it cannot be one"),
-        (b"\xff\xfe", {}, "{file}: the token file is not UTF-8 text"),
-    ],
-)
-def test_token_problems(
-    tmp_path: Path, content: str | bytes | None, environ: dict[str, str], message: str
-) -> None:
-    from infra.import_cli import ImportFailed
-
-    token_file = None
-    if content is not None:
-        path = tmp_path / "token"
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        token_file = str(path)
-    with pytest.raises(ImportFailed) as caught:
-        read_token(token_file, environ)
-    assert str(caught.value) == message.format(file=token_file)
-
-
 def test_a_missing_token_file_is_one_line(run: Run, tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     code, out, err = run("import", "--all", "--token-file", str(missing))
     assert (code, out) == (1, "")
-    assert err == f"apica-pd import: cannot read the token: {missing}: no such file\n"
+    assert err == f"apica-pd import: cannot read {missing}: no such file\n"
 
 
 def test_a_file_that_does_not_validate_is_written_with_its_problems(

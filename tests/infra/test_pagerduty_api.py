@@ -1,19 +1,23 @@
 """infra.pagerduty_api: GETs against the sandbox's REST API (and, for answers PagerDuty
-never gives, a bare HTTP server on loopback); messages pinned, the token never in one."""
+never gives, a bare HTTP server on loopback), and the token reader; messages pinned, the
+token never in one."""
 
 from __future__ import annotations
 
 import http.server
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from infra.pagerduty_api import (
+    DEADLINE_SECONDS,
     MAX_ANSWER_BYTES,
     MAX_TRIES,
     PagerDutyApi,
     PagerDutyApiError,
+    read_token,
 )
 from sandbox.clock import ManualClock
 from sandbox.server import PagerDutySandbox
@@ -34,6 +38,12 @@ def test_get_unwraps_nothing_and_sends_pagerdutys_headers(pd: PagerDutySandbox) 
     team = pd.state.add_team("Platform")
     found = PagerDutyApi(pd.api_url + "/", pd.token).get(f"/teams/{team['id']}")
     assert found["team"]["name"] == "Platform"
+
+
+def test_get_or_none_answers_none_for_a_404(pd: PagerDutySandbox, api: PagerDutyApi) -> None:
+    team = pd.state.add_team("Platform")
+    assert api.get_or_none(f"/teams/{team['id']}")["team"]["name"] == "Platform"  # type: ignore[index]
+    assert api.get_or_none("/teams/PNOPE00") is None
 
 
 def test_list_all_follows_offsets_past_one_page(pd: PagerDutySandbox, api: PagerDutyApi) -> None:
@@ -140,6 +150,14 @@ def test_refusals_are_one_line_without_the_token(
     assert token not in str(caught.value)
 
 
+def test_a_base_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(PagerDutyApiError) as caught:
+        PagerDutyApi("ftp://example.com", TOKEN)
+    assert str(caught.value) == (
+        "--api-url must be an http(s) URL, e.g. https://api.pagerduty.com"
+    )
+
+
 # -- answers PagerDuty does not give: a bare server on loopback -------------------------
 
 
@@ -232,3 +250,98 @@ def test_an_unreachable_api_is_one_line() -> None:
         "tries; check --api-url and the network"
     )
     assert slept == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_a_redirect_is_not_followed(bare_server: Callable[[list[Reply]], str]) -> None:
+    """Following it would hand the token to wherever it points."""
+    elsewhere = bare_server([(200, {}, b'{"stolen": true}')])
+    url = bare_server([(302, {"Location": elsewhere + "/x"}, b"")])
+    with pytest.raises(PagerDutyApiError) as caught:
+        PagerDutyApi(url, TOKEN, sleep=_no_sleep).get("/x")
+    assert str(caught.value) == "GET /x: answered 302"
+    assert PagerDutyApi(elsewhere, TOKEN).get("/x") == {"stolen": True}  # still unasked
+
+
+def test_an_answer_slower_than_the_deadline_is_cut(
+    bare_server: Callable[[list[Reply]], str],
+) -> None:
+    url = bare_server([(200, {}, b'{"ok": true}')])
+    times = iter([0.0, DEADLINE_SECONDS + 1])
+    with pytest.raises(PagerDutyApiError) as caught:
+        PagerDutyApi(url, TOKEN, sleep=_no_sleep, clock=lambda: next(times)).get("/x")
+    assert str(caught.value) == "GET /x: the answer took over 60 s; try again later"
+
+
+class _Chunked(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for part in (b'{"services": ', b"[1, 2, 3]", b"}"):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_chunked_answer_is_read_whole() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Chunked)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert PagerDutyApi(url, TOKEN, sleep=_no_sleep).get("/x") == {"services": [1, 2, 3]}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- the token ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "environ", "message"),
+    [
+        (None, {}, "no PagerDuty REST API token: set PAGERDUTY_TOKEN or pass --token-file FILE"),
+        (None, {"PAGERDUTY_TOKEN": "  "},
+         "no PagerDuty REST API token: set PAGERDUTY_TOKEN or pass --token-file FILE"),
+        (None, {"PAGERDUTY_TOKEN": "two words"},
+         "PAGERDUTY_TOKEN must hold one token: one line, no spaces"),
+        ("", {}, "token file {file} is empty"),
+        ("two words", {}, "token file {file} must hold one token: one line, no spaces"),
+        ("t\x1bken", {}, "token file {file} must hold one token: one line, no spaces"),
+        (b"\xff\xfe", {}, "token file {file}: not UTF-8 text"),
+    ],
+)
+def test_token_problems(
+    tmp_path: Path, content: str | bytes | None, environ: dict[str, str], message: str
+) -> None:
+    token_file = None
+    if content is not None:
+        path = tmp_path / "token"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        token_file = str(path)
+    with pytest.raises(PagerDutyApiError) as caught:
+        read_token(token_file, environ)
+    assert str(caught.value) == message.format(file=token_file)
+
+
+def test_the_token_file_wins_over_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("from-file\n", encoding="utf-8")
+    assert read_token(str(path), {"PAGERDUTY_TOKEN": "from-env"}) == "from-file"
+    assert read_token(None, {"PAGERDUTY_TOKEN": " from-env\n"}) == "from-env"
+
+
+def test_a_token_file_that_is_too_large_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"x" * 5000)
+    with pytest.raises(PagerDutyApiError) as caught:
+        read_token(str(path), {})
+    assert str(caught.value) == (
+        f"cannot read {path}: is 5,000 bytes; a token file may be at most 4,096 bytes (4 KiB)"
+    )

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from contract.routes_file import PreviousKey, RoutesFile
+from infra.pagerduty_api import MAX_TRIES, PagerDutyApi, PagerDutyApiError
 from infra.previous_keys import (
-    LookupFailed,
     PagerDutyIntegrations,
     carry_previous_keys,
     check_previous_keys,
@@ -109,7 +109,7 @@ def test_without_a_token_previous_keys_are_kept_and_said_unverified():
 
 
 class Answers:
-    """Integrations that answer from a table: True, False or a LookupFailed."""
+    """Integrations that answer from a table: True, False or a PagerDutyApiError."""
 
     def __init__(self, **answers: object) -> None:
         self.answers = answers
@@ -123,12 +123,12 @@ class Answers:
 
 def test_previous_keys_pagerduty_no_longer_has_are_dropped():
     checked = check_previous_keys(routes(K3, K2, K1), Answers(
-        key2=False, key1=LookupFailed("PagerDuty answered 503")))
+        key2=False, key1=PagerDutyApiError("GET /x: answered 503", 503)))
     assert previous_of(checked.routes) == [K1]
     assert checked.notes == (
         "route web: previous key ...key2 dropped: its integration no longer exists in "
         "PagerDuty (resolve what was opened through it by hand)",
-        "route web: could not verify previous key ...key1 (PagerDuty answered 503); kept",
+        "route web: could not verify previous key ...key1 (GET /x: answered 503); kept",
     )
 
 
@@ -163,7 +163,7 @@ def test_the_rest_api_tells_an_existing_integration_from_a_deleted_one(pd, servi
     it, else by key among the service's integrations (the program does not write ids
     yet)."""
     svc, kept, gone = service
-    integrations = PagerDutyIntegrations(pd.token, pd.api_url)
+    integrations = PagerDutyIntegrations(PagerDutyApi(pd.api_url, pd.token))
     assert integrations.exists(svc["id"], previous_key(kept, with_id)) is True
     assert integrations.exists(svc["id"], previous_key(gone, with_id)) is False
     assert integrations.exists("PNOSUCH", previous_key(kept, with_id)) is False
@@ -171,11 +171,19 @@ def test_the_rest_api_tells_an_existing_integration_from_a_deleted_one(pd, servi
 
 def test_a_wrong_token_is_a_lookup_failure_not_a_deletion(pd, service):
     svc, kept, _ = service
-    with pytest.raises(LookupFailed, match=r"^PagerDuty answered 401$"):
-        PagerDutyIntegrations("wrong", pd.api_url).exists(svc["id"], previous_key(kept, True))
+    integrations = PagerDutyIntegrations(PagerDutyApi(pd.api_url, "wrong"))
+    with pytest.raises(PagerDutyApiError) as caught:
+        integrations.exists(svc["id"], previous_key(kept, True))
+    assert caught.value.status == 401
+    assert str(caught.value).startswith(
+        f"GET /services/{svc['id']}/integrations/{kept['id']}: answered 401 "
+        "(Authentication failed): PagerDuty refused the token")
 
 
 def test_an_unreachable_api_is_a_lookup_failure():
-    with pytest.raises(LookupFailed, match=r"^PagerDuty could not be reached: ConnectionError$"):
-        PagerDutyIntegrations("t", "http://127.0.0.1:9").exists(
-            "PWEB", PreviousKey(routing_key=K1))
+    api = PagerDutyApi("http://127.0.0.1:9", "t", sleep=lambda _: None)
+    with pytest.raises(PagerDutyApiError) as caught:
+        PagerDutyIntegrations(api).exists("PWEB", PreviousKey(routing_key=K1))
+    assert str(caught.value) == (
+        f"GET /services/PWEB: cannot reach http://127.0.0.1:9 (ConnectionError) after "
+        f"{MAX_TRIES} tries; check --api-url and the network")

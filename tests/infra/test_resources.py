@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import runpy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pulumi
 import pytest
 
 from contract.routes_file import parse_routes
-from infra.mock_runtime import as_python, run_under_mocks, set_fresh_mocks
+from infra.mock_runtime import as_python, close_event_loops, run_under_mocks, set_fresh_mocks
 from infra.model import (
     AlertGrouping,
     ExistingPolicy,
@@ -368,8 +369,10 @@ def test_nothing_is_imported_without_adopt() -> None:
 
 
 @pytest.fixture
-def mocked() -> None:
+def mocked() -> Iterator[None]:
     set_fresh_mocks(PreviewMocks(), "test")
+    yield
+    close_event_loops()
 
 
 @pulumi.runtime.test

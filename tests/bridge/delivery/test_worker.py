@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from bridge.delivery.pacing import Pacing
+from bridge.delivery.pacing import WINDOW, Pacing
 from bridge.delivery.retry import Backoff
 from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender
 from bridge.delivery.worker import Worker
@@ -766,7 +766,10 @@ def test_any_answers_keep_order_and_lose_nothing(lanes, answers):
         worker = Worker(box, sender, lambda: ROUTES, clock=clock, validate=lambda body: [],
                         metrics=BridgeMetrics(CollectorRegistry()), pacing=FAST,
                         backoff=Backoff(base=1.0, cap=4.0), rng=random.Random(1))
-        for _ in range(500):
+        # A 429 may hold its key for a whole pacing window (and the limit comes back one
+        # a window), so the step budget (one simulated second each) grows with the 429s.
+        budget = 500 + int(WINDOW + 5) * (len(answers) + sum(lanes))
+        for _ in range(budget):
             if not box.pending():
                 break
             worker.step()
