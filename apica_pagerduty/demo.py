@@ -1,4 +1,4 @@
-"""`apica-pd demo`: the whole pipeline on one machine, no PagerDuty account, no Pulumi CLI.
+"""`apica-pd demo`: the whole pipeline on one machine, no PagerDuty account.
 
 sandbox (local PagerDuty) -> the real program applies stacks/example.yaml to it ->
 routes hand-off -> the real bridge (its own process, SQLite outbox in a temp dir) ->
@@ -7,6 +7,12 @@ what the stack file and the alerts imply. Then ASM's own state (a fake ASM API o
 loopback): the bridge is stopped, a check fails unseen and is repaired from ASM's
 state when the bridge is back; a check fails during a maintenance window and pages
 when the window ends.
+
+
+The program runs under the real Pulumi engine when tools/build.sh has built the CLI
+(PagerDuty provider: the stand-in, or APICA_PD_PAGERDUTY_PLUGIN), then `apica-pd
+routes pull` hands the keys over; otherwise under Pulumi's mock runtime, whose mocks
+call the sandbox's REST API. The output names the engine and the provider.
 """
 
 from __future__ import annotations
@@ -82,6 +88,41 @@ class DemoFailed(Exception):
     """A step of the demo did not do what it should; the message says which."""
 
 
+@dataclass(frozen=True)
+class Engine:
+    """What applies the stack: the real Pulumi CLI (`tools` is its bin dir) or the mocks."""
+
+    tools: Path | None
+    description: str
+    why: str = ""  # why not the real engine
+
+
+ENGINE_CHOICES = ("auto", "pulumi", "mock")
+
+
+def choose_engine(requested: str, find_tools: Callable[[], Path] | None = None) -> Engine:
+    """`pulumi` when asked or, for `auto`, when tools/build.sh has built the CLI; else mocks."""
+    from apica_pagerduty.pulumi_engine import ToolsNotBuilt, built_tools, cli_version
+
+    if requested == "mock":
+        return Engine(None, "Pulumi's mock runtime", "--engine mock")
+    try:
+        tools = (find_tools or built_tools)()
+    except ToolsNotBuilt as exc:
+        if requested == "pulumi":
+            raise DemoFailed(f"--engine pulumi: {exc}") from None
+        return Engine(None, "Pulumi's mock runtime", f"the Pulumi CLI is {exc}")
+    version = cli_version(tools)
+    return Engine(tools, f"the real Pulumi engine (pulumi {version} from tools/build.sh)")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    incidents: list[dict[str, Any]]
+    engine: str
+    provider: str
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
@@ -91,71 +132,147 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--keep", metavar="DIR", type=Path,
                         help="keep the routes file, outbox and logs in DIR")
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                        help="pulumi: the CLI tools/build.sh built; mock: Pulumi's mock "
+                             "runtime; auto (default): pulumi if built, else mock")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        incidents = run_demo(work_dir=args.keep)
+        run = run_demo(work_dir=args.keep, engine=args.engine)
     except DemoFailed as exc:
         print(f"\nDEMO FAILED: {exc}", file=sys.stderr)
         return 1
-    print(f"\nDemo passed: {len(incidents)} incidents as the stack file and alerts imply.")
+    print(f"\nDemo passed: {len(run.incidents)} incidents as the stack file and alerts imply.\n"
+          f"  engine:   {run.engine}\n  provider: {run.provider}")
     return 0
 
 
-def run_demo(work_dir: Path | None = None, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
-    """Run every step; returns the sandbox's incidents, raises DemoFailed on any difference."""
+def run_demo(
+    work_dir: Path | None = None,
+    out: TextIO = sys.stdout,
+    engine: str = "auto",
+    find_tools: Callable[[], Path] | None = None,
+) -> DemoRun:
+    """Run every step; the sandbox's incidents, DemoFailed on any difference."""
     from infra.errors import StackError
-    from infra.routes_handoff import install_routes
     from infra.validate import load_stack
-    from sandbox.pulumi_apply import account_seed, apply_stack
+    from sandbox.pulumi_apply import account_seed
     from sandbox.seed import apply_seed
     from sandbox.server import PagerDutySandbox
-    from sandbox.view import render_incidents
 
-    def step(text: str) -> None:
-        print(f"==> {text}", file=out, flush=True)
-
+    chosen = choose_engine(engine, find_tools)
     with _work_dir(work_dir) as work, PagerDutySandbox() as sandbox:
-        step(f"PagerDuty sandbox listening on {sandbox.url}")
+        _step(out, f"PagerDuty sandbox listening on {sandbox.url}")
         try:
             stack = load_stack(DEFAULT_STACK)
         except StackError as exc:
             raise DemoFailed(f"the embedded stack file is invalid:\n{exc}") from None
         apply_seed(sandbox.state, account_seed(stack))
+        if chosen.tools is None:
+            routes, routes_path = _apply_with_mocks(stack, sandbox, work, chosen, out)
+            provider = "none (the mocks call the sandbox's REST API as the provider would)"
+        else:
+            routes, routes_path, provider = _apply_with_pulumi(chosen, sandbox, work, out)
+        incidents = play_stories(sandbox, routes, routes_path, work, out)
+        engine_ran = f"{chosen.description} ({chosen.why})" if chosen.why else chosen.description
+        return DemoRun(incidents, engine_ran, provider)
 
-        step(f"applying {DEFAULT_STACK.name} with the real Pulumi program (mock runtime -> "
-             "sandbox REST API)")
-        routes_text = apply_stack(stack, "example", sandbox.api_url, sandbox.token)
-        services = sandbox.state.services()
-        print(f"    {len(services)} services in the sandbox: "
-              + ", ".join(sorted(s["name"] for s in services)), file=out)
 
-        step("handing the integration keys to the bridge (routes install)")
-        routes, routes_path, _ = install_routes(routes_text, work / "routes.json",
-                                                "bridge_routes")
-        print(f"    {routes_path} (mode 0600), routes: {', '.join(sorted(routes.routes))}",
-              file=out)
+def play_stories(
+    sandbox: Any, routes: Any, routes_path: Path, work: Path, out: TextIO
+) -> list[dict[str, Any]]:
+    """The bridge as its own process on `routes_path`, every story's webhooks, the incidents.
 
-        token = secrets.token_urlsafe(24)
-        step("starting the bridge (separate process, SQLite outbox in the work dir)")
-        with _bridge_process(work, routes_path, sandbox.events_url, token) as bridge_url:
-            print(f"    bridge listening on {bridge_url}", file=out)
-            step("posting ASM webhooks exactly as ASM renders the printed target set-up")
-            _play_stories(routes, bridge_url, token, out)
-            step("waiting for the bridge to deliver everything")
-            incidents = _wait_for_incidents(sandbox, sum(len(s.expected) for s in STORIES))
-            _wait_for_settled(sandbox, incidents)
-        _play_asm_state(step, work, routes, routes_path, sandbox, bridge_url, token, out)
-        incidents = sandbox.state.incidents()
+    Then ASM's own state: one repaired gap and one maintenance catch-up (`_play_asm_state`).
+    Raises DemoFailed when the incidents differ from what ALL_STORIES imply.
+    """
+    from sandbox.view import render_incidents
 
-        step("incidents in the sandbox")
-        print(render_incidents(incidents), file=out)
-        problems = check_incidents(incidents)
-        if problems:
-            raise DemoFailed("\n  " + "\n  ".join(problems))
-        return incidents
+    token = secrets.token_urlsafe(24)
+    _step(out, "starting the bridge (separate process, SQLite outbox in the work dir)")
+    with _bridge_process(work, routes_path, sandbox.events_url, token) as bridge_url:
+        print(f"    bridge listening on {bridge_url}", file=out)
+        _step(out, "posting ASM webhooks exactly as ASM renders the printed target set-up")
+        _post_stories(routes, bridge_url, token, out)
+        _step(out, "waiting for the bridge to deliver everything")
+        incidents = _wait_for_incidents(sandbox, sum(len(s.expected) for s in STORIES))
+        _wait_for_settled(sandbox, incidents)
+    _play_asm_state(work, routes, routes_path, sandbox, bridge_url, token, out)
+    incidents = sandbox.state.incidents()
+
+    _step(out, "incidents in the sandbox")
+    print(render_incidents(incidents), file=out)
+    problems = check_incidents(incidents)
+    if problems:
+        raise DemoFailed("\n  " + "\n  ".join(problems))
+    return incidents
+
+
+def _apply_with_mocks(
+    stack: Any, sandbox: Any, work: Path, engine: Engine, out: TextIO
+) -> tuple[Any, Path]:
+    from infra.routes_handoff import install_routes
+    from sandbox.pulumi_apply import apply_stack
+
+    _step(out, f"applying {DEFAULT_STACK.name} with the real Pulumi program under "
+               f"{engine.description} -> sandbox REST API")
+    print(f"    not the real engine: {engine.why}", file=out)
+    routes_text = apply_stack(stack, DEFAULT_STACK.stem, sandbox.api_url, sandbox.token)
+    _print_services(sandbox, out)
+    _step(out, "handing the integration keys to the bridge (routes install)")
+    routes, routes_path, _ = install_routes(routes_text, work / "routes.json", "bridge_routes")
+    print(f"    {routes_path} (mode 0600), routes: {', '.join(sorted(routes.routes))}", file=out)
+    return routes, routes_path
+
+
+def _apply_with_pulumi(
+    engine: Engine, sandbox: Any, work: Path, out: TextIO
+) -> tuple[Any, Path, str]:
+    from apica_pagerduty.pulumi_engine import (
+        EngineError,
+        PulumiProject,
+        choose_provider,
+        failure_tail,
+    )
+    from contract.errors import RoutesFileError
+    from contract.routes_file import load_routes_file
+
+    assert engine.tools is not None
+    try:
+        provider = choose_provider(work / "plugin")
+        _step(out, f"applying {DEFAULT_STACK.name} with {engine.description}, "
+                   f"PagerDuty provider: {provider.label}")
+        project = PulumiProject.create(work / "pulumi", engine.tools, provider)
+        project.init_stack(DEFAULT_STACK.stem, sandbox.api_url, sandbox.token)
+        project.run("up", "--yes", "--skip-preview")
+    except EngineError as exc:
+        raise DemoFailed(str(exc)) from None
+    _print_services(sandbox, out)
+    _step(out, "handing the integration keys to the bridge (apica-pd routes pull)")
+    routes_path = work / "routes.json"
+    pulled = project.apica_pd("routes", "pull", "--stack", DEFAULT_STACK.stem,
+                              "--out", str(routes_path))
+    if pulled.returncode != 0:
+        raise DemoFailed(f"apica-pd routes pull exited {pulled.returncode}:\n"
+                         + failure_tail(pulled))
+    for line in pulled.stdout.splitlines():
+        print(f"    {line}", file=out)
+    try:
+        return load_routes_file(routes_path), routes_path, provider.label
+    except RoutesFileError as exc:
+        raise DemoFailed(str(exc)) from None
+
+
+def _print_services(sandbox: Any, out: TextIO) -> None:
+    services = sandbox.state.services()
+    print(f"    {len(services)} services in the sandbox: "
+          + ", ".join(sorted(s["name"] for s in services)), file=out)
+
+
+def _step(out: TextIO, text: str) -> None:
+    print(f"==> {text}", file=out, flush=True)
 
 
 def check_incidents(incidents: list[dict[str, Any]]) -> list[str]:
@@ -191,7 +308,7 @@ def _check_id_of(incident: dict[str, Any]) -> int | None:
     return None
 
 
-def _play_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None:
+def _post_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None:
     from bridge.asm_setup import render, target_setups
     from bridge.config import DEFAULT_TOKEN_HEADER
     from bridge.intake.auth import Credentials
@@ -221,8 +338,8 @@ def _play_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None
             old = severity
 
 
-def _play_asm_state(step: Callable[[str], None], work: Path, routes: Any, routes_path: Path,
-                    sandbox: Any, old_url: str, token: str, out: TextIO) -> None:
+def _play_asm_state(work: Path, routes: Any, routes_path: Path, sandbox: Any, old_url: str,
+                    token: str, out: TextIO) -> None:
     """The bridge down and back with reconciliation: one repaired gap; then a maintenance
     window that holds a failing check and pages it at its end."""
     from sandbox.asm_api import AsmSandbox
@@ -231,7 +348,7 @@ def _play_asm_state(step: Callable[[str], None], work: Path, routes: Any, routes
         for story in (GAP, HELD):
             asm.state.add_check(story.check_name, id=story.check_id, tags={"Env": ["Search"]})
             asm.state.set_severity(story.check_id, "I", message="OK")
-        step(f"the bridge is down; ASM (fake ASM API on {asm.url}) sees check "
+        _step(out, f"the bridge is down; ASM (fake ASM API on {asm.url}) sees check "
              f"{GAP.check_id} fail")
         asm.state.set_severity(GAP.check_id, "F", value=30000, unit="ms", threshold_e=3000,
                                message="HTTP 503 from https://search.example.com/")
@@ -251,7 +368,7 @@ def _play_asm_state(step: Callable[[str], None], work: Path, routes: Any, routes
         asm_env = {"APICA_PD_ASM_RECONCILE": "true", "APICA_PD_ASM_ENRICH": "true",
                    "APICA_PD_ASM_API_URL": asm.api_url,
                    "APICA_PD_ASM_AUTH_TICKET": asm.auth_ticket}
-        step("starting the bridge again with reconciliation against ASM's API")
+        _step(out, "starting the bridge again with reconciliation against ASM's API")
         with _bridge_process(work, routes_path, sandbox.events_url, token, asm_env,
                              log_name="bridge-asm.log") as bridge_url:
             gap = _incident_of(sandbox, GAP.check_id)
@@ -259,7 +376,7 @@ def _play_asm_state(step: Callable[[str], None], work: Path, routes: Any, routes
             print(f"    repaired: check {GAP.check_id} paged from ASM's state (reconciled: "
                   f"{details.get('reconciled')}; ASM's latest result: "
                   f"{details.get('asm_result')})", file=out)
-            step(f"check {HELD.check_id} fails during the window: recorded, not paged")
+            _step(out, f"check {HELD.check_id} fails during the window: recorded, not paged")
             asm.state.set_severity(HELD.check_id, "F", value=8000, unit="ms", threshold_e=3000)
             _post_one(routes, bridge_url, token, HELD, "F")
             time.sleep(1.0)
@@ -267,7 +384,7 @@ def _play_asm_state(step: Callable[[str], None], work: Path, routes: Any, routes
                 raise DemoFailed(f"check {HELD.check_id} paged during its maintenance window")
             print(f"    accepted (202); no incident for check {HELD.check_id} while the window "
                   "is open", file=out)
-            step("the window ends: the bridge pages the check that is still failing")
+            _step(out, "the window ends: the bridge pages the check that is still failing")
             held = _incident_of(sandbox, HELD.check_id,
                                 timeout=WINDOW_SECONDS + DELIVERY_TIMEOUT)
             details = held["alerts"][0]["custom_details"]

@@ -4,10 +4,18 @@
 # Progress goes to stderr; the last line on stdout is the bin directory.
 #
 #   bin=$(tools/build.sh | tail -n1); export PATH="$bin:$PATH"
+#   tools/build.sh --check    # a cache hit prints the bin directory; a miss exits 3, builds nothing
 #
 # Env: APICA_PD_TOOLS_CACHE (default ~/.cache/apica-pd-tools), TOOLS_REBUILD=1
 # to ignore a cache hit.
 set -euo pipefail
+
+check_only=0
+case ${1:-} in
+  "") ;;
+  --check) check_only=1 ;;
+  *) printf 'usage: tools/build.sh [--check]\n' >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -47,10 +55,14 @@ healthy() {
     grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/pulumi/pulumi/sdk/v3[[:space:]]+$LANGHOST_SDK_VERSION[[:space:]]" || return 1
 }
 
-if [[ ${TOOLS_REBUILD:-0} != 1 ]] && healthy "$bin"; then
+if [[ $check_only == 1 || ${TOOLS_REBUILD:-0} != 1 ]] && healthy "$bin"; then
   log "cache hit: $bin"
   echo "$bin"
   exit 0
+fi
+if [[ $check_only == 1 ]]; then
+  log "not built: $bin (run tools/build.sh: Go >= 1.26.6 and the Go module proxy, about 8 min the first time)"
+  exit 3
 fi
 
 log "building into $bin ($(go version))"

@@ -9,7 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from apica_pagerduty.demo import ALL_STORIES, GAP, HELD, STORIES, WINDOW, check_incidents, run_demo
+from apica_pagerduty.demo import (
+    ALL_STORIES,
+    GAP,
+    HELD,
+    STORIES,
+    WINDOW,
+    DemoFailed,
+    check_incidents,
+    choose_engine,
+    run_demo,
+)
+from apica_pagerduty.pulumi_engine import ToolsNotBuilt
 from contract.routes_file import load_routes_file
 
 
@@ -17,8 +28,9 @@ from contract.routes_file import load_routes_file
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, str]:
     work = tmp_path_factory.mktemp("demo")
     out = io.StringIO()
-    incidents = run_demo(work_dir=work, out=out)
-    return incidents, work, out.getvalue()
+    run = run_demo(work_dir=work, out=out, engine="mock")
+    assert run.engine == "Pulumi's mock runtime (--engine mock)"
+    return run.incidents, work, out.getvalue()
 
 
 def test_every_story_leaves_the_incidents_it_implies(demo_run):
@@ -108,3 +120,27 @@ def test_a_difference_is_reported_per_story():
         "expected Search/low/resolved, Search/high/triggered, got no incident"
     )
     assert len(problems) == len(ALL_STORIES)
+
+
+def _not_built() -> Path:
+    raise ToolsNotBuilt("not built: /cache/0123/bin (run tools/build.sh)")
+
+
+def test_auto_takes_the_mock_runtime_when_the_cli_is_not_built():
+    engine = choose_engine("auto", _not_built)
+    assert engine.tools is None
+    assert (engine.description, engine.why) == (
+        "Pulumi's mock runtime",
+        "the Pulumi CLI is not built: /cache/0123/bin (run tools/build.sh)",
+    )
+
+
+def test_the_pulumi_engine_asked_for_and_not_built_fails_the_demo():
+    with pytest.raises(DemoFailed) as failed:
+        choose_engine("pulumi", _not_built)
+    assert str(failed.value) == "--engine pulumi: not built: /cache/0123/bin (run tools/build.sh)"
+
+
+def test_mock_is_taken_without_looking_for_the_cli():
+    engine = choose_engine("mock", lambda: pytest.fail("looked for the CLI"))
+    assert (engine.tools, engine.why) == (None, "--engine mock")
