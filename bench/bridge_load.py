@@ -224,7 +224,7 @@ def wait_http(port: int, path: str, timeout: float = 20.0) -> None:
         try:
             if requests.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or waiting in the backlog: starting
             pass
         time.sleep(0.05)
     raise RuntimeError(f"nothing answered on port {port}{path}")

@@ -780,7 +780,14 @@ class Harness:
             for timer in timers:
                 timer.join(timeout=max(1.0, deadline - time.time()))
             sends_done = time.time()
-            outcomes = self._drain(relays, tap, keys, sent, sends_done, deadline)
+            idle = s.idle_seconds
+            if scenario == "ratelimit" and s.rate_limit_per_minute is not None:
+                # A relay pacing itself rightly sends nothing while the key's window is
+                # full: quiet for up to a whole window is waiting, not being done.
+                from sandbox.ratelimit import WINDOW
+
+                idle += WINDOW.total_seconds()
+            outcomes = self._drain(relays, tap, keys, sent, sends_done, deadline, idle)
         for timer in timers:
             timer.cancel()
         wall = time.time() - t0
@@ -820,9 +827,10 @@ class Harness:
         sent: dict[str, list[Sent]],
         sends_done: float,
         deadline: float,
+        idle: float,
     ) -> dict[str, Outcome]:
-        """Wait until each relay delivered everything, went idle, or the deadline."""
-        idle = self.settings.idle_seconds
+        """Wait until each relay delivered everything, sent nothing for `idle` s, or the
+        deadline."""
         pending = {r.name for r in relays}
         outcomes: dict[str, Outcome] = {}
         while True:

@@ -193,6 +193,10 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bridge.listen_socket import bind_early
+
+    # Before the settings (and pydantic) are loaded: see bridge.listen_socket.
+    early = bind_early(args.listen_host, args.listen_port, os.environ)
     from bridge.errors import ConfigError
     from bridge.logs import configure_logging
     from bridge.serve import run
@@ -201,10 +205,12 @@ def _serve(args: argparse.Namespace) -> int:
         config = config_from_args(args, listen_host=args.listen_host,
                                   listen_port=args.listen_port, events_url=args.events_url)
     except ConfigError as exc:
+        if early is not None:
+            early.sock.close()
         print(f"apica-pd serve: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
-    return run(config)
+    return run(config, early=early)
 
 
 def _asm_setup(args: argparse.Namespace) -> int:

@@ -63,8 +63,14 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bridge.enrichment import DEFAULT_DEADLINE as DEFAULT_ENRICH_DEADLINE
-from bridge.enrichment import MAX_DEADLINE as MAX_ENRICH_DEADLINE
+from bridge.asm_config import (
+    ENRICH_DEADLINE,
+    MAX_ENRICH_DEADLINE,
+    MAX_RECONCILE_INTERVAL,
+    MIN_RECONCILE_INTERVAL,
+    RECONCILE_INTERVAL,
+    RECONCILE_SEVERITIES,
+)
 from bridge.errors import ConfigError
 from bridge.intake.auth import (
     DEFAULT_TOKEN_HEADER,
@@ -73,10 +79,6 @@ from bridge.intake.auth import (
     credentials_from_env,
     load_credentials_file,
 )
-from bridge.reconcile import DEFAULT_INTERVAL as DEFAULT_RECONCILE_INTERVAL
-from bridge.reconcile import DEFAULT_SEVERITIES as DEFAULT_RECONCILE_SEVERITIES
-from bridge.reconcile import MAX_INTERVAL as MAX_RECONCILE_INTERVAL
-from bridge.reconcile import MIN_INTERVAL as MIN_RECONCILE_INTERVAL
 from contract.errors import UnreadableFile
 from contract.files import read_bounded
 
@@ -164,11 +166,11 @@ class BridgeConfig(BaseSettings):
     allow_unauthenticated: Flag = False
     log_level: str = "INFO"
     asm_reconcile: Flag = False
-    asm_reconcile_interval: Seconds = Field(DEFAULT_RECONCILE_INTERVAL, ge=MIN_RECONCILE_INTERVAL,
+    asm_reconcile_interval: Seconds = Field(RECONCILE_INTERVAL, ge=MIN_RECONCILE_INTERVAL,
                                             le=MAX_RECONCILE_INTERVAL)
-    asm_reconcile_severities: str = DEFAULT_RECONCILE_SEVERITIES
+    asm_reconcile_severities: str = RECONCILE_SEVERITIES
     asm_enrich: Flag = False
-    asm_enrich_deadline: Seconds = Field(DEFAULT_ENRICH_DEADLINE, gt=0, le=MAX_ENRICH_DEADLINE)
+    asm_enrich_deadline: Seconds = Field(ENRICH_DEADLINE, gt=0, le=MAX_ENRICH_DEADLINE)
 
     @classmethod
     def settings_customise_sources(

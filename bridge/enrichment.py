@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from bridge.asm_config import ENRICH_DEADLINE, MAX_ENRICH_DEADLINE
 from bridge.asm_model import AsmCheck, AsmResult
 from bridge.errors import AsmApiError, AsmNotFound
 from bridge.intake.events import CHECK_URL, RESULT_URL
@@ -34,8 +35,8 @@ from bridge.metrics import BridgeMetrics
 log = logging.getLogger("bridge.enrichment")
 
 #: No event waits longer than this for ASM (the issue's bound).
-DEFAULT_DEADLINE = 1.0
-MAX_DEADLINE = 1.0
+DEFAULT_DEADLINE = ENRICH_DEADLINE
+MAX_DEADLINE = MAX_ENRICH_DEADLINE
 #: After ASM failed, how long enrichment rests before asking again.
 DEFAULT_PAUSE = 30.0
 DETAILS_KEY = "asm_result"

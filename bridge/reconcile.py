@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bridge.asm_config import RECONCILE_INTERVAL, RECONCILE_SEVERITIES
 from bridge.asm_model import AsmCheck
 from bridge.errors import AsmApiError, AsmAuthError, AsmUnavailable
 from bridge.intake.accept import Accepted, Details, OnlyIf
@@ -49,10 +50,8 @@ from contract.routes_file import Route, RoutesFile
 
 log = logging.getLogger("bridge.reconcile")
 
-DEFAULT_INTERVAL = 60.0
-MIN_INTERVAL = 1.0
-MAX_INTERVAL = 86_400.0
-DEFAULT_SEVERITIES = "FEW"
+DEFAULT_INTERVAL = RECONCILE_INTERVAL
+DEFAULT_SEVERITIES = RECONCILE_SEVERITIES
 #: Between two log lines about the same ASM outage.
 DEFAULT_QUIET = 600.0
 MARKS: Details = {"reconciled": True}

@@ -1,11 +1,18 @@
 """`apica-pd serve`: assemble the bridge from its config and run it until signalled.
 
-Start order: routes (an invalid first file stops here), credentials (the ASM one too
-when reconciliation or enrichment is on), store (the outbox), worker, app; then the
-socket is bound and a `listening` log line gives the real address (port 0 picks a
-free one). SIGHUP re-reads the routes; SIGINT/SIGTERM stop uvicorn, whose lifespan
-stops the worker, the maintenance catch-up, reconciliation and the routes watcher;
-the store is closed last. Nothing pending is lost on any stop: it stays in the store.
+Start order: credentials (the ASM one too when reconciliation or enrichment is on),
+then the socket is bound (port 0 picks a free one; or kept
+from `bridge.listen_socket.bind_early`, bound before the settings were loaded), then
+routes (an invalid first file stops here), store (the outbox), worker, app; a
+`listening` log line gives the real address once uvicorn is about to serve. The socket
+comes first because the bridge restarts after a crash with webhooks arriving, and ASM
+does not retry one refused: from the bind on, connections wait in the kernel's backlog
+until the app answers them, so they are late, not lost. The modules only the app needs
+(uvicorn, Starlette, the store, the sender) are imported after the bind for the same
+reason. SIGHUP re-reads the routes; SIGINT/SIGTERM stop uvicorn, whose lifespan stops
+the worker, the maintenance catch-up, reconciliation and the routes watcher; the store
+is closed last. Nothing pending is lost on
+any stop: it stays in the store.
 """
 
 from __future__ import annotations
@@ -18,22 +25,16 @@ import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
-from bridge.app import Hook, create_app
 from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError, StoreError
-from bridge.http_limits import HttpLimits, uvicorn_options
-from bridge.intake.pipeline import Intake
-from bridge.maintenance import CatchUp
-from bridge.metrics import BridgeMetrics
-from bridge.route_table import RouteTable
-from contract.errors import RoutesFileError
+from bridge.listen_socket import EarlySocket, bind
 
 if TYPE_CHECKING:  # ASM's client (requests) is imported only when the bridge uses it
     from bridge.asm_api import AsmClient
     from bridge.asm_config import AsmApiSettings, AsmCredential
     from bridge.enrichment import Enricher
+    from bridge.http_limits import HttpLimits
+    from bridge.intake.auth import Authenticator
 
 log = logging.getLogger("bridge.serve")
 
@@ -41,23 +42,55 @@ log = logging.getLogger("bridge.serve")
 MAX_ROUND_SECONDS = 30.0
 
 
-def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
-    """Serve until SIGINT/SIGTERM; returns the process exit code."""
-    import uvicorn
+def run(config: BridgeConfig, env: Mapping[str, str] | None = None,
+        early: EarlySocket | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit code. `early`: the socket
+    `bridge.listen_socket.bind_early` bound before `config` was loaded."""
+    env = os.environ if env is None else env
+    sock = None if early is None else early.take(config.listen_host, config.listen_port)
+    try:
+        auth = build_authenticator(config, env, log)
+        asm = asm_access(config, env)
+    except ConfigError as exc:
+        if sock is not None:
+            sock.close()
+        log.error("cannot start: %s", exc, extra={"event": "start_failed"})
+        return 2
+    if sock is None:
+        try:
+            sock = bind(config.listen_host, config.listen_port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", config.listen_host, config.listen_port,
+                      exc.strerror, extra={"event": "start_failed"})
+            return 2
+    try:
+        return _serve(config, auth, asm, sock)
+    finally:
+        sock.close()
 
+
+def _serve(config: BridgeConfig, auth: Authenticator,
+           asm: tuple[AsmApiSettings, AsmCredential] | None, sock: socket.socket) -> int:
+    import uvicorn
+    from prometheus_client import CollectorRegistry
+
+    from bridge.app import Hook, create_app
     from bridge.delivery.pacing import Pacing
     from bridge.delivery.sender import DEFAULT_TIMEOUT, Sender
     from bridge.delivery.worker import Worker
+    from bridge.http_limits import uvicorn_options
+    from bridge.intake.pipeline import Intake
+    from bridge.maintenance import CatchUp
+    from bridge.metrics import BridgeMetrics
+    from bridge.route_table import RouteTable
     from bridge.store.sqlite import SqliteStore, outbox_path
+    from contract.errors import RoutesFileError
 
-    env = os.environ if env is None else env
     metrics = BridgeMetrics(CollectorRegistry())
     table = RouteTable(config.routes_file, metrics)
     try:
         table.load()
-        auth = build_authenticator(config, env, log)
-        asm = asm_access(config, env)
-    except (RoutesFileError, ConfigError) as exc:
+    except RoutesFileError as exc:
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
         return 2
 
@@ -118,12 +151,6 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
             record_unclaimed=store.record_unclaimed,
             hooks=hooks,
         )
-        try:
-            sock = bind(config.listen_host, config.listen_port)
-        except OSError as exc:
-            log.error("cannot listen on %s:%s: %s", config.listen_host, config.listen_port,
-                      exc.strerror, extra={"event": "start_failed"})
-            return 2
         # uvicorn handles SIGINT/SIGTERM while it runs and re-raises them afterwards
         # with the handlers it found: ours end `run` normally, so the store is closed.
         previous = {
@@ -151,7 +178,6 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None) -> int:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            sock.close()
     finally:
         sender.close()
         if enricher is not None:
@@ -181,6 +207,8 @@ def asm_access(config: BridgeConfig, env: Mapping[str, str]
 
 def http_limits(config: BridgeConfig) -> HttpLimits:
     """What a client may send or hold before it is refused (`bridge.http_limits`)."""
+    from bridge.http_limits import HttpLimits
+
     return HttpLimits(
         header_bytes=config.header_limit, header_count=config.header_count_limit,
         idle_timeout=config.idle_timeout, header_timeout=config.header_timeout,
@@ -194,23 +222,3 @@ class _Stop(BaseException):
 
 def _stop(signum: int, frame: object) -> None:
     raise _Stop(signum)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before uvicorn starts so port 0 resolves to a real port we can log."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must be IPPROTO_TCP (create_server leaves it 0): asyncio sets TCP_NODELAY on
-    # accepted connections only then, and without it Nagle + delayed ACK stall about a
-    # quarter of the 202s by 40 ms.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock

@@ -6,6 +6,11 @@ written when a lane head is claimed, so replicas share it and sends still in fli
 count): a key may send while fewer than `limit` attempts are in the window; else its
 next slot is when the oldest that matters leaves it.
 
+The window paced against is PagerDuty's and a margin longer: a send is logged when it
+is claimed, and PagerDuty counts it when it arrives, a little later; without the margin
+the first send after a full window reached PagerDuty while its oldest was, by a few
+milliseconds, still in PagerDuty's window, and was refused.
+
 A 429 comes anyway when something else sends on the key, or PagerDuty's limit is lower
 than ours: the key's limit drops to the attempts in the window minus one (at least one)
 and the key waits until the window allows that; each clean window since raises the
@@ -19,7 +24,11 @@ from dataclasses import dataclass
 from bridge.delivery.retry import MAX_RETRY_AFTER
 from bridge.store.records import KeyWindow, Throttle
 
-WINDOW = 60.0
+PAGERDUTY_WINDOW = 60.0
+# More than a send takes to reach PagerDuty (claim, commit, request: milliseconds on
+# loopback, a few hundred at worst across the internet), short against the window.
+ARRIVAL_MARGIN = 0.5
+WINDOW = PAGERDUTY_WINDOW + ARRIVAL_MARGIN
 DEFAULT_LIMIT = 120
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from bridge.delivery.pacing import Pacing
 from bridge.delivery.retry import Backoff
-from bridge.delivery.sender import Dead, Delivered, Outcome, RetryLater, Sender
+from bridge.delivery.sender import CONNECTIONS, Dead, Delivered, Outcome, RetryLater, Sender
 from bridge.delivery.targets import SendTo, Unsendable, choose_key, orphaned_message
 from bridge.metrics import BridgeMetrics
 from bridge.store.base import Store
@@ -93,7 +93,7 @@ class Worker:
         backoff: Backoff | None = None,
         validate: Validator | None = None,
         rng: random.Random | None = None,
-        max_in_flight: int = 8,
+        max_in_flight: int = CONNECTIONS,
         idle_poll: float = 1.0,
         owner: str | None = None,
         lease_seconds: float | None = None,

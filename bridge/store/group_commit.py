@@ -9,7 +9,11 @@ batch with a failing job is rolled back and replayed one job per transaction, so
 bad alert never takes the others down with it.
 
 The backend supplies `transaction(jobs)`: run them in one transaction and commit, or
-roll back and raise.
+roll back and raise. It may also supply `relaxed(jobs)`, the same with a commit that
+need not reach the disk by itself (SQLite: no fsync of its own; it is on disk with the
+next durable commit, and survives a crash of the process anyway): used for a batch of
+only `durable=False` jobs, the delivery bookkeeping whose loss in an OS crash re-sends
+an event at worst. Without it every batch is durable.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ class GroupCommit:
         transaction: Transaction,
         *,
         closed_error: Callable[[str], BaseException],
+        relaxed: Transaction | None = None,
         name: str = "outbox-writer",
     ) -> None:
         self._transaction = transaction
+        self._relaxed = relaxed
         # What a job submitted after stop() raises: the backend's own closed error, as
         # its reads raise once the connection is closed.
         self._closed_error = closed_error
@@ -53,14 +59,15 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def run(self, job: Job[T]) -> T:
-        """Run `job` in a transaction; returns once that transaction is committed."""
-        return self.submit(job).result()
+    def run(self, job: Job[T], *, durable: bool = True) -> T:
+        """Run `job` in a transaction; returns once that transaction is committed
+        (`durable=False`: maybe without an fsync of its own, see above)."""
+        return self.submit(job, durable=durable).result()
 
-    def submit(self, job: Job[T]) -> Future[T]:
+    def submit(self, job: Job[T], *, durable: bool = True) -> Future[T]:
         """Queue `job`; the future resolves once its transaction is committed."""
         future: Future[T] = Future()
-        self._put(job, future)
+        self._put(job if durable else _Relaxed(job), future)
         return future
 
     def submit_async(self, job: Job[T]) -> asyncio.Future[T]:
@@ -112,13 +119,31 @@ class GroupCommit:
     def _commit(self, batch: list[tuple[Job[Any], Any]]) -> list[_Outcome]:
         """Commit the batch's jobs; (future, result, exception) for each."""
         try:
-            results = self._transaction([job for job, _ in batch])
+            results = self._transaction_for(batch)([job for job, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 return [(batch[0][1], None, exc)]
             # Find the failing job; the others still commit.
             return [outcome for single in batch for outcome in self._commit([single])]
         return [(future, value, None) for (_, future), value in zip(batch, results, strict=True)]
+
+
+    def _transaction_for(self, batch: list[tuple[Job[Any], Any]]) -> Transaction:
+        if self._relaxed is not None and all(isinstance(job, _Relaxed) for job, _ in batch):
+            return self._relaxed
+        return self._transaction
+
+
+class _Relaxed:
+    """A job submitted with `durable=False`."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job[Any]) -> None:
+        self.job = job
+
+    def __call__(self, db: Any) -> Any:
+        return self.job(db)
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apica_pagerduty.cli import build_parser, main
+from apica_pagerduty.cli import QUICK_COMMANDS, build_parser, main
 
 EXPECTED = {
     "validate", "schema", "plan", "diff", "routes", "asm", "serve", "asm-setup", "outbox",
@@ -31,3 +31,9 @@ def test_handler_exit_code_is_returned(tmp_path, capsys):
     bad.write_text("services: []\n")
     assert main(["validate", str(bad)]) == 1
     assert f"{bad}:1:11: services: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("command", "module"), sorted(QUICK_COMMANDS.items()))
+def test_a_quick_command_is_registered_by_its_module_alone(command, module):
+    parser = build_parser((module,))
+    assert command in parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]

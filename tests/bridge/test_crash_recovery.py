@@ -240,7 +240,9 @@ class Serve:
             try:
                 if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Refused, or taken into the backlog while serve is still starting (it
+                # listens first) and not answered within the timeout.
                 time.sleep(0.05)
         self.stop()
         raise AssertionError(f"serve did not get ready; log: {log.read_text()[-2000:]}")

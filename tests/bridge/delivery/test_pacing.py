@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.delivery.pacing import DEFAULT_LIMIT, WINDOW, Pacing
+from bridge.delivery.pacing import ARRIVAL_MARGIN, DEFAULT_LIMIT, PAGERDUTY_WINDOW, WINDOW, Pacing
 from bridge.store.records import KeyWindow, Throttle
 
 NOW = 1000.0
@@ -17,8 +17,14 @@ def window(*ages: float, throttle: Throttle | None = None) -> KeyWindow:
     return KeyWindow(tuple(sorted(NOW - age for age in ages)), throttle)
 
 
-def test_the_defaults_are_pagerdutys_documented_window():
-    assert (DEFAULT_LIMIT, WINDOW) == (120, 60.0)
+def test_the_defaults_are_pagerdutys_documented_window_and_a_margin_for_the_trip():
+    assert (DEFAULT_LIMIT, PAGERDUTY_WINDOW, WINDOW) == (120, 60.0, 60.5)
+    assert Pacing().window == WINDOW
+
+
+def test_a_full_window_waits_for_the_oldest_send_to_have_left_pagerdutys_window_too():
+    # Claimed 60 s ago, it reached PagerDuty a moment later: half a second more to be sure.
+    assert Pacing(limit=2).next_slot(window(60, 30), NOW) == NOW + ARRIVAL_MARGIN
 
 
 @pytest.mark.parametrize(
@@ -32,7 +38,7 @@ def test_the_defaults_are_pagerdutys_documented_window():
     ],
 )
 def test_a_key_sends_while_its_window_has_room(limit, ages, slot):
-    assert Pacing(limit=limit).next_slot(window(*ages), NOW) == slot
+    assert Pacing(limit=limit, window=60).next_slot(window(*ages), NOW) == slot
 
 
 @pytest.mark.parametrize(
@@ -51,12 +57,12 @@ def test_a_key_sends_while_its_window_has_room(limit, ages, slot):
 )
 def test_a_429_lowers_the_keys_limit_and_waits_for_the_window(ages, retry_after, limit,
                                                                not_before):
-    throttle = Pacing(limit=120).after_429(window(*ages), NOW, retry_after)
+    throttle = Pacing(limit=120, window=60).after_429(window(*ages), NOW, retry_after)
     assert throttle == Throttle(limit=limit, since=NOW, not_before=not_before)
 
 
 def test_the_limit_comes_back_by_one_per_clean_window():
-    pacing = Pacing(limit=5)
+    pacing = Pacing(limit=5, window=60)
     throttle = Throttle(limit=2, since=NOW, not_before=NOW)
     assert [pacing.limit_at(throttle, NOW + minutes * 60 + 1) for minutes in range(5)] == [
         2, 3, 4, 5, 5]

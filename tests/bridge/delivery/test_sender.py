@@ -10,7 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender, classify
+from bridge.delivery.sender import (
+    MAX_ANSWER_BYTES,
+    Dead,
+    Delivered,
+    RetryLater,
+    Sender,
+    classify,
+)
 
 EVENT = {"routing_key": "k" * 32, "event_action": "trigger", "dedup_key": "d",
          "payload": {"summary": "s", "source": "x", "severity": "info"}}
@@ -22,14 +29,20 @@ class Script:
     def __init__(self) -> None:
         self.answers: list[tuple[int, dict[str, str], bytes, float]] = []
         self.received: list[dict] = []
+        self.paths: list[str] = []
+        self.peers: list[tuple[str, int]] = []
         self.release = threading.Event()
 
 
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as PagerDuty
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             script.received.append(json.loads(self.rfile.read(length)))
+            script.paths.append(self.path)
+            script.peers.append(self.client_address)
             status, headers, body, delay = script.answers.pop(0)
             if delay:
                 script.release.wait(delay)
@@ -161,8 +174,7 @@ def test_connection_refused_backs_off():
 
 def test_bad_url_is_kept_for_retry():
     outcome = Sender("notaurl").send(EVENT)
-    assert isinstance(outcome, RetryLater)
-    assert outcome.reason == "request_error"
+    assert outcome == RetryLater(None, "request_error", None, "not an http(s) URL: notaurl")
 
 
 def test_long_messages_are_truncated(server):
@@ -176,3 +188,65 @@ def test_long_messages_are_truncated(server):
 def test_classify_table_entry():
     assert classify(202) == Delivered(202)
     assert classify(429, retry_after=3) == RetryLater(3, "rate_limited", 429)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_environment_proxy_carries_the_post(server):
+    proxy_url, script = server
+    proxy = proxy_url.removesuffix("/v2/enqueue")
+    script.answers.append((202, {}, _json({"message": "Event processed"}), 0))
+    sender = Sender("http://events.pagerduty.invalid/v2/enqueue", env={"HTTP_PROXY": proxy})
+    assert sender.send(EVENT) == Delivered(202, "Event processed")
+    # A forward proxy gets the absolute URL.
+    assert script.paths == ["http://events.pagerduty.invalid/v2/enqueue"]
+
+
+def test_lower_case_proxy_variables_win(server):
+    proxy_url, script = server
+    script.answers.append((202, {}, b"{}", 0))
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{_closed_port()}",
+           "http_proxy": proxy_url.removesuffix("/v2/enqueue")}
+    assert Sender("http://events.pagerduty.invalid/v2/enqueue", env=env).send(EVENT) == (
+        Delivered(202))
+
+
+def test_no_proxy_sends_direct(server):
+    url, script = server
+    script.answers.append((202, {}, b"{}", 0))
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{_closed_port()}", "NO_PROXY": "127.0.0.1"}
+    assert Sender(url, env=env).send(EVENT) == Delivered(202)
+    assert script.paths == ["/v2/enqueue"]
+
+
+def test_an_unreachable_proxy_is_a_connection_error_kept_for_retry(server):
+    url, _ = server
+    outcome = Sender(url, env={"HTTP_PROXY": f"http://127.0.0.1:{_closed_port()}"}).send(EVENT)
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason == "connection_error"
+
+
+def test_keep_alive_connections_are_reused(server):
+    url, script = server
+    script.answers.extend([(202, {}, b"{}", 0)] * 3)
+    sender = Sender(url)
+    assert [sender.send(EVENT) for _ in range(3)] == [Delivered(202)] * 3
+    assert len(set(script.peers)) == 1  # one connection for the three
+    sender.close()
+
+
+def test_an_oversized_answer_is_cut_and_its_connection_not_reused(server):
+    url, script = server
+    script.answers.append((400, {}, b"x" * (MAX_ANSWER_BYTES + 5000), 0))
+    script.answers.append((202, {}, _json({"message": "Event processed"}), 0))
+    sender = Sender(url)
+    first = sender.send(EVENT)
+    assert isinstance(first, Dead) and len(first.message) == 2000
+    # The unread rest of the first answer must not be taken for the second one.
+    assert sender.send(EVENT) == Delivered(202, "Event processed")
+    assert len(set(script.peers)) == 2
+    sender.close()

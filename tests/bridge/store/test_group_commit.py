@@ -106,3 +106,37 @@ def test_stop_commits_what_is_queued_and_later_jobs_fail(recorder):
     with pytest.raises(Closed, match="the outbox is closed"):
         writer.run(append("late"))
     writer.stop()  # idempotent
+
+
+def test_only_a_batch_of_relaxed_jobs_commits_through_relaxed(recorder):
+    relaxed: list[int] = []
+
+    def relaxed_transaction(jobs):
+        relaxed.append(len(jobs))
+        return recorder(jobs)
+
+    writer = GroupCommit(recorder, closed_error=Closed, relaxed=relaxed_transaction)
+    try:
+        recorder.gate.clear()
+        first = writer.submit(append("first"))
+        assert recorder.entered.wait(5)
+        both_relaxed = [writer.submit(append(i), durable=False) for i in (1, 2)]
+        recorder.gate.set()
+        assert [f.result(5) for f in (first, *both_relaxed)] == [1, 2, 3]
+
+        recorder.gate.clear()
+        recorder.entered.clear()
+        alone = writer.submit(append("x"), durable=False)
+        assert recorder.entered.wait(5)
+        mixed = [writer.submit(append("y"), durable=False), writer.submit(append("z"))]
+        recorder.gate.set()
+        assert [f.result(5) for f in (alone, *mixed)] == [4, 5, 6]
+    finally:
+        writer.stop()
+    assert recorder.commits == [1, 2, 1, 2]
+    assert relaxed == [2, 1]  # the mixed batch was durable
+
+
+def test_without_a_relaxed_transaction_every_job_is_durable(writer, recorder):
+    assert writer.run(append("a"), durable=False) == 1
+    assert recorder.commits == [1]

@@ -3,6 +3,7 @@ leases, the send log, dead letters, route health, readiness."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import stat
@@ -446,6 +447,19 @@ def test_listeners_hear_new_events_only(outbox):
     assert calls == [1]
 
 
+def test_on_a_loop_listeners_hear_after_the_caller_has_answered(outbox):
+    calls = []
+    outbox.subscribe(lambda: calls.append(1))
+
+    async def scenario() -> tuple[int, int]:
+        await outbox.enqueue_async(incoming(), lambda _open: ([new_event()], frozenset()))
+        answered = len(calls)  # the webhook handler writes its 202 here
+        await asyncio.sleep(0)
+        return answered, len(calls)
+
+    assert asyncio.run(scenario()) == (0, 1)
+
+
 def test_survives_reopen(tmp_path, clock):
     path = outbox_path(tmp_path)
     with SqliteStore(path, clock=clock) as box:
@@ -548,3 +562,27 @@ def test_readiness_answers_from_the_last_alert_commit_within_a_second(tmp_path):
             box.mark_delivered(event.id, routing_key=KEY_A)
         # The failed commit is under a second old: no probe yet, still not ready.
         assert not box.writable()
+
+
+def test_delivery_bookkeeping_commits_without_an_fsync_of_its_own_and_alerts_with_one(outbox):
+    # The mode each commit on the writer connection ran under (FULL fsyncs the WAL).
+    modes: list[str] = []
+    mode = ["FULL"]
+
+    def trace(sql: str) -> None:
+        if sql.startswith("PRAGMA synchronous="):
+            mode[0] = sql.split("=", 1)[1]
+        elif sql == "COMMIT":
+            modes.append(mode[0])
+
+    outbox._db.set_trace_callback(trace)
+    enqueue(outbox, new_event(dedup="a1"))
+    [head] = head_ids(outbox)
+    claim(outbox, (head, KEY_A))
+    outbox.mark_delivered(head, routing_key=KEY_A)
+    enqueue(outbox, new_event(dedup="a2"))
+    [second] = head_ids(outbox)
+    outbox.reschedule(second, next_attempt_at=0.0, error="500 server_error")
+    outbox.dead_letter(second, routing_key=KEY_A, status=400, reason="invalid_event",
+                       message="bad")
+    assert modes == ["FULL", "NORMAL", "NORMAL", "FULL", "NORMAL", "FULL"]
