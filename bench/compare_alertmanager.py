@@ -9,7 +9,9 @@ trigger, some an escalation (W -> F), then a resolve. The bridge gets ASM webhoo
 (a resolve is `endsAt` in the past). Scenarios: healthy, PagerDuty answering 5xx
 for a while, PagerDuty rate-limiting at 120/min per key, both relays `kill -9`'d
 mid-run and restarted. Every scenario runs `--runs` times; the table shows medians
-(with the range over runs) and the bridge/Alertmanager ratio.
+(with the range over runs) and the bridge/Alertmanager ratio. A third relay, the HA
+pair (two bridges on one PostgreSQL behind HAProxy, `bench.ha_pair`), runs the kill
+scenario only: there one of its two replicas is killed -9 (a node dying) and restarted.
 
     python bench/compare_alertmanager.py --install   # Debian's package, if missing
     python bench/compare_alertmanager.py             # full run (~25 min on 2 cores)
@@ -69,8 +71,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 Kind = Literal["trigger", "escalate", "resolve"]
-RelayName = Literal["bridge", "alertmanager"]
-RELAYS: tuple[RelayName, ...] = ("bridge", "alertmanager")
+RelayName = Literal["bridge", "alertmanager", "ha-pair"]
+RELAYS: tuple[RelayName, ...] = ("bridge", "alertmanager", "ha-pair")
+# The HA pair is there for one question: what a replica's death costs behind the load
+# balancer. The other scenarios would only repeat the single bridge's figures.
+HA_PAIR_SCENARIOS = ("kill",)
 
 
 # --------------------------------------------------------------------------- workload
@@ -387,6 +392,50 @@ class BridgeRelay(Relay):
         return response.status_code
 
 
+class HaPairRelay(BridgeRelay):
+    """Two bridges on one private PostgreSQL cluster behind HAProxy; webhooks go to the
+    load balancer. `kill9` takes one replica down (`start` brings it back), as a dying
+    node would: the other replica and HAProxy's retry take its share meanwhile."""
+
+    name: RelayName = "ha-pair"
+
+    def __init__(
+        self, workdir: Path, events_url: str, keys: Sequence[str], service_ids: Sequence[str]
+    ) -> None:
+        super().__init__(workdir, events_url, keys, service_ids)
+        self.cluster: Any = None
+        self.pair: Any = None
+
+    def start(self) -> None:
+        if self.pair is not None:  # after kill9: the killed replica again
+            self.pair.restart(self.pair.bridges[0])
+            self.incarnations += 1
+            return
+        from bench.ha_pair import HaPair
+        from sandbox.postgres_cluster import PostgresCluster
+
+        self.cluster = PostgresCluster().__enter__()
+        env = {"APICA_PD_TOKENS": self.token, "APICA_PD_LOG_LEVEL": "WARNING"}
+        self.pair = HaPair(self.workdir, self.routes_path, self.events_url,
+                           self.cluster.url(), env=env).__enter__()
+        self.port = self.pair.proxy.port
+        self.incarnations += 1
+
+    def pgid(self) -> int | None:
+        return None  # several process groups; CPU and RSS rows are the healthy scenario's
+
+    def kill9(self) -> None:
+        if self.pair is not None:
+            self.pair.bridges[0].kill9()
+
+    def stop(self) -> None:
+        if self.pair is not None:
+            self.pair.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self._log.close()
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -679,9 +728,11 @@ class Harness:
         ):
             tap = EventTap(sandbox)
             services = 1 if scenario == "ratelimit" else s.services
+            names = [r for r in self.relay_names
+                     if r != "ha-pair" or scenario in HA_PAIR_SCENARIOS]
             keys: dict[str, list[str]] = {}
             service_ids: dict[str, list[str]] = {}
-            for relay_name in self.relay_names:
+            for relay_name in names:
                 keys[relay_name], service_ids[relay_name] = [], []
                 for n in range(services):
                     svc = sandbox.state.create_service(
@@ -692,7 +743,8 @@ class Harness:
                     )
                     keys[relay_name].append(integration["integration_key"])
                     service_ids[relay_name].append(svc["id"])
-            relays = self._make_relays(Path(tmp), sandbox.events_url, keys, service_ids)
+            relays = self._make_relays(Path(tmp), names, sandbox.events_url, keys,
+                                       service_ids)
             try:
                 for relay in relays:
                     relay.start()
@@ -704,16 +756,19 @@ class Harness:
     def _make_relays(
         self,
         tmp: Path,
+        names: Sequence[str],
         events_url: str,
         keys: dict[str, list[str]],
         service_ids: dict[str, list[str]],
     ) -> list[Relay]:
         relays: list[Relay] = []
-        for name in self.relay_names:
+        for name in names:
             workdir = tmp / name
             workdir.mkdir()
             if name == "bridge":
                 relays.append(BridgeRelay(workdir, events_url, keys[name], service_ids[name]))
+            elif name == "ha-pair":
+                relays.append(HaPairRelay(workdir, events_url, keys[name], service_ids[name]))
             else:
                 relays.append(
                     AlertmanagerRelay(workdir, events_url, keys[name], self.settings.group_interval)
@@ -808,7 +863,8 @@ class Harness:
         return ScenarioResult(scenario, outcomes, sampler.usage, open_incidents, wall, extra)
 
     def _kill_and_restart(self, relays: Sequence[Relay]) -> None:
-        """kill -9 both relays at once, keep them down, restart both in parallel."""
+        """kill -9 every relay at once (the HA pair: one replica), keep them down, restart
+        them in parallel."""
         for relay in relays:
             relay.kill9()
         self.log(f"  killed -9: {', '.join(r.name for r in relays)}")
@@ -1044,7 +1100,8 @@ def summarize(results: Sequence[ScenarioResult], relays: Sequence[str]) -> list[
             continue
         entry: dict[str, Any] = {"row": row, "values": {}}
         for relay in relays:
-            vals = [v for v in (row.get(r, relay) for r in runs) if v == v]  # drop NaN
+            vals = [v for v in (row.get(r, relay) for r in runs if relay in r.outcomes)
+                    if v == v]  # drop NaN; the HA pair runs the kill scenario only
             entry["values"][relay] = vals
         table.append(entry)
     return table
@@ -1069,9 +1126,9 @@ def _cell(vals: Sequence[float]) -> str:
 
 def render_table(table: Sequence[dict[str, Any]], relays: Sequence[str]) -> str:
     """The comparison as a Markdown table (plain text reads fine too)."""
-    names = {"bridge": "bridge", "alertmanager": "Alertmanager"}
+    names = {"bridge": "bridge", "alertmanager": "Alertmanager", "ha-pair": "HA pair"}
     head = ["metric", "unit", *(names[r] for r in relays)]
-    both = len(relays) == 2
+    both = "bridge" in relays and "alertmanager" in relays
     if both:
         head += ["bridge / AM", "ahead"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -1152,7 +1209,10 @@ def render_report(
             if s.rate_limit_per_minute
             else "scripted 429s with Retry-After: 1; "
         )
-        + f"kill -9 half-way, {s.kill_down_seconds:g} s down. Alertmanager group_interval "
+        + f"kill -9 half-way, {s.kill_down_seconds:g} s down"
+        + ("; HA pair: two bridges on one PostgreSQL behind HAProxy, one of them killed"
+           " (kill scenario only)" if "ha-pair" in relays else "")
+        + f". Alertmanager group_interval "
         f"{s.group_interval}. Medians of {s.runs} run(s), [min, max] over runs in brackets.\n\n"
         + render_table(table, relays)
     )
@@ -1174,6 +1234,18 @@ def ensure_alertmanager(install: bool) -> str | None:
     return shutil.which(AM_BINARY)
 
 
+def ha_pair_missing() -> str | None:
+    """What the HA pair needs and this machine lacks (None: nothing)."""
+    from bench.ha_pair import HAPROXY_HINT, haproxy_binary
+    from sandbox.postgres_cluster import INSTALL_HINT, find_binaries
+
+    if find_binaries() is None:
+        return f"PostgreSQL server binaries not found: {INSTALL_HINT}"
+    if haproxy_binary() is None:
+        return f"HAProxy not found: {HAPROXY_HINT}"
+    return None
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny N and short faults, one run")
@@ -1187,7 +1259,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}"
     )
-    p.add_argument("--relays", default=",".join(RELAYS), help="bridge,alertmanager or one")
+    p.add_argument("--relays", default=",".join(RELAYS), help=f"subset of {','.join(RELAYS)}")
     p.add_argument("--out", type=Path, help="Markdown file (default bench/results/...)")
     p.add_argument("--json", type=Path, help="also write the raw per-run figures as JSON")
     return p.parse_args(argv)
@@ -1225,6 +1297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "or pass --install",
             file=sys.stderr,
         )
+        return 2
+    if "ha-pair" in relays and "kill" in scenarios and (missing := ha_pair_missing()):
+        print(f"{missing}; or leave ha-pair out of --relays", file=sys.stderr)
         return 2
 
     def log(line: str) -> None:
@@ -1272,7 +1347,8 @@ def raw_figures(results: Sequence[ScenarioResult], relays: Sequence[str]) -> lis
     """Every row's value per run and relay, and what was not delivered (for diagnosis)."""
     out: list[dict[str, Any]] = []
     for res in results:
-        for relay in relays:
+        ran = [relay for relay in relays if relay in res.outcomes]
+        for relay in ran:
             outcome = res.outcomes[relay]
             lost = [
                 {
@@ -1292,7 +1368,7 @@ def raw_figures(results: Sequence[ScenarioResult], relays: Sequence[str]) -> lis
                     "scenario": res.scenario,
                     "metric": row.label,
                     "unit": row.unit,
-                    **{relay: row.get(res, relay) for relay in relays},
+                    **{relay: row.get(res, relay) for relay in ran},
                 }
             )
     return out

@@ -62,7 +62,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--routes", metavar="FILE", dest="routes_file",
                         help="routes file (default: $APICA_PD_ROUTES_FILE or routes.json)")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="outbox directory (default: $APICA_PD_DATA_DIR or var/bridge)")
+                        help="SQLite outbox directory (default: $APICA_PD_DATA_DIR or "
+                             "var/bridge; $APICA_PD_STORE_URL names a PostgreSQL outbox "
+                             "instead)")
 
 
 def config_from_args(args: argparse.Namespace, **extra: object):  # -> BridgeConfig
@@ -145,6 +147,23 @@ def add_unclaimed(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_handler(_unclaimed))
 
 
+def add_store(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "store", help="the outbox's schema (SQLite or PostgreSQL)",
+        description="The outbox named by --data-dir, or by APICA_PD_STORE_URL "
+                    "(postgresql://...).",
+    )
+    actions = parser.add_subparsers(dest="store_action", required=True, metavar="ACTION")
+    migrate = actions.add_parser(
+        "migrate", help="bring the outbox's schema up to this bridge's version",
+        description="Create the outbox or bring its schema up to this bridge's version "
+                    "(the bridge also does it when it starts); a schema newer than this "
+                    "bridge knows is refused and left as it is.",
+    )
+    add_config_arguments(migrate)
+    migrate.set_defaults(handler=_handler(_store_migrate))
+
+
 def add_test_route(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "test-route", help="send a test trigger, then its resolve, through a route",
@@ -163,7 +182,7 @@ def add_test_route(subparsers: argparse._SubParsersAction) -> None:
 
 # Order is the order of `apica-pd --help`.
 COMMANDS = (add_serve, add_asm_setup, add_outbox, add_dead_letters, add_unclaimed,
-            add_test_route)
+            add_store, add_test_route)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -244,30 +263,31 @@ def _asm_setup(args: argparse.Namespace) -> int:
 
 
 def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T], *,
-                writes: bool = False) -> T | None:
-    """`read(store)` on the outbox in --data-dir (read-only unless it `writes`); None once
-    it said in one line why it could not."""
-    import sqlite3
-
+                writes: bool = False, creates: bool = False) -> T | None:
+    """`read(store)` on the outbox (`--data-dir`, or APICA_PD_STORE_URL), read-only unless
+    it `writes`; None once it said in one line why it could not."""
     from bridge.errors import ConfigError, StoreError
-    from bridge.store.sqlite import SqliteStore, outbox_path
+    from bridge.store.location import open_store, store_errors
 
     try:
-        path = outbox_path(config_from_args(args).data_dir)
+        location = config_from_args(args).store
     except ConfigError as exc:
         return _cannot(command, str(exc))
-    if not path.exists():
+    if not (creates or location.exists()):
         # Inspecting must not create an empty store somewhere unexpected.
-        return _cannot(command, f"no outbox at {path} (wrong --data-dir?)")
+        return _cannot(command, f"no outbox at {location.shown} (wrong --data-dir?)")
     try:
-        with SqliteStore(path, read_only=not writes) as store:
+        with open_store(location, read_only=not writes) as store:
             return read(store)
     except StoreError as exc:
         return _cannot(command, str(exc))
-    except (sqlite3.Error, OSError) as exc:  # a full disk, no access, a damaged file
+    except store_errors() as exc:  # a full disk, no access, a damaged file, no database
+        from bridge.store.location import scrub
+
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        why = scrub(" ".join(str(why).split()), location.url) if location.url else why
         return _cannot(command, f"cannot {'change' if writes else 'read'} the outbox at "
-                                f"{path}: {why}")
+                                f"{location.shown}: {why}")
 
 
 def _cannot(command: str, why: str) -> None:
@@ -441,6 +461,17 @@ def _dead_letters_redrive(args: argparse.Namespace) -> int:
     if missing:
         print(f"not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _store_migrate(args: argparse.Namespace) -> int:
+    found = _from_store(args, "store migrate", lambda store: (store.where, store.migrated),
+                        writes=True, creates=True)
+    if found is None:
+        return 2
+    where, (before, now) = found
+    print(f"outbox {where}: schema version {now}" + (
+        f" (upgraded from {before})" if before != now else " (already current)"))
     return 0
 
 

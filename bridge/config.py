@@ -4,7 +4,8 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
 
     listen_host        APICA_PD_LISTEN_HOST        127.0.0.1
     listen_port        APICA_PD_LISTEN_PORT        8080         (0-65535; 0: any free port)
-    data_dir           APICA_PD_DATA_DIR           var/bridge   (outbox database)
+    data_dir           APICA_PD_DATA_DIR           var/bridge   (the SQLite outbox)
+    store_url          APICA_PD_STORE_URL          (none: SQLite in data_dir; postgresql://...)
     routes_file        APICA_PD_ROUTES_FILE        routes.json
     events_url         APICA_PD_EVENTS_URL         https://events.pagerduty.com/v2/enqueue
     events_timeout     APICA_PD_EVENTS_TIMEOUT     10.0 seconds (read timeout per send; > 0, <= 120)
@@ -54,7 +55,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -135,6 +143,8 @@ FilePath = Annotated[Path, BeforeValidator(_no_empty_path), AfterValidator(Path.
 OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none),
                          AfterValidator(lambda p: p.expanduser() if p else p)]
 OptionalText = Annotated[str | None, BeforeValidator(_empty_is_none)]
+# A secret: never in a repr, a log line or an error (`bridge.store.location.redact_url`).
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_is_none)]
 
 
 class BridgeConfig(BaseSettings):
@@ -147,6 +157,7 @@ class BridgeConfig(BaseSettings):
     listen_host: str = "127.0.0.1"
     listen_port: WholeNumber = Field(8080, ge=0, le=65535)
     data_dir: FilePath = Path("var/bridge")
+    store_url: OptionalSecret = None
     routes_file: FilePath = Path("routes.json")
     events_url: str = DEFAULT_EVENTS_URL
     events_timeout: Seconds = Field(10.0, gt=0, le=MAX_EVENTS_TIMEOUT)
@@ -198,6 +209,24 @@ class BridgeConfig(BaseSettings):
         if not letters or set(letters) - set("FEW") or len(set(letters)) != len(letters):
             raise ValueError(f"{value!r}: use letters of F, E and W, each once (e.g. FE)")
         return letters
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from bridge.store.location import url_problem
+
+        problem = value and url_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def store(self):  # -> bridge.store.location.StoreLocation
+        """Where the outbox is: PostgreSQL when `store_url` is set, else SQLite in data_dir."""
+        from bridge.store.location import locate
+
+        return locate(self.store_url.get_secret_value() if self.store_url else None,
+                      self.data_dir)
 
     @field_validator("log_level")
     @classmethod

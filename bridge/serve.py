@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -83,7 +82,7 @@ def _serve(config: BridgeConfig, auth: Authenticator,
     from bridge.maintenance import CatchUp
     from bridge.metrics import BridgeMetrics
     from bridge.route_table import RouteTable
-    from bridge.store.sqlite import SqliteStore, outbox_path
+    from bridge.store.location import open_store, store_errors
     from contract.errors import RoutesFileError
 
     metrics = BridgeMetrics(CollectorRegistry())
@@ -94,12 +93,20 @@ def _serve(config: BridgeConfig, auth: Authenticator,
         log.error("cannot start: %s", exc, extra={"event": "start_failed"})
         return 2
 
+    location = config.store
     try:
-        store = SqliteStore(outbox_path(config.data_dir))
-    except (OSError, sqlite3.Error, StoreError) as exc:
-        log.error("cannot start: outbox in %s: %s", config.data_dir, exc,
+        store = open_store(location)
+    except StoreError as exc:  # its message names the store (a URL without its password)
+        log.error("cannot start: outbox %s", exc, extra={"event": "start_failed"})
+        return 2
+    except store_errors() as exc:
+        log.error("cannot start: outbox in %s: %s", location.shown, exc,
                   extra={"event": "start_failed"})
         return 2
+    if store.migrated and store.migrated[0] != store.migrated[1]:
+        log.info("outbox schema upgraded", extra={
+            "event": "store_migrated", "store": location.shown,
+            "from_version": store.migrated[0], "to_version": store.migrated[1]})
     sender = Sender(config.events_url, timeout=(DEFAULT_TIMEOUT[0], config.events_timeout))
     enricher: Enricher | None = None
     client: AsmClient | None = None
@@ -165,7 +172,7 @@ def _serve(config: BridgeConfig, auth: Authenticator,
                 "listening",
                 extra={"event": "listening", "host": host, "port": port,
                        "url": f"http://{shown}:{port}", "routes_file": str(config.routes_file),
-                       "data_dir": str(config.data_dir), "events_url": config.events_url},
+                       "store": location.shown, "events_url": config.events_url},
             )
             server = uvicorn.Server(uvicorn.Config(
                 app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,

@@ -1,4 +1,5 @@
-"""Suite-wide test settings, and the ASM sandbox that several parts' tests talk to.
+"""Suite-wide test settings, and the sandboxes that several parts' tests talk to: ASM,
+and a private PostgreSQL cluster (the bridge's shared store; tests/bridge, tests/ha).
 
 Hypothesis profiles: CI sets HYPOTHESIS_PROFILE=ci for a reproducible, modest run;
 locally the default profile applies unless the variable names another one.
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from sandbox.asm_api import AsmSandbox
 from sandbox.clock import ManualClock
+from sandbox.postgres_cluster import INSTALL_HINT, PostgresCluster, find_binaries
 
 # The ticket of Apica's own API documentation example; not a real one.
 ASM_TICKET = "9C94CBC4-C64E-4AEA-BBB2-8241445B06CC"
@@ -57,3 +59,17 @@ def asm(asm_clock: ManualClock) -> Iterator[AsmSandbox]:
     with AsmSandbox(auth_ticket=ASM_TICKET, users={ASM_USER: ASM_PASSWORD},
                     clock=asm_clock) as sandbox:
         yield sandbox
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster on loopback for the whole session."""
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
+        pytest.skip(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
+    # Not durable (fsync off): nothing here crashes the machine, and every store a test
+    # opens is a schema migration (half its cost is the fsyncs).
+    with PostgresCluster(binaries, durable=False) as cluster:
+        yield cluster

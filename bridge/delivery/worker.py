@@ -254,6 +254,8 @@ class Worker:
         for event_id, until in claimed.waits.items():
             self._paced_until[targets[event_id].routing_key] = until
             wake_at = min(wake_at, until)
+        for until in claimed.held.values():  # the lane, not the key, is busy elsewhere
+            wake_at = min(wake_at, until)
         futures: list[Future[None]] = []
         for event in claimed.events:
             route = event.route

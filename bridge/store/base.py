@@ -1,6 +1,7 @@
 """The store's interface: all that intake, the worker, the HTTP app and the CLI may ask of it.
 
-A backend (SQLite today: `bridge.store.sqlite`; PostgreSQL next, issue 12) keeps these
+A backend (`bridge.store.sqlite`, the default, one host; `bridge.store.postgres`, shared
+by several bridges; `bridge.store.location` opens the one configured) keeps these
 promises, whatever number of bridges share it:
 
 - `enqueue` returns only once the events, the check's open urgency classes, its
@@ -13,7 +14,8 @@ promises, whatever number of bridges share it:
 - A head is sent only after `claim` leased it to the sender: one transaction for all
   the heads of a dispatch round, taking only heads whose lease is free, expired or the
   claimer's own, and only while their routing key has room in its look-back window
-  (the claim counts the send). A lease outlives its process: after a crash nobody sends
+  (the claim counts the send); a head whose lane another holds is `held`, one whose key
+  has no room `waits`. A lease outlives its process: after a crash nobody sends
   that head again before the lease expires. (PostgreSQL: `FOR UPDATE SKIP LOCKED` on
   the heads; the window per key read and written under the same transaction.)
 - An event leaves only by `mark_delivered` or `dead_letter` (atomically moved); both,
@@ -28,8 +30,13 @@ promises, whatever number of bridges share it:
 - After `close()` every call raises (the backend's closed-connection error).
 
 Time: leases, the send log and stale records use the store's own clock (SQLite: the
-process's). A backend shared by several hosts should take the database's time
-(`now()`), so that replicas' clock skew cannot shorten a lease or widen a window.
+process's; PostgreSQL: the database's, so that replicas' clock skew cannot shorten a
+lease or widen a window). Retry times (`next_attempt_at`) and a 429's throttle are the
+worker's, as it computes them.
+
+Schema: each backend has versioned migrations, applied when a store is opened for
+writing (and by `apica-pd store migrate`); a schema newer than the bridge knows is
+refused.
 """
 
 from __future__ import annotations
@@ -90,6 +97,11 @@ class Pace(Protocol):
 
 
 class Store(Protocol):
+    #: The store in messages: the file, or the URL without its password.
+    where: str
+    #: (schema version found, version now) when opened for writing, else None.
+    migrated: tuple[int, int] | None
+
     # -- intake --------------------------------------------------------------------
 
     def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:

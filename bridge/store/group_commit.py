@@ -6,7 +6,9 @@ together, so one fsync covers a batch, and each caller still returns only after 
 own commit. (One transaction per caller made threads queue on the lock, and the holder
 had to win the GIL back after each statement: the throughput ceiling under load.) A
 batch with a failing job is rolled back and replayed one job per transaction, so one
-bad alert never takes the others down with it.
+bad alert never takes the others down with it, unless the failure is the database's
+rather than a job's (`unreachable`: no connection could be had): replaying then would
+only make each caller wait again.
 
 The backend supplies `transaction(jobs)`: run them in one transaction and commit, or
 roll back and raise. It may also supply `relaxed(jobs)`, the same with a commit that
@@ -45,10 +47,12 @@ class GroupCommit:
         transaction: Transaction,
         *,
         closed_error: Callable[[str], BaseException],
+        unreachable: Callable[[BaseException], bool] = lambda exc: False,
         relaxed: Transaction | None = None,
         name: str = "outbox-writer",
     ) -> None:
         self._transaction = transaction
+        self._unreachable = unreachable
         self._relaxed = relaxed
         # What a job submitted after stop() raises: the backend's own closed error, as
         # its reads raise once the connection is closed.
@@ -119,10 +123,12 @@ class GroupCommit:
     def _commit(self, batch: list[tuple[Job[Any], Any]]) -> list[_Outcome]:
         """Commit the batch's jobs; (future, result, exception) for each."""
         try:
-            results = self._transaction_for(batch)([job for job, _ in batch])
+            # The backend gets the jobs as they were submitted, relaxed or not.
+            results = self._transaction_for(batch)(
+                [job.job if isinstance(job, _Relaxed) else job for job, _ in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                return [(batch[0][1], None, exc)]
+            if len(batch) == 1 or self._unreachable(exc):
+                return [(future, None, exc) for _, future in batch]
             # Find the failing job; the others still commit.
             return [outcome for single in batch for outcome in self._commit([single])]
         return [(future, value, None) for (_, future), value in zip(batch, results, strict=True)]

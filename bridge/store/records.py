@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
@@ -128,11 +128,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class Claimed:
-    """The heads now leased to the claimer (a send counted for each key), and for heads
-    whose key had no room, when it will."""
+    """The heads now leased to the claimer (a send counted for each key); for heads whose
+    key had no room, when it will (`waits`); for heads whose lane another holds (a live
+    lease on the head or on another event of the lane), until when (`held`)."""
 
     events: list[PendingEvent]
     waits: dict[int, float]
+    held: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

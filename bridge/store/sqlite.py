@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.errors import StoreError
+from bridge.store import rows
 from bridge.store.base import EventsFor, Pace
 from bridge.store.file_lock import FileLock
 from bridge.store.group_commit import GroupCommit, Job
@@ -59,29 +58,17 @@ from bridge.store.records import (
     RouteBacklog,
     RouteProblem,
     StaleAlert,
-    StoredEvent,
     Throttle,
     Unclaimed,
 )
+from bridge.store.rows import CARRIED, NO_LEASE, columns, dump_body, from_row
 from bridge.store.sqlite_schema import migrate, require_current
 
 OUTBOX_FILENAME = "outbox.sqlite3"
-DEFAULT_DUPLICATE_WINDOW = 60.0
-# Forget duplicate fingerprints and old sends at most this often (seconds), not on every
-# write.
-PRUNE_EVERY = 1.0
-# Webhooks refused because no route claims their check, and stale ones: the newest kept.
-UNCLAIMED_KEEP = 1000
-UNCLAIMED_BODY_CHARS = 4096
-STALE_KEEP = 1000
-# Fingerprints kept per check at its newest ASM timestamp (alerts within one second).
-FINGERPRINTS_AT_NEWEST = 16
-# /readyz: a real write at most this often (seconds) when no alert committed lately;
-# larger than an alert's events, so a probe that fits means an alert fits.
-PROBE_EVERY = 1.0
+# The readiness probe's row: larger than an alert's events, so a probe that fits means an
+# alert fits.
 PROBE_BYTES = 64 << 10
 T = TypeVar("T")
-E = TypeVar("E", bound=StoredEvent)
 
 # Skip-scan over the (route, id) index: one index probe per route, so the worker's scan
 # costs O(routes * log n) however long the backlog is (a GROUP BY would read the whole
@@ -103,22 +90,8 @@ WHERE e.id IN (
 """
 
 
-def _columns(record: type[Any]) -> str:
-    """The table's columns for a record: its fields, by name and in order."""
-    return ", ".join(f.name for f in fields(record))
-
-
-def _from_row(record: type[E], row: Sequence[Any]) -> E:
-    values = dict(zip((f.name for f in fields(record)), row, strict=True))
-    values["body"] = json.loads(values["body"])
-    return record(**values)
-
-
-_PENDING = f"SELECT {_columns(PendingEvent)} FROM events"
-# What an event carries from table to table (events -> dead letters -> events).
-_CARRIED = "route, check_key, action, dedup_key, body"
-_DEAD = f"SELECT {_columns(DeadLetter)} FROM dead_letters"
-_NO_LEASE = "lease_owner = NULL, lease_until = NULL"
+_PENDING = f"SELECT {columns(PendingEvent)} FROM events"
+_DEAD = f"SELECT {columns(DeadLetter)} FROM dead_letters"
 
 
 def outbox_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -180,12 +153,15 @@ class SqliteStore:
         path: str | os.PathLike[str],
         *,
         clock: Callable[[], float] = time.time,
-        duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
+        duplicate_window: float = rows.DEFAULT_DUPLICATE_WINDOW,
         read_only: bool = False,
         max_bytes: int | None = None,
     ) -> None:
         """`read_only`: for looking (the CLI): nothing is created, migrated or written."""
         self.path = Path(path)
+        self.where = str(self.path)
+        # (schema version found, version now), for `apica-pd store migrate`.
+        self.migrated: tuple[int, int] | None = None
         self._clock = clock
         self._window = duplicate_window
         self._lock = threading.Lock()
@@ -204,7 +180,7 @@ class SqliteStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("PRAGMA busy_timeout=10000")
-                migrate(self._db, str(self.path))
+                self.migrated = migrate(self._db, str(self.path))
             if max_bytes is not None:
                 (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
                 self._db.execute(f"PRAGMA max_page_count={max(int(max_bytes) // page_size, 1)}")
@@ -330,9 +306,9 @@ class SqliteStore:
             open_now = self._open_keys(db, route, check_key)
             events, open_after = events_for(open_now)
             db.executemany(
-                f"INSERT INTO events ({_CARRIED}, created_at, next_attempt_at)"
+                f"INSERT INTO events ({CARRIED}, created_at, next_attempt_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(route, check_key, e.action, e.dedup_key, _dump_body(e.body), now, now)
+                [(route, check_key, e.action, e.dedup_key, dump_body(e.body), now, now)
                  for e in events],
             )
             if open_after:
@@ -355,7 +331,7 @@ class SqliteStore:
         """A duplicate or stale verdict for `alert`; None once it is taken as the check's
         latest alert (its fingerprint and ASM time recorded)."""
         route, check_key, fingerprint = alert.route, alert.check_key, alert.fingerprint
-        if now - self._last_prune >= PRUNE_EVERY:
+        if now - self._last_prune >= rows.PRUNE_EVERY:
             db.execute("DELETE FROM last_alerts WHERE seen_at < ?", (now - self._window,))
             self._last_prune = now
         # A duplicate repeats the check's *latest* accepted alert: F, I, F within the
@@ -387,7 +363,7 @@ class SqliteStore:
         """Keep `record` as the check's held alert in the alert's transaction: duplicate and
         stale rules as for `enqueue`; no event, open urgency classes unchanged."""
         now = self._clock()
-        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        text = rows.dump_held(record)
 
         def job(db: sqlite3.Connection) -> Enqueued:
             refused = self._admit(db, alert, now)
@@ -413,12 +389,7 @@ class SqliteStore:
 
     def held_alerts(self) -> list[HeldAlert]:
         """Every held alert, oldest hold first."""
-        return [
-            HeldAlert(route, check_key, window, json.loads(alert), held_at, updated_at, version)
-            for route, check_key, window, alert, held_at, updated_at, version in self._read(
-                "SELECT route, check_key, window_name, alert, held_at, updated_at, version"
-                " FROM held_alerts ORDER BY held_at, route, check_key")
-        ]
+        return [rows.held_from_row(row) for row in self._read(rows.HELD_ALERTS)]
 
     def drop_held(self, route: str, check_key: str, version: int) -> bool:
         """Forget the check's held alert if it is still at `version`."""
@@ -448,13 +419,13 @@ class SqliteStore:
             db.execute(
                 "DELETE FROM stale_alerts WHERE id <= (SELECT id FROM stale_alerts ORDER BY id"
                 " DESC LIMIT 1 OFFSET ?)",
-                (STALE_KEEP,),
+                (rows.STALE_KEEP,),
             )
             return row[0]
         if row is None or alert.asm_time > row[0]:
             seen = []
         if alert.fingerprint is not None:
-            seen = [*seen, alert.fingerprint][-FINGERPRINTS_AT_NEWEST:]
+            seen = [*seen, alert.fingerprint][-rows.FINGERPRINTS_AT_NEWEST:]
         db.execute(
             "INSERT OR REPLACE INTO check_alerts (route, check_key, newest_at, fingerprints)"
             " VALUES (?, ?, ?, ?)",
@@ -490,11 +461,12 @@ class SqliteStore:
 
         def job(db: sqlite3.Connection) -> Claimed:
             now = self._clock()
-            if now - self._last_sends_prune >= PRUNE_EVERY:
+            if now - self._last_sends_prune >= rows.PRUNE_EVERY:
                 db.execute("DELETE FROM sends WHERE sent_at <= ?", (now - pace.window,))
                 self._last_sends_prune = now
             leased: list[int] = []
             waits: dict[int, float] = {}
+            held: dict[int, float] = {}
             for claim in claims:
                 row = db.execute("SELECT lease_owner, lease_until FROM events WHERE id = ?",
                                  (claim.event_id,)).fetchone()
@@ -502,7 +474,7 @@ class SqliteStore:
                     continue
                 holder, until = row
                 if until is not None and holder != owner and until > now:
-                    waits[claim.event_id] = until
+                    held[claim.event_id] = until
                     continue
                 slot = pace.next_slot(self._key_window(db, claim.routing_key, now,
                                                        pace.window), now)
@@ -515,15 +487,15 @@ class SqliteStore:
                            (claim.routing_key, now))
                 leased.append(claim.event_id)
             marks = ", ".join("?" * len(leased))
-            events = [_from_row(PendingEvent, row) for row in db.execute(
+            events = [from_row(PendingEvent, row) for row in db.execute(
                 f"{_PENDING} WHERE id IN ({marks}) ORDER BY id", leased)] if leased else []
-            return Claimed(events, waits)
+            return Claimed(events, waits, held)
 
         return self._write(job, durable=False)
 
     def release_leases(self, owner: str) -> None:
         self._write(lambda db: db.execute(
-            f"UPDATE events SET {_NO_LEASE} WHERE lease_owner = ?", (owner,)))
+            f"UPDATE events SET {NO_LEASE} WHERE lease_owner = ?", (owner,)))
 
     @staticmethod
     def _key_window(db: sqlite3.Connection, routing_key: str, now: float,
@@ -544,7 +516,7 @@ class SqliteStore:
 
     def get(self, event_id: int) -> PendingEvent | None:
         rows = self._read(f"{_PENDING} WHERE id = ?", (event_id,))
-        return _from_row(PendingEvent, rows[0]) if rows else None
+        return from_row(PendingEvent, rows[0]) if rows else None
 
     def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
         """Remove it; a trigger notes the key its incident opened through, a resolve forgets."""
@@ -584,7 +556,7 @@ class SqliteStore:
         def job(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE events SET attempts = attempts + 1, next_attempt_at = ?,"
-                f" last_error = ?, {_NO_LEASE} WHERE id = ?",
+                f" last_error = ?, {NO_LEASE} WHERE id = ?",
                 (next_attempt_at, error, event_id),
             )
             if throttle is not None:
@@ -612,9 +584,9 @@ class SqliteStore:
 
         def job(db: sqlite3.Connection) -> int | None:
             cursor = db.execute(
-                f"INSERT INTO dead_letters (event_id, routing_key, {_CARRIED}, created_at,"
+                f"INSERT INTO dead_letters (event_id, routing_key, {CARRIED}, created_at,"
                 " attempts, status, reason, message, dead_at)"
-                f" SELECT id, ?, {_CARRIED}, created_at, attempts + ?, ?, ?, ?, ?"
+                f" SELECT id, ?, {CARRIED}, created_at, attempts + ?, ?, ?, ?, ?"
                 " FROM events WHERE id = ?",
                 (routing_key, 1 if attempted else 0, status, reason, message, now, event_id),
             )
@@ -640,7 +612,7 @@ class SqliteStore:
         sql = f"{_PENDING} ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_from_row(PendingEvent, row) for row in self._read(sql)]
+        return [from_row(PendingEvent, row) for row in self._read(sql)]
 
     def backlog(self) -> list[RouteBacklog]:
         """Pending events per route, with the error of each route's latest failing event."""
@@ -654,7 +626,7 @@ class SqliteStore:
 
     def dead_letters(self, ids: Iterable[int] | None = None) -> list[DeadLetter]:
         wanted = None if ids is None else set(ids)
-        letters = [_from_row(DeadLetter, row) for row in self._read(f"{_DEAD} ORDER BY id")]
+        letters = [from_row(DeadLetter, row) for row in self._read(f"{_DEAD} ORDER BY id")]
         return [d for d in letters if wanted is None or d.id in wanted]
 
     def redrive(self, ids: Iterable[int] | None = None) -> list[int]:
@@ -678,7 +650,7 @@ class SqliteStore:
             for dead_id in found:
                 # Letters of a version 3 store still carry their key in the body.
                 db.execute(
-                    f"INSERT INTO events ({_CARRIED}, created_at, next_attempt_at)"
+                    f"INSERT INTO events ({CARRIED}, created_at, next_attempt_at)"
                     " SELECT route, check_key, action, dedup_key,"
                     " json_remove(body, '$.routing_key'), ?, ? FROM dead_letters WHERE id = ?",
                     (now, now, dead_id),
@@ -703,7 +675,7 @@ class SqliteStore:
     ) -> None:
         """Keep a webhook no route claims (durably), pruned to the newest UNCLAIMED_KEEP."""
         now = self._clock()
-        text = body.decode("utf-8", errors="replace")[:UNCLAIMED_BODY_CHARS]
+        text = body.decode("utf-8", errors="replace")[:rows.UNCLAIMED_BODY_CHARS]
 
         def job(db: sqlite3.Connection) -> None:
             db.execute(
@@ -714,7 +686,7 @@ class SqliteStore:
             db.execute(
                 "DELETE FROM unclaimed WHERE id <= (SELECT id FROM unclaimed ORDER BY id DESC"
                 " LIMIT 1 OFFSET ?)",
-                (UNCLAIMED_KEEP,),
+                (rows.UNCLAIMED_KEEP,),
             )
 
         self._write(job)
@@ -722,18 +694,18 @@ class SqliteStore:
     def unclaimed(self) -> list[Unclaimed]:
         """Refused unclaimed webhooks, oldest first."""
         return [Unclaimed(*row) for row in self._read(
-            f"SELECT {_columns(Unclaimed)} FROM unclaimed ORDER BY id"
+            f"SELECT {columns(Unclaimed)} FROM unclaimed ORDER BY id"
         )]
 
     def stale_alerts(self) -> list[StaleAlert]:
         """Stale webhooks, oldest first (the newest STALE_KEEP)."""
         return [StaleAlert(*row) for row in self._read(
-            f"SELECT {_columns(StaleAlert)} FROM stale_alerts ORDER BY id"
+            f"SELECT {columns(StaleAlert)} FROM stale_alerts ORDER BY id"
         )]
 
     def route_problems(self) -> list[RouteProblem]:
         return [RouteProblem(*row) for row in self._read(
-            f"SELECT {_columns(RouteProblem)} FROM route_problems ORDER BY route, reason"
+            f"SELECT {columns(RouteProblem)} FROM route_problems ORDER BY route, reason"
         )]
 
     def open_incidents(self) -> list[KeyIncidents]:
@@ -765,7 +737,7 @@ class SqliteStore:
         rolled-back write would not find a full disk: SQLite writes at commit).
         """
         health = self._commit_health
-        if health is not None and time.monotonic() - health[1] < PROBE_EVERY:
+        if health is not None and time.monotonic() - health[1] < rows.PROBE_EVERY:
             return health[0]
         now = self._clock()
 
@@ -783,9 +755,3 @@ class SqliteStore:
             return False
         self._note_commit(True)
         return True
-
-
-def _dump_body(body: dict[str, Any]) -> str:
-    # The key is chosen at send time; a stored body never carries one.
-    return json.dumps({k: v for k, v in body.items() if k != "routing_key"},
-                      separators=(",", ":"), ensure_ascii=False)

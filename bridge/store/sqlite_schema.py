@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bridge.errors import StoreError
+from bridge.store.schema_versions import too_new, too_old
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: events, dead letters, open urgency classes, duplicate fingerprints.
@@ -204,36 +204,27 @@ def require_current(db: sqlite3.Connection, where: str) -> None:
     """For a store opened read-only, which cannot be migrated: its schema must be ours."""
     found = schema_version(db)
     if found > SCHEMA_VERSION:
-        raise _too_new(found, where)
+        raise too_new(found, SCHEMA_VERSION, where)
     if found < SCHEMA_VERSION:
-        raise StoreError(
-            f"{where}: the outbox has schema version {found}, and this bridge reads "
-            f"version {SCHEMA_VERSION}; start the bridge once to upgrade it"
-        )
+        raise too_old(found, SCHEMA_VERSION, where)
 
 
-def _too_new(found: int, where: str) -> StoreError:
-    return StoreError(
-        f"{where}: the outbox has schema version {found}, and this bridge knows "
-        f"up to {SCHEMA_VERSION}; run the bridge that wrote it (or a newer one)"
-    )
-
-
-def migrate(db: sqlite3.Connection, where: str) -> None:
-    """Bring the store at `db` (autocommit mode) up to `SCHEMA_VERSION` in one transaction.
+def migrate(db: sqlite3.Connection, where: str) -> tuple[int, int]:
+    """Bring the store at `db` (autocommit mode) up to `SCHEMA_VERSION` in one transaction;
+    (version found, version now).
 
     A store already there costs one read and takes no lock. `where` names the store in
     the error for a schema newer than this bridge knows.
     """
     if schema_version(db) == SCHEMA_VERSION:
-        return
+        return SCHEMA_VERSION, SCHEMA_VERSION
     # BEGIN IMMEDIATE: another process may be migrating the same file; read the version
     # again under the write lock so each step runs once.
     db.execute("BEGIN IMMEDIATE")
     try:
         found = schema_version(db)
         if found > SCHEMA_VERSION:
-            raise _too_new(found, where)
+            raise too_new(found, SCHEMA_VERSION, where)
         for steps in MIGRATIONS[found:]:
             for statement in steps:
                 db.execute(statement)
@@ -243,3 +234,4 @@ def migrate(db: sqlite3.Connection, where: str) -> None:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    return found, SCHEMA_VERSION

@@ -8,8 +8,8 @@ from apica_pagerduty.cli import QUICK_COMMANDS, build_parser, main
 
 EXPECTED = {
     "validate", "schema", "plan", "diff", "routes", "asm", "serve", "asm-setup", "outbox",
-    "dead-letters", "unclaimed", "test-route", "sandbox", "demo", "import", "change-event",
-    "maintenance",
+    "dead-letters", "unclaimed", "store", "test-route", "sandbox", "demo", "import",
+    "change-event", "maintenance",
 }
 
 

@@ -114,9 +114,11 @@ def test_alertmanager_resolve_ends_every_alert_of_the_check() -> None:
 
 @pytest.mark.slow
 def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
+    # CI installs them (.ci/run), so there a missing binary is a failure, not a skip.
+    missing = bench.ha_pair_missing()  # the HA pair's PostgreSQL and HAProxy
     if shutil.which(bench.AM_BINARY) is None:
-        # CI installs it (.ci/run), so there a missing binary is a failure, not a skip.
         missing = "prometheus-alertmanager is not installed: run `bash bench/setup_alertmanager.sh`"
+    if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
@@ -146,3 +148,8 @@ def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
     # Correctness, not speed: with PagerDuty healthy both relays deliver everything.
     for relay in ("bridge", "alertmanager"):
         assert healthy["delivered / accepted, healthy"][relay] == 100.0
+    kill = {f["metric"]: f for f in figures if f["scenario"] == "kill" and "metric" in f}
+    # One of two replicas killed -9 behind HAProxy: ASM would see no webhook refused.
+    assert kill["webhooks refused while down, kill -9"]["ha-pair"] == 0
+    assert kill["delivered / accepted, kill -9"]["ha-pair"] == 100.0
+    assert "HA pair" in table

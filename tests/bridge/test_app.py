@@ -477,11 +477,11 @@ def test_readyz_says_not_ready_while_the_store_cannot_commit(tmp_path, routes_fi
     succeed again (here: delivered events free their pages)."""
     import functools
 
-    import bridge.store.sqlite as outbox_module
+    import bridge.store.rows as store_rows
     from bridge.intake.accept import accept_alert_async
     from bridge.store.sqlite import SqliteStore
 
-    monkeypatch.setattr(outbox_module, "PROBE_EVERY", 0.0)
+    monkeypatch.setattr(store_rows, "PROBE_EVERY", 0.0)
     table = RouteTable(routes_file, metrics)
     table.load()
     with SqliteStore(tmp_path / "outbox.db", max_bytes=256 << 10) as outbox:

@@ -27,21 +27,52 @@ KEY = "Q" * 28 + "wxyz"
 @pytest.fixture(autouse=True)
 def _no_bridge_env(monkeypatch):
     for name in ("APICA_PD_CONFIG", "APICA_PD_DATA_DIR", "APICA_PD_ROUTES_FILE",
-                 "APICA_PD_EVENTS_URL"):
+                 "APICA_PD_EVENTS_URL", "APICA_PD_STORE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+def _fill(box) -> None:
+    for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
+        enqueue(box, new_event(dedup=dedup), route=route)
+    first, *_ = box.pending()
+    box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
+    box.dead_letter(box.pending()[-1].id, routing_key=KEY, status=400,
+                    reason="invalid_event", message="Event object is invalid")
 
 
 @pytest.fixture
 def data_dir(tmp_path):
+    """A filled SQLite outbox (the hostile surroundings below are a file's)."""
     path = tmp_path / "data"
     with SqliteStore(outbox_path(path)) as box:
-        for route, dedup in [("web", "d1"), ("web", "d2"), ("api", "d3")]:
-            enqueue(box, new_event(dedup=dedup), route=route)
-        first, *_ = box.pending()
-        box.reschedule(first.id, next_attempt_at=0, error="503 server_error: down")
-        box.dead_letter(box.pending()[-1].id, routing_key=KEY, status=400,
-                        reason="invalid_event", message="Event object is invalid")
+        _fill(box)
     return path
+
+
+def configured(data_dir: Path):
+    """The outbox the commands see (--data-dir, or APICA_PD_STORE_URL), opened."""
+    from bridge.config import load_config
+    from bridge.store.location import open_store
+
+    return open_store(load_config(env=os.environ, overrides={"data_dir": data_dir}).store)
+
+
+@pytest.fixture
+def on_backend(stores, monkeypatch, tmp_path):
+    """An empty outbox on each backend, as the commands find it: the --data-dir to give
+    (for PostgreSQL, APICA_PD_STORE_URL is set, and --data-dir does not matter)."""
+    for name, value in stores.env.items():
+        monkeypatch.setenv(name, value)
+    stores.open().close()
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def filled(on_backend):
+    """`on_backend` with events pending, one failing, and a dead letter."""
+    with configured(on_backend) as box:
+        _fill(box)
+    return on_backend
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -50,8 +81,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_outbox_table(capsys, data_dir):
-    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
+def test_outbox_table(capsys, filled):
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(filled))
     assert code == 0
     assert out.startswith("pending 2, oldest ")
     assert "dead letters 1" in out
@@ -60,8 +91,8 @@ def test_outbox_table(capsys, data_dir):
     assert "503 server_error: down" in web
 
 
-def test_outbox_json(capsys, data_dir):
-    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir), "--json")
+def test_outbox_json(capsys, filled):
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(filled), "--json")
     report = json.loads(out)
     assert code == 0
     assert (report["pending"], report["dead_letters"]) == (2, 1)
@@ -79,7 +110,7 @@ K_GONE = "G" * 28 + "g0n3"
 
 
 @pytest.fixture
-def keyed(tmp_path):
+def keyed(tmp_path, on_backend):
     """A store with incidents open on a previous key and on a key no longer listed, and a
     routes file listing a current and two previous keys."""
     from contract.routes_file import RoutesFile, write_routes_file
@@ -89,8 +120,8 @@ def keyed(tmp_path):
             "service_name": "Web", "service_id": "PWEB", "integration_name": "Apica-Web",
             "routing_key": K_NEW, "previous_routing_keys": [
                 {"routing_key": K_OLD}, {"routing_key": K_OLDER}]}}}))
-    data = tmp_path / "keyed"
-    with SqliteStore(outbox_path(data)) as box:
+    data = on_backend
+    with configured(data) as box:
         for dedup, key in [("a", K_OLD), ("b", K_OLD), ("c", K_NEW), ("d", K_GONE)]:
             enqueue(box, new_event("trigger", dedup), check=f"id:{dedup}")
             box.mark_delivered(box.pending()[0].id, routing_key=key)
@@ -165,38 +196,38 @@ def test_outbox_missing_store_is_an_error_not_created(capsys, tmp_path):
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_dead_letters_list_shows_message_and_last4_only(capsys, data_dir):
-    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(data_dir))
+def test_dead_letters_list_shows_message_and_last4_only(capsys, filled):
+    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(filled))
     assert code == 0
     assert "Event object is invalid" in out
     assert "...wxyz" in out
     assert KEY not in out
-    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(data_dir), "--json")
+    code, out, _ = run(capsys, "dead-letters", "list", "--data-dir", str(filled), "--json")
     (row,) = json.loads(out)
     assert (row["route"], row["status"], row["routing_key"]) == ("api", 400, "...wxyz")
 
 
-def test_redrive_by_id_and_unknown_id(capsys, data_dir):
-    with SqliteStore(outbox_path(data_dir)) as box:
+def test_redrive_by_id_and_unknown_id(capsys, filled):
+    with configured(filled) as box:
         (letter,) = box.dead_letters()
     code, out, err = run(capsys, "dead-letters", "redrive", str(letter.id), "999",
-                         "--data-dir", str(data_dir))
+                         "--data-dir", str(filled))
     assert code == 1
     assert f"re-drove 1 dead letter(s): {letter.id}" in out
     assert "not found: 999" in err
-    with SqliteStore(outbox_path(data_dir)) as box:
+    with configured(filled) as box:
         assert box.dead_letters() == []
         assert [e.dedup_key for e in box.pending()] == ["d1", "d2", "d3"]
 
 
-def test_redrive_all(capsys, data_dir):
-    code, out, _ = run(capsys, "dead-letters", "redrive", "--all", "--data-dir", str(data_dir))
+def test_redrive_all(capsys, filled):
+    code, out, _ = run(capsys, "dead-letters", "redrive", "--all", "--data-dir", str(filled))
     assert code == 0
     assert "re-drove 1" in out
 
 
-def test_redrive_needs_ids_or_all(capsys, data_dir):
-    code, _, err = run(capsys, "dead-letters", "redrive", "--data-dir", str(data_dir))
+def test_redrive_needs_ids_or_all(capsys, filled):
+    code, _, err = run(capsys, "dead-letters", "redrive", "--data-dir", str(filled))
     assert code == 2
     assert "IDs or --all" in err
 
@@ -233,7 +264,7 @@ def test_test_route_unknown_route(capsys, pd, pd_routes_file):
     assert "no route 'nope'" in err and "routes: web" in err
 
 
-def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_routes_file):
+def test_redrive_while_the_bridge_runs_is_delivered(capsys, on_backend, pd, pd_routes_file):
     """The CLI is another connection (another process in real life); the worker polls."""
     from bridge.delivery.sender import Sender
     from bridge.delivery.worker import Worker
@@ -241,10 +272,10 @@ def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_rou
 
     routes_path, _, _ = pd_routes_file
     routes = load_routes_file(routes_path)
-    data = tmp_path / "running"
+    data = on_backend
     body = {"event_action": "trigger", "dedup_key": "redrive-me",
             "payload": {"summary": "s", "source": "x", "severity": "info"}}
-    with SqliteStore(outbox_path(data)) as box:
+    with configured(data) as box:
         enqueue(box, NewEvent("trigger", "redrive-me", body), check="id:9")
         pd.faults.fail(status=400, count=1)
         sender = Sender(pd.events_url)
@@ -265,21 +296,21 @@ def test_redrive_while_the_bridge_runs_is_delivered(capsys, tmp_path, pd, pd_rou
     assert [e["status"] for e in pd.state.events()] == [400, 202]
 
 
-def test_unclaimed_lists_refused_webhooks(capsys, data_dir):
-    with SqliteStore(outbox_path(data_dir)) as box:
+def test_unclaimed_lists_refused_webhooks(capsys, filled):
+    with configured(filled) as box:
         box.record_unclaimed(check_id=999, check_guid=None, check_name="Login EU",
                              severity="F", action="trigger",
                              body=b'{"check_id": "999",\n "severity": "F"}')
-    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(data_dir))
+    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(filled))
     assert code == 0
     first, second = out.splitlines()
     assert first.startswith("#1 ") and first.endswith(
         "check_id=999 guid=- name='Login EU' trigger F")
     assert second == '    body (37 bytes): {"check_id": "999", "severity": "F"}'
-    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(data_dir), "--json")
+    code, out, _ = run(capsys, "unclaimed", "--data-dir", str(filled), "--json")
     [row] = json.loads(out)
     assert (row["check_id"], row["check_name"], row["body_bytes"]) == (999, "Login EU", 37)
-    code, out, _ = run(capsys, "outbox", "--data-dir", str(data_dir))
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(filled))
     assert "unclaimed webhooks 1" in out.splitlines()[0]
 
 
@@ -324,10 +355,10 @@ def test_serve_refuses_a_non_finite_reload_interval_at_start(tmp_path, monkeypat
 
 @pytest.mark.parametrize(("argv", "none"), [(["dead-letters", "list"], "no dead letters\n"),
                                             (["unclaimed"], "no unclaimed webhooks\n")])
-def test_empty_listings_say_so_and_their_json_is_an_empty_list(capsys, tmp_path, argv, none):
-    SqliteStore(outbox_path(tmp_path)).close()
-    assert run(capsys, *argv, "--data-dir", str(tmp_path)) == (0, none, "")
-    code, out, _ = run(capsys, *argv, "--data-dir", str(tmp_path), "--json")
+def test_empty_listings_say_so_and_their_json_is_an_empty_list(capsys, on_backend, argv,
+                                                                none):
+    assert run(capsys, *argv, "--data-dir", str(on_backend)) == (0, none, "")
+    code, out, _ = run(capsys, *argv, "--data-dir", str(on_backend), "--json")
     assert (code, json.loads(out)) == (0, [])
 
 
@@ -438,6 +469,40 @@ def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
-                   "reads version 5; start the bridge once to upgrade it\n")
+                   "reads version 5; start the bridge once (or run `apica-pd store migrate`) "
+                   "to upgrade it\n")
     with sqlite3.connect(path) as db:
         assert schema_version(db) == 2
+
+
+# -- apica-pd store migrate, on each backend ---------------------------------------------
+
+
+def test_store_migrate_creates_then_finds_the_schema_current(capsys, stores, monkeypatch,
+                                                             tmp_path):
+    from bridge.store.postgres_schema import SCHEMA_VERSION as PG_VERSION
+    from bridge.store.sqlite_schema import SCHEMA_VERSION as SQLITE_VERSION
+
+    for name, value in stores.env.items():
+        monkeypatch.setenv(name, value)
+    version = PG_VERSION if stores.backend == "postgresql" else SQLITE_VERSION
+    where = stores.location.shown
+    args = ("store", "migrate", "--data-dir", str(tmp_path / "data"))
+    assert run(capsys, *args) == (
+        0, f"outbox {where}: schema version {version} (upgraded from 0)\n", "")
+    assert run(capsys, *args) == (
+        0, f"outbox {where}: schema version {version} (already current)\n", "")
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(tmp_path / "data"))
+    assert (code, out.splitlines()[0]) == (0, "pending 0, oldest 0s, dead letters 0, "
+                                              "unclaimed webhooks 0, stale alerts 0")
+
+
+def test_a_store_url_that_cannot_be_reached_is_one_line_without_its_password(
+        capsys, monkeypatch, postgres):
+    monkeypatch.setenv("APICA_PD_STORE_URL", postgres.url(password="not-the-password-9"))
+    code, out, err = run(capsys, "outbox")
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        f"apica-pd outbox: postgresql://bridge:***@127.0.0.1:{postgres.port}/apica: ")
+    assert "password authentication failed" in err
+    assert "not-the-password-9" not in err and err.count("\n") == 1

@@ -3,7 +3,8 @@
 Two kinds of process. A small child that is the delivery half as `serve` wires it:
 it accepts alerts with `accept_alert` (printing `accepted <i>` after each returns,
 the moment the HTTP handler would answer 202) and runs the `Worker`, so the kill
-can land mid-accept. And the real `python -m bridge` fed webhooks over HTTP.
+can land mid-accept. And the real `python -m bridge` fed webhooks over HTTP. Each on
+both backends (SQLite, PostgreSQL: `stores`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from bridge.intake import escalation
-from bridge.store.sqlite import SqliteStore, outbox_path
 from sandbox.server import PagerDutySandbox
+from tests.bridge.conftest import Stores
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,18 +29,18 @@ CHILD = r"""
 import json, sys, threading, time
 from bridge.intake.asm import AsmAlert
 from bridge.intake.accept import accept_alert
-from bridge.store.sqlite import SqliteStore, outbox_path
+from bridge.store.location import locate, open_store
 from bridge.delivery.pacing import Pacing
 from bridge.delivery.retry import Backoff
 from contract.routes_file import Route, RoutesFile
 from bridge.delivery.sender import Sender
 from bridge.delivery.worker import Worker
 
-data_dir, events_url, spec_path = sys.argv[1:4]
+store, events_url, spec_path = sys.argv[1:4]
 spec = json.load(open(spec_path))
 route = Route.model_validate(spec["route"])
 routes = RoutesFile(version=1, stack="test", routes={"web": route})
-outbox = SqliteStore(outbox_path(data_dir))
+outbox = open_store(locate(store if store.startswith("postgresql:") else None, store))
 # A short lease: the restarted child waits out the killed one's lease on its head.
 worker = Worker(outbox, Sender(events_url, timeout=0.5), lambda: routes, idle_poll=0.05,
                 backoff=Backoff(base=0.02, cap=0.1), pacing=Pacing(limit=60_000),
@@ -70,9 +71,9 @@ def _alerts(checks: int) -> list[dict]:
 
 
 class Child:
-    def __init__(self, data_dir: Path, events_url: str, spec: Path) -> None:
+    def __init__(self, store: str, events_url: str, spec: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(data_dir), events_url, str(spec)],
+            [sys.executable, "-c", CHILD, store, events_url, str(spec)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
@@ -103,7 +104,7 @@ class Child:
 
 
 @pytest.fixture
-def setup(tmp_path, pd, pd_route):
+def setup(tmp_path, pd, pd_route, stores):
     service, pd_route = pd_route
     route = {**pd_route.model_dump(include={"service_name", "service_id", "integration_name"}),
              "routing_key": pd_route.routing_key.get_secret_value()}
@@ -115,25 +116,25 @@ def setup(tmp_path, pd, pd_route):
     children: list[Child] = []
 
     def start(spec_path: Path = spec) -> Child:
-        child = Child(tmp_path / "data", pd.events_url, spec_path)
+        child = Child(stores.arg, pd.events_url, spec_path)
         children.append(child)
         return child
 
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"route": route, "alerts": []}))
-    yield start, empty, slow, tmp_path / "data", service
+    yield start, empty, slow, stores, service
     for child in children:
         child.stop()
 
 
-def _pending(data_dir: Path) -> list[tuple[str, str]]:
-    with SqliteStore(outbox_path(data_dir)) as box:
+def _pending(stores: Stores) -> list[tuple[str, str]]:
+    with stores.open(read_only=True) as box:
         return [(e.action, e.dedup_key) for e in box.pending()]
 
 
-def _wait_for_empty_outbox(data_dir: Path, timeout: float = 20.0) -> None:
+def _wait_for_empty_outbox(stores: Stores, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while _pending(data_dir):
+    while _pending(stores):
         if time.monotonic() > deadline:
             raise AssertionError("outbox never drained")
         time.sleep(0.05)
@@ -145,7 +146,7 @@ def _delivered(pd: PagerDutySandbox) -> list[tuple[str, str]]:
 
 
 def test_kill9_with_pagerduty_failing_then_restart_delivers_all_in_order(pd, setup):
-    start, empty, _, data_dir, service = setup
+    start, empty, _, stores, service = setup
     pd.faults.fail(status=503, seconds=3600)
     child = start()
     child.read_until("ready")
@@ -154,14 +155,14 @@ def test_kill9_with_pagerduty_failing_then_restart_delivers_all_in_order(pd, set
         time.sleep(0.01)
     child.kill9()
 
-    pending = _pending(data_dir)
+    pending = _pending(stores)
     # 10 checks x (1 + 2 + 1) events, all still waiting.
     assert len(pending) == 40
     assert _delivered(pd) == []
 
     pd.faults.clear()
     start(empty).read_until("ready")
-    _wait_for_empty_outbox(data_dir)
+    _wait_for_empty_outbox(stores)
     assert _delivered(pd) == pending
     incidents = pd.state.incidents(service_id=service["id"])
     assert len(incidents) == 20
@@ -189,7 +190,7 @@ def _expected(alerts: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_kill9_mid_accept_and_mid_delivery_loses_nothing(pd, setup):
-    start, empty, slow, data_dir, _ = setup
+    start, empty, slow, stores, _ = setup
     pd.faults.latency(0.005)
     child = start(slow)
     child.read_until("never", count=17)  # still accepting, and sending meanwhile
@@ -199,7 +200,7 @@ def test_kill9_mid_accept_and_mid_delivery_loses_nothing(pd, setup):
     assert pd.state.events()  # the kill really landed mid-delivery
 
     start(empty).read_until("ready")
-    _wait_for_empty_outbox(data_dir)
+    _wait_for_empty_outbox(stores)
     delivered = _collapse_repeats(_delivered(pd))
     alerts = _alerts(checks=10)
     # Everything acknowledged was delivered in order; at most the one alert being
@@ -222,7 +223,7 @@ def _free_port() -> int:
 class Serve:
     """`python -m bridge` (what `apica-pd serve` runs) on a loopback port."""
 
-    def __init__(self, routes: Path, data_dir: Path, events_url: str, log: Path,
+    def __init__(self, routes: Path, stores: Stores, events_url: str, log: Path,
                  **env: str) -> None:
         import requests
 
@@ -231,9 +232,9 @@ class Serve:
         self._log = log.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bridge", "--routes", str(routes), "--data-dir",
-             str(data_dir), "--port", str(self.port), "--events-url", events_url],
+             stores.arg, "--port", str(self.port), "--events-url", events_url],
             cwd=REPO, stdout=self._log, stderr=self._log,
-            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+            env={**os.environ, "PYTHONPATH": str(REPO), **stores.env, **env},
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -256,16 +257,16 @@ class Serve:
 
 @pytest.mark.slow
 def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd,
-                                                                   pd_routes_file):
+                                                                   pd_routes_file, stores):
     import requests
 
     routes, _, service = pd_routes_file
-    data_dir, log = tmp_path / "data", tmp_path / "serve.log"
+    log = tmp_path / "serve.log"
     pd.faults.fail(status=500, seconds=3600)
     # Few alerts: the head's backoff grows while they are posted, and the restarted
     # bridge honours it (schedules survive restarts).
     alerts = _alerts(checks=3)
-    bridge = Serve(routes, data_dir, pd.events_url, log)
+    bridge = Serve(routes, stores, pd.events_url, log)
     try:
         with requests.Session() as http:
             for alert in alerts:
@@ -281,9 +282,9 @@ def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd
     assert _delivered(pd) == []
 
     pd.faults.clear()
-    bridge = Serve(routes, data_dir, pd.events_url, log)
+    bridge = Serve(routes, stores, pd.events_url, log)
     try:
-        _wait_for_empty_outbox(data_dir)
+        _wait_for_empty_outbox(stores)
     finally:
         bridge.stop()
     assert _delivered(pd) == _expected(alerts)
@@ -292,24 +293,24 @@ def test_kill9_of_serve_after_202s_then_restart_delivers_everything(tmp_path, pd
 
 @pytest.mark.slow
 def test_a_trigger_still_held_by_pagerduty_never_lands_after_a_resent_resolve(
-        tmp_path, pd, pd_routes_file):
+        tmp_path, pd, pd_routes_file, stores):
     """Issue 9 item 15: the bridge is killed while PagerDuty holds its trigger; the
     restarted bridge must not re-send that lane before the killed one's lease expires,
     or the held trigger lands after the re-sent resolve and reopens the incident."""
     import requests
 
     routes, _, service = pd_routes_file
-    data_dir, log = tmp_path / "data", tmp_path / "serve.log"
+    log = tmp_path / "serve.log"
     # PagerDuty holds each request 3 s: longer than a restart takes, shorter than the
     # read timeout (4 s), so the killed bridge's trigger is taken after it died.
     pd.faults.latency(3.0)
     env = {"APICA_PD_EVENTS_TIMEOUT": "4"}
-    bridge = Serve(routes, data_dir, pd.events_url, log, **env)
+    bridge = Serve(routes, stores, pd.events_url, log, **env)
     trigger, resolve = ({**alert, "groups": ""} for alert in _alerts(checks=1)[1:])
     try:
         answer = requests.post(f"{bridge.url}/v1/asm/web", json=trigger, timeout=5)
         assert answer.status_code == 202, answer.text
-        with SqliteStore(outbox_path(data_dir)) as box:
+        with stores.open(read_only=True) as box:
             deadline = time.monotonic() + 10
             while not any(e.lease_owner for e in box.pending()):  # the trigger is in flight
                 assert time.monotonic() < deadline, "the trigger was never sent"
@@ -323,9 +324,9 @@ def test_a_trigger_still_held_by_pagerduty_never_lands_after_a_resent_resolve(
         bridge.stop()
     pd.faults.latency(0)  # the restarted bridge's own sends are answered at once
 
-    bridge = Serve(routes, data_dir, pd.events_url, log, **env)
+    bridge = Serve(routes, stores, pd.events_url, log, **env)
     try:
-        _wait_for_empty_outbox(data_dir, timeout=30)
+        _wait_for_empty_outbox(stores, timeout=30)
     finally:
         bridge.stop()
     sent = [(e["body"]["event_action"], e["status"]) for e in pd.state.events()]

@@ -20,7 +20,6 @@ from bridge.delivery.sender import Sender
 from bridge.delivery.worker import Worker
 from bridge.intake.accept import accept_alert
 from bridge.route_table import RouteTable
-from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import RoutesFile, write_routes_file
 from tests.bridge.conftest import plain_alert
 
@@ -73,7 +72,7 @@ def _wait(condition, what: str, timeout: float = 20.0) -> None:
 
 
 @pytest.mark.parametrize("story", list(STORIES))
-def test_a_key_change_with_events_waiting(tmp_path, pd, metrics, story):
+def test_a_key_change_with_events_waiting(tmp_path, pd, metrics, story, stores):
     steps, delivered, incidents, dead = STORIES[story]
     service = pd.state.create_service(name=f"Web {story}", urgency="severity_based")
     old = pd.state.add_integration(service["id"], name="Apica-Web")
@@ -92,7 +91,7 @@ def test_a_key_change_with_events_waiting(tmp_path, pd, metrics, story):
     routes_file(old["integration_key"], [])
     table = RouteTable(tmp_path / "routes.json", metrics)
     table.load()
-    box = SqliteStore(outbox_path(tmp_path / "data"))
+    box = stores.open()
     sender = Sender(pd.events_url, timeout=2.0)
     worker = Worker(box, sender, lambda: table.current, metrics=metrics, idle_poll=0.02,
                     backoff=Backoff(base=0.02, cap=0.05), pacing=Pacing(limit=60_000))

@@ -26,6 +26,7 @@ from bridge.delivery.sender import Dead, Delivered, RetryLater, Sender
 from bridge.delivery.worker import Worker
 from bridge.intake.accept import accept_alert
 from bridge.metrics import BridgeMetrics
+from bridge.store.base import Store
 from bridge.store.records import Claim
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route, RoutesFile
@@ -83,7 +84,7 @@ def make_worker(outbox, sender, clock, metrics):
         worker.stop(timeout=5)
 
 
-def store(box: SqliteStore, key: str, *dedups: str, action: str = "trigger") -> None:
+def store(box: Store, key: str, *dedups: str, action: str = "trigger") -> None:
     """Events on the lane (route) whose key is `key` (route "a" for KEY_A)."""
     enqueue(box, *(new_event(action, d) for d in dedups), route=key[0])
 
@@ -423,8 +424,8 @@ def test_a_lease_lasts_the_senders_longest_request_and_a_margin(outbox, sender, 
     thread.join()
 
 
-def test_a_clean_stop_releases_its_leases(tmp_path, sender, metrics):
-    with SqliteStore(outbox_path(tmp_path / "stop")) as box:
+def test_a_clean_stop_releases_its_leases(stores, sender, metrics):
+    with stores.open() as box:
         worker = Worker(box, sender, lambda: ROUTES, metrics=metrics,
                         validate=lambda body: [], pacing=FAST)
         store(box, KEY_A, "a1")
@@ -442,8 +443,8 @@ def _wait_until(condition, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-def test_background_thread_delivers_and_stops(tmp_path, sender, metrics):
-    with SqliteStore(outbox_path(tmp_path / "bg")) as box:
+def test_background_thread_delivers_and_stops(stores, sender, metrics):
+    with stores.open() as box:
         worker = Worker(box, sender, lambda: ROUTES, metrics=metrics,
                         validate=lambda body: [], pacing=FAST)
         worker.start()
@@ -454,9 +455,9 @@ def test_background_thread_delivers_and_stops(tmp_path, sender, metrics):
     assert sent(sender, KEY_A) == ["a1", "a2"]
 
 
-def test_slow_key_does_not_block_another(tmp_path, sender, metrics):
+def test_slow_key_does_not_block_another(stores, sender, metrics):
     sender.gate[KEY_A] = threading.Event()
-    with SqliteStore(outbox_path(tmp_path / "slow")) as box:
+    with stores.open() as box:
         worker = Worker(box, sender, lambda: ROUTES, metrics=metrics,
                         validate=lambda body: [], pacing=FAST)
         worker.start()
@@ -492,9 +493,10 @@ def live_routes(pd_route) -> LiveRoutes:
 
 
 @pytest.fixture
-def live(tmp_path, pd, metrics, live_routes):
-    """Outbox + worker delivering to the sandbox with real time and short backoffs."""
-    box = SqliteStore(outbox_path(tmp_path / "live"))
+def live(stores, pd, metrics, live_routes):
+    """Outbox (each backend) + worker delivering to the sandbox with real time and short
+    backoffs."""
+    box = stores.open()
     sender = Sender(pd.events_url, timeout=2.0)
     worker = Worker(box, sender, live_routes, metrics=metrics,
                     backoff=Backoff(base=0.02, cap=0.1), pacing=Pacing(limit=60_000),
@@ -663,10 +665,10 @@ def test_fatal_after_pagerduty_closed_the_high_incident_pages_high(pd, pd_route,
     assert box.open_keys("web", "id:42") == {"high"}
 
 
-def test_pacing_queues_a_burst_instead_of_429(tmp_path, pd, pd_route, live_routes, metrics):
+def test_pacing_queues_a_burst_instead_of_429(stores, pd, pd_route, live_routes, metrics):
     _, route = pd_route
     pd.limiter.events_per_minute = 10
-    with SqliteStore(outbox_path(tmp_path / "burst")) as box:
+    with stores.open() as box:
         worker = Worker(box, Sender(pd.events_url), live_routes, metrics=metrics,
                         idle_poll=0.05, pacing=Pacing(limit=10))
         for check in range(12):
@@ -833,3 +835,61 @@ def test_stop_keeps_the_delivery_lock_while_a_send_is_in_flight(tmp_path, sender
         assert standby.try_acquire()
         standby.release()
         assert sent(sender, KEY_A) == ["a1"]
+
+
+class LaneWatch:
+    """A sender shared by several workers: how many sends of each lane are in flight at
+    once (at most one, across the workers), and what each worker sent."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.most = 0
+        self.sent: list[tuple[str, str]] = []
+        self.longest_request = 1.0
+
+    def sender(self, name: str):
+        watch = self
+
+        class Named:
+            longest_request = 1.0
+
+            def send(self, event: dict):
+                lane = event["dedup_key"].split("-")[0]
+                with watch.lock:
+                    watch.in_flight[lane] += 1
+                    watch.most = max(watch.most, watch.in_flight[lane])
+                time.sleep(0.002)  # long enough for the other worker to try the lane
+                with watch.lock:
+                    watch.in_flight[lane] -= 1
+                    watch.sent.append((name, event["dedup_key"]))
+                return Delivered(202)
+
+        return Named()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_two_bridges_on_one_database_both_deliver_one_event_per_lane_at_a_time(
+        stores, metrics):
+    """Several replicas (each its own store, pool and worker) on one PostgreSQL outbox:
+    every event once, each lane in order, never two of a lane in flight."""
+    watch = LaneWatch()
+    lanes = "abcdefgh"
+    with stores.open() as box1, stores.open() as box2:
+        workers = [Worker(box, watch.sender(name), lambda: ROUTES, metrics=metrics,
+                          validate=lambda body: [], pacing=FAST, idle_poll=0.05)
+                   for name, box in (("one", box1), ("two", box2))]
+        for worker in workers:
+            worker.start()
+        for i in range(15):
+            for lane in lanes:
+                enqueue((box1, box2)[i % 2], new_event(dedup=f"{lane}-{i:02d}"), route=lane,
+                        check=f"id:{lane}")
+        _wait_until(lambda: not box1.pending(), timeout=30)
+        for worker in workers:
+            assert worker.stop(timeout=5)
+    assert watch.most == 1
+    for lane in lanes:
+        assert [d for _, d in watch.sent if d.startswith(lane)] == [
+            f"{lane}-{i:02d}" for i in range(15)]
+    assert {name for name, _ in watch.sent} == {"one", "two"}

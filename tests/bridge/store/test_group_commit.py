@@ -108,6 +108,36 @@ def test_stop_commits_what_is_queued_and_later_jobs_fail(recorder):
     writer.stop()  # idempotent
 
 
+class Unreachable(Exception):
+    pass
+
+
+def test_a_database_that_cannot_be_reached_fails_the_batch_at_once(recorder):
+    """No replay one job at a time: each caller would wait for a connection again."""
+    calls = []
+
+    def transaction(jobs):
+        calls.append(len(jobs))
+        recorder.gate.wait(5)
+        raise Unreachable("no connection")
+
+    writer = GroupCommit(transaction, closed_error=Closed,
+                         unreachable=lambda exc: isinstance(exc, Unreachable))
+    try:
+        recorder.gate.clear()
+        first = writer.submit(append(0))
+        while not calls:
+            threading.Event().wait(0.01)
+        rest = [writer.submit(append(i)) for i in range(1, 5)]
+        recorder.gate.set()
+        for future in (first, *rest):
+            with pytest.raises(Unreachable):
+                future.result(5)
+        assert calls == [1, 4]
+    finally:
+        writer.stop()
+
+
 def test_only_a_batch_of_relaxed_jobs_commits_through_relaxed(recorder):
     relaxed: list[int] = []
 
