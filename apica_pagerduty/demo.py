@@ -3,7 +3,11 @@
 sandbox (local PagerDuty) -> the real program applies stacks/example.yaml to it ->
 routes hand-off -> the real bridge (its own process, SQLite outbox in a temp dir) ->
 ASM webhooks rendered from the printed target set-up -> incidents checked against
-what the stack file and the alerts imply.
+what the stack file and the alerts imply. Then ASM's own state (a fake ASM API on
+loopback): the bridge is stopped, a check fails unseen and is repaired from ASM's
+state when the bridge is back; a check fails during a maintenance window and pages
+when the window ends.
+
 
 The program runs under the real Pulumi engine when tools/build.sh has built the CLI
 (PagerDuty provider: the stand-in, or APICA_PD_PAGERDUTY_PLUGIN), then `apica-pd
@@ -22,10 +26,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +38,8 @@ import requests
 DEFAULT_STACK = Path(__file__).resolve().parent.parent / "stacks" / "example.yaml"
 BRIDGE_START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 30.0
+#: How long the demo's maintenance window stays open after the bridge is back (seconds).
+WINDOW_SECONDS = 8
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,15 @@ STORIES = (
     Story("a check no service claims goes to the catch-all route", 4242, "Careers page", None,
           ("F",), (Expected("Status Page", "low", "triggered"),)),
 )
+
+# ASM's own state (issue 14), on the search route (severity-based urgency, claims the
+# tag "Env: Search"): played by `_play_asm_state`, not as webhooks alone.
+GAP = Story("a webhook lost while the bridge was down is repaired from ASM's state", 152,
+            "Search index", "search", ("F",), (Expected("Search", "high", "triggered"),))
+HELD = Story("a check failing through a maintenance window pages when it ends", 153,
+             "Search autocomplete", "search", ("F",), (Expected("Search", "high", "triggered"),))
+ALL_STORIES = (*STORIES, GAP, HELD)
+WINDOW = "demo-deploy"
 
 
 class DemoFailed(Exception):
@@ -170,7 +185,8 @@ def play_stories(
 ) -> list[dict[str, Any]]:
     """The bridge as its own process on `routes_path`, every story's webhooks, the incidents.
 
-    Raises DemoFailed when the incidents differ from what STORIES imply.
+    Then ASM's own state: one repaired gap and one maintenance catch-up (`_play_asm_state`).
+    Raises DemoFailed when the incidents differ from what ALL_STORIES imply.
     """
     from sandbox.view import render_incidents
 
@@ -183,7 +199,8 @@ def play_stories(
         _step(out, "waiting for the bridge to deliver everything")
         incidents = _wait_for_incidents(sandbox, sum(len(s.expected) for s in STORIES))
         _wait_for_settled(sandbox, incidents)
-        incidents = sandbox.state.incidents()
+    _play_asm_state(work, routes, routes_path, sandbox, bridge_url, token, out)
+    incidents = sandbox.state.incidents()
 
     _step(out, "incidents in the sandbox")
     print(render_incidents(incidents), file=out)
@@ -259,9 +276,9 @@ def _step(out: TextIO, text: str) -> None:
 
 
 def check_incidents(incidents: list[dict[str, Any]]) -> list[str]:
-    """Differences between the sandbox's incidents and what STORIES imply."""
+    """Differences between the sandbox's incidents and what ALL_STORIES imply."""
     problems = []
-    for story in STORIES:
+    for story in ALL_STORIES:
         found = sorted(
             (i for i in incidents if _check_id_of(i) == story.check_id),
             key=lambda i: i["incident_number"],
@@ -272,7 +289,7 @@ def check_incidents(incidents: list[dict[str, Any]]) -> list[str]:
                 f"{story.title} (check {story.check_id}): expected "
                 f"{_describe(story.expected)}, got {_describe(got) or 'no incident'}"
             )
-    claimed = {story.check_id for story in STORIES}
+    claimed = {story.check_id for story in ALL_STORIES}
     strays = [i for i in incidents if _check_id_of(i) not in claimed]
     if strays:
         problems.append(f"{len(strays)} incidents no alert asked for")
@@ -321,6 +338,104 @@ def _post_stories(routes: Any, bridge_url: str, token: str, out: TextIO) -> None
             old = severity
 
 
+def _play_asm_state(work: Path, routes: Any, routes_path: Path, sandbox: Any, old_url: str,
+                    token: str, out: TextIO) -> None:
+    """The bridge down and back with reconciliation: one repaired gap; then a maintenance
+    window that holds a failing check and pages it at its end."""
+    from sandbox.asm_api import AsmSandbox
+
+    with AsmSandbox() as asm:
+        for story in (GAP, HELD):
+            asm.state.add_check(story.check_name, id=story.check_id, tags={"Env": ["Search"]})
+            asm.state.set_severity(story.check_id, "I", message="OK")
+        _step(out, f"the bridge is down; ASM (fake ASM API on {asm.url}) sees check "
+             f"{GAP.check_id} fail")
+        asm.state.set_severity(GAP.check_id, "F", value=30000, unit="ms", threshold_e=3000,
+                               message="HTTP 503 from https://search.example.com/")
+        try:
+            requests.post(f"{old_url}/v1/asm", data=b"{}", timeout=5)
+        except requests.ConnectionError:
+            print(f"    ASM's webhook for check {GAP.check_id}: connection refused, and ASM "
+                  "never sends it again", file=out)
+        else:
+            raise DemoFailed("the stopped bridge still answered")
+        start = datetime.now(UTC).replace(microsecond=0)
+        end = start + timedelta(seconds=WINDOW_SECONDS)
+        _add_window(routes_path, GAP.route or "", start - timedelta(minutes=1), end,
+                    HELD.check_id)
+        print(f"    routes file: maintenance window {WINDOW!r} on route {HELD.route} for check "
+              f"{HELD.check_id} until {end:%H:%M:%S} UTC", file=out)
+        asm_env = {"APICA_PD_ASM_RECONCILE": "true", "APICA_PD_ASM_ENRICH": "true",
+                   "APICA_PD_ASM_API_URL": asm.api_url,
+                   "APICA_PD_ASM_AUTH_TICKET": asm.auth_ticket}
+        _step(out, "starting the bridge again with reconciliation against ASM's API")
+        with _bridge_process(work, routes_path, sandbox.events_url, token, asm_env,
+                             log_name="bridge-asm.log") as bridge_url:
+            gap = _incident_of(sandbox, GAP.check_id)
+            details = gap["alerts"][0]["custom_details"]
+            print(f"    repaired: check {GAP.check_id} paged from ASM's state (reconciled: "
+                  f"{details.get('reconciled')}; ASM's latest result: "
+                  f"{details.get('asm_result')})", file=out)
+            _step(out, f"check {HELD.check_id} fails during the window: recorded, not paged")
+            asm.state.set_severity(HELD.check_id, "F", value=8000, unit="ms", threshold_e=3000)
+            _post_one(routes, bridge_url, token, HELD, "F")
+            time.sleep(1.0)
+            if any(_check_id_of(i) == HELD.check_id for i in sandbox.state.incidents()):
+                raise DemoFailed(f"check {HELD.check_id} paged during its maintenance window")
+            print(f"    accepted (202); no incident for check {HELD.check_id} while the window "
+                  "is open", file=out)
+            _step(out, "the window ends: the bridge pages the check that is still failing")
+            held = _incident_of(sandbox, HELD.check_id,
+                                timeout=WINDOW_SECONDS + DELIVERY_TIMEOUT)
+            details = held["alerts"][0]["custom_details"]
+            print(f"    caught up: check {HELD.check_id} paged after the window "
+                  f"(maintenance: {details.get('maintenance')})", file=out)
+
+
+def _add_window(routes_path: Path, route: str, start: datetime, end: datetime,
+                check_id: int) -> None:
+    from contract.routes_file import (
+        load_routes_file,
+        parse_routes,
+        routes_to_json,
+        write_routes_file,
+    )
+
+    data = json.loads(routes_to_json(load_routes_file(routes_path)))
+    data["version"] = 3
+    data["routes"][route]["maintenance"] = [{
+        "name": WINDOW, "time_zone": "UTC", "checks": {"ids": [check_id]},
+        "once": {"start": f"{start:%Y-%m-%dT%H:%M:%S}", "end": f"{end:%Y-%m-%dT%H:%M:%S}"}}]
+    write_routes_file(routes_path, parse_routes(json.dumps(data), str(routes_path)))
+
+
+def _incident_of(sandbox: Any, check_id: int, timeout: float = DELIVERY_TIMEOUT
+                 ) -> dict[str, Any]:
+    found = _poll(lambda: [i for i in sandbox.state.incidents() if _check_id_of(i) == check_id],
+                  bool, timeout)
+    if not found:
+        raise DemoFailed(f"no incident for check {check_id} within {timeout:.0f}s; see the "
+                         "bridge log")
+    return found[0]
+
+
+def _post_one(routes: Any, bridge_url: str, token: str, story: Story, severity: str) -> None:
+    from bridge.asm_setup import render, target_setups
+    from bridge.config import DEFAULT_TOKEN_HEADER
+    from bridge.intake.auth import Credentials
+
+    [setup] = [s for s in target_setups(routes, bridge_url, Credentials(tokens=(token,)),
+                                        DEFAULT_TOKEN_HEADER, reveal=True)
+               if s.route_name == story.route]
+    request = setup.trigger
+    response = requests.post(request.url, data=render(request.body, _asm_values(
+        story, "I", severity)).encode(), headers={"Content-Type": request.content_type,
+                                                  **request.headers}, timeout=10)
+    if response.status_code != 202:
+        raise DemoFailed(f"bridge answered {response.status_code} to check {story.check_id} "
+                         f"{severity}: {response.text[:300]}")
+
+
 def _asm_values(story: Story, old: str, new: str) -> dict[str, str]:
     """Placeholder values as ASM would fill them in, message with the characters ASM breaks."""
     result = uuid.uuid4()
@@ -360,8 +475,9 @@ def _wait_for_settled(sandbox: Any, incidents: list[dict[str, Any]]) -> None:
     )
 
 
-def _poll(read: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + DELIVERY_TIMEOUT
+def _poll(read: Callable[[], Any], done: Callable[[Any], bool],
+          timeout: float = DELIVERY_TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
     value = read()
     while not done(value) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -380,7 +496,9 @@ def _work_dir(keep: Path | None) -> Iterator[Path]:
 
 
 @contextmanager
-def _bridge_process(work: Path, routes: Path, events_url: str, token: str) -> Iterator[str]:
+def _bridge_process(work: Path, routes: Path, events_url: str, token: str,
+                    extra_env: Mapping[str, str] | None = None,
+                    log_name: str = "bridge.log") -> Iterator[str]:
     env = {
         **os.environ,
         "APICA_PD_ROUTES_FILE": str(routes),
@@ -389,8 +507,9 @@ def _bridge_process(work: Path, routes: Path, events_url: str, token: str) -> It
         "APICA_PD_LISTEN_HOST": "127.0.0.1",
         "APICA_PD_LISTEN_PORT": "0",
         "APICA_PD_TOKENS": token,
+        **(extra_env or {}),
     }
-    log_path = work / "bridge.log"
+    log_path = work / log_name
     with log_path.open("w+") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "bridge"], env=env, stdout=log, stderr=log,

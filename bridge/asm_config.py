@@ -39,6 +39,17 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 300.0
 MAX_CREDENTIALS_FILE_BYTES = 64 << 10
 
+# The bridge's own ASM settings (`bridge.config`): reconciliation's interval (seconds) and
+# the failing severities it repairs; enrichment's deadline (no event waits longer than
+# the 1 s). Here, not in those modules, so that reading the config imports
+# neither of them.
+RECONCILE_INTERVAL = 60.0
+MIN_RECONCILE_INTERVAL = 1.0
+MAX_RECONCILE_INTERVAL = 86_400.0
+RECONCILE_SEVERITIES = "FEW"
+ENRICH_DEADLINE = 1.0
+MAX_ENRICH_DEADLINE = 1.0
+
 
 # -- settings ---------------------------------------------------------------------------
 

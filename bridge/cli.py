@@ -330,10 +330,10 @@ def _outbox(args: argparse.Namespace) -> int:
 
     found = _from_store(args, "outbox", lambda store: (
         store.backlog(), store.stats(), len(store.unclaimed()), len(store.stale_alerts()),
-        store.open_incidents(), store.route_problems()))
+        store.open_incidents(), store.route_problems(), store.held_alerts()))
     if found is None:
         return 2
-    backlog, stats, unclaimed, stale, incidents, problems = found
+    backlog, stats, unclaimed, stale, incidents, problems, held = found
     keys = _key_uses(args, incidents)
     now = time.time()
     if args.json:
@@ -352,6 +352,7 @@ def _outbox(args: argparse.Namespace) -> int:
             "route_problems": [{"route": p.route, "reason": p.reason, "count": p.count,
                                 "last_at": _utc(p.last_at), "message": mask_keys(p.message)}
                                for p in problems],
+            "held_alerts": [_held_row(h) for h in held],
         }, indent=2))
         return 0
     print(f"pending {stats.pending}, oldest {_age(stats.oldest_pending_age_seconds)}, "
@@ -370,7 +371,19 @@ def _outbox(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"problem on route {p.route}: {p.reason} x{p.count}, last {_utc(p.last_at)}: "
               f"{mask_keys(p.message)}")
+    for row in map(_held_row, held):
+        print(f"held by maintenance window {row['window']}: route {row['route']} check "
+              f"{row['check']}: {row['action']} {row['severity']}, held since "
+              f"{row['held_since']} (sent when the window ends)")
     return 0
+
+
+def _held_row(held: Any) -> dict[str, Any]:
+    """A held alert (`bridge.store.records.HeldAlert`) as the outbox command shows it."""
+    alert = held.alert.get("alert", {})
+    return {"route": held.route, "check": held.check_key, "window": held.window,
+            "action": alert.get("action"), "severity": alert.get("severity"),
+            "held_since": _utc(held.held_at)}
 
 
 def _key_advice(role: str, open_incidents: int) -> str:

@@ -22,6 +22,11 @@ Every setting, its variable and its default (docs/bridge.md lists them too):
     credentials_file   APICA_PD_CREDENTIALS_FILE   (none)
     token_header       APICA_PD_TOKEN_HEADER       X-Apica-Token
     reload_interval    APICA_PD_RELOAD_INTERVAL    2.0 seconds  (routes file poll; > 0, <= 86400)
+    asm_reconcile      APICA_PD_ASM_RECONCILE      false        (repair lost webhooks from ASM)
+    asm_reconcile_interval APICA_PD_ASM_RECONCILE_INTERVAL 60 seconds (1 to 86400)
+    asm_reconcile_severities APICA_PD_ASM_RECONCILE_SEVERITIES FEW (letters of F, E, W)
+    asm_enrich         APICA_PD_ASM_ENRICH         false        (ASM's latest result on triggers)
+    asm_enrich_deadline APICA_PD_ASM_ENRICH_DEADLINE 1.0 seconds (> 0, <= 1)
 
 The three timeouts are more than 0 and at most 300 seconds.
     allow_unauthenticated APICA_PD_ALLOW_UNAUTHENTICATED false
@@ -29,7 +34,9 @@ The three timeouts are more than 0 and at most 300 seconds.
 
 The config file is named by `--config` or APICA_PD_CONFIG. Credentials never live in
 it nor on the command line: APICA_PD_TOKENS, APICA_PD_BASIC_AUTH or the credentials
-file (see `bridge.intake.auth`).
+file (see `bridge.intake.auth`). Reconciliation and enrichment call ASM's API with the
+read-only ASM credential and API settings of `bridge.asm_config` (APICA_PD_ASM_*,
+environment only; docs/asm.md).
 
 pydantic-settings reads the variables (`EnvSettingsSource`, over the mapping it is
 given) and pydantic types and checks every value. The three layers stay apart until
@@ -64,6 +71,14 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bridge.asm_config import (
+    ENRICH_DEADLINE,
+    MAX_ENRICH_DEADLINE,
+    MAX_RECONCILE_INTERVAL,
+    MIN_RECONCILE_INTERVAL,
+    RECONCILE_INTERVAL,
+    RECONCILE_SEVERITIES,
+)
 from bridge.errors import ConfigError
 from bridge.intake.auth import (
     DEFAULT_TOKEN_HEADER,
@@ -161,6 +176,12 @@ class BridgeConfig(BaseSettings):
     reload_interval: Seconds = Field(2.0, gt=0, le=MAX_RELOAD_INTERVAL)
     allow_unauthenticated: Flag = False
     log_level: str = "INFO"
+    asm_reconcile: Flag = False
+    asm_reconcile_interval: Seconds = Field(RECONCILE_INTERVAL, ge=MIN_RECONCILE_INTERVAL,
+                                            le=MAX_RECONCILE_INTERVAL)
+    asm_reconcile_severities: str = RECONCILE_SEVERITIES
+    asm_enrich: Flag = False
+    asm_enrich_deadline: Seconds = Field(ENRICH_DEADLINE, gt=0, le=MAX_ENRICH_DEADLINE)
 
     @classmethod
     def settings_customise_sources(
@@ -180,6 +201,14 @@ class BridgeConfig(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value
+
+    @field_validator("asm_reconcile_severities")
+    @classmethod
+    def _reconcile_severities(cls, value: str) -> str:
+        letters = value.strip().upper()
+        if not letters or set(letters) - set("FEW") or len(set(letters)) != len(letters):
+            raise ValueError(f"{value!r}: use letters of F, E and W, each once (e.g. FE)")
+        return letters
 
     @field_validator("store_url")
     @classmethod
@@ -221,7 +250,8 @@ SETTINGS = tuple(BridgeConfig.model_fields)
 # What a range error says, per setting: {value} is what was given.
 _UNITS = {"body_limit": " bytes", "header_limit": " bytes", "reload_interval": " seconds",
           "header_timeout": " seconds", "body_timeout": " seconds", "idle_timeout": " seconds",
-          "events_timeout": " seconds"}
+          "events_timeout": " seconds", "asm_reconcile_interval": " seconds",
+          "asm_enrich_deadline": " seconds"}
 _RANGE_WORDS = {"listen_port": "{value} is not a TCP port (0-65535)"}
 
 

@@ -91,6 +91,32 @@ class BridgeMetrics:
             "apica_bridge_routes_reloads", "Routes file reloads, by result.", ["result"],
             registry=r,
         )
+        # ASM's own state (issue 14): reconciliation, maintenance windows, enrichment.
+        self.reconcile_rounds = Counter(
+            "apica_bridge_reconcile_rounds",
+            "Reconciliation rounds against ASM's API, by result (ok, asm_unavailable, "
+            "asm_refused, failed).", ["result"], registry=r,
+        )
+        self.reconciled = Counter(
+            "apica_bridge_alerts_reconciled",
+            "Alerts the bridge stored because ASM's state and its own disagreed (a lost "
+            "webhook repaired), by action.", ["route", "action"], registry=r,
+        )
+        self.held = Counter(
+            "apica_bridge_alerts_held",
+            "Alerts recorded and not paged because a maintenance window covered their check.",
+            ["route"], registry=r,
+        )
+        self.caught_up = Counter(
+            "apica_bridge_maintenance_caught_up",
+            "Held alerts sent when no window covered their check any more, by action.",
+            ["route", "action"], registry=r,
+        )
+        self.enrichment = Counter(
+            "apica_bridge_enrichment",
+            "Triggers offered ASM's latest result, by outcome (enriched, unavailable, "
+            "paused).", ["outcome"], registry=r,
+        )
 
     def watch_outbox(
         self, stats: Callable[[], OutboxStats],

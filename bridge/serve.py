@@ -1,6 +1,7 @@
 """`apica-pd serve`: assemble the bridge from its config and run it until signalled.
 
-Start order: credentials, then the socket is bound (port 0 picks a free one; or kept
+Start order: credentials (the ASM one too when reconciliation or enrichment is on),
+then the socket is bound (port 0 picks a free one; or kept
 from `bridge.listen_socket.bind_early`, bound before the settings were loaded), then
 routes (an invalid first file stops here), store (the outbox), worker, app; a
 `listening` log line gives the real address once uvicorn is about to serve. The socket
@@ -9,13 +10,13 @@ does not retry one refused: from the bind on, connections wait in the kernel's b
 until the app answers them, so they are late, not lost. The modules only the app needs
 (uvicorn, Starlette, the store, the sender) are imported after the bind for the same
 reason. SIGHUP re-reads the routes; SIGINT/SIGTERM stop uvicorn, whose lifespan stops
-the worker and the routes watcher; the store is closed last. Nothing pending is lost on
+the worker, the maintenance catch-up, reconciliation and the routes watcher; the store
+is closed last. Nothing pending is lost on
 any stop: it stays in the store.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
@@ -27,11 +28,17 @@ from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError, StoreError
 from bridge.listen_socket import EarlySocket, bind
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # ASM's client (requests) is imported only when the bridge uses it
+    from bridge.asm_api import AsmClient
+    from bridge.asm_config import AsmApiSettings, AsmCredential
+    from bridge.enrichment import Enricher
     from bridge.http_limits import HttpLimits
     from bridge.intake.auth import Authenticator
 
 log = logging.getLogger("bridge.serve")
+
+#: The longest one reconciliation round may spend on ASM's API (retries included).
+MAX_ROUND_SECONDS = 30.0
 
 
 def run(config: BridgeConfig, env: Mapping[str, str] | None = None,
@@ -42,6 +49,7 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None,
     sock = None if early is None else early.take(config.listen_host, config.listen_port)
     try:
         auth = build_authenticator(config, env, log)
+        asm = asm_access(config, env)
     except ConfigError as exc:
         if sock is not None:
             sock.close()
@@ -55,12 +63,13 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None,
                       exc.strerror, extra={"event": "start_failed"})
             return 2
     try:
-        return _serve(config, auth, sock)
+        return _serve(config, auth, asm, sock)
     finally:
         sock.close()
 
 
-def _serve(config: BridgeConfig, auth: Authenticator, sock: socket.socket) -> int:
+def _serve(config: BridgeConfig, auth: Authenticator,
+           asm: tuple[AsmApiSettings, AsmCredential] | None, sock: socket.socket) -> int:
     import uvicorn
     from prometheus_client import CollectorRegistry
 
@@ -69,7 +78,8 @@ def _serve(config: BridgeConfig, auth: Authenticator, sock: socket.socket) -> in
     from bridge.delivery.sender import DEFAULT_TIMEOUT, Sender
     from bridge.delivery.worker import Worker
     from bridge.http_limits import uvicorn_options
-    from bridge.intake.accept import accept_alert_async
+    from bridge.intake.pipeline import Intake
+    from bridge.maintenance import CatchUp
     from bridge.metrics import BridgeMetrics
     from bridge.route_table import RouteTable
     from bridge.store.location import open_store, store_errors
@@ -98,24 +108,55 @@ def _serve(config: BridgeConfig, auth: Authenticator, sock: socket.socket) -> in
             "event": "store_migrated", "store": location.shown,
             "from_version": store.migrated[0], "to_version": store.migrated[1]})
     sender = Sender(config.events_url, timeout=(DEFAULT_TIMEOUT[0], config.events_timeout))
+    enricher: Enricher | None = None
+    client: AsmClient | None = None
     try:
         metrics.watch_outbox(store.stats, store.route_problems)
         worker = Worker(store, sender, lambda: table.current, metrics=metrics,
                         pacing=Pacing(limit=config.events_per_key))
+        if asm is not None and config.asm_enrich:
+            from bridge.asm_api import AsmDeadlineClient
+            from bridge.enrichment import Enricher
+
+            enricher = Enricher(
+                AsmDeadlineClient(*asm, deadline=config.asm_enrich_deadline),
+                asm_base_url=config.asm_base_url, deadline=config.asm_enrich_deadline,
+                metrics=metrics)
+        intake = Intake(store, asm_base_url=config.asm_base_url, enricher=enricher,
+                        metrics=metrics)
+        hooks = [
+            Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
+            Hook("worker", worker.start, worker.stop),
+        ]
+        catch_up = CatchUp(store, lambda: table.current, intake.accept, metrics=metrics)
+        hooks.append(Hook("maintenance", catch_up.start, catch_up.stop))
+        if asm is not None and config.asm_reconcile:
+            from bridge.asm_api import AsmClient
+            from bridge.reconcile import Reconciler
+
+            settings, credential = asm
+            client = AsmClient(settings, credential,
+                               budget=min(max(config.asm_reconcile_interval, settings.timeout),
+                                          MAX_ROUND_SECONDS))
+            reconciler = Reconciler(client, lambda: table.current, store.open_keys, intake.accept,
+                                    interval=config.asm_reconcile_interval,
+                                    severities=config.asm_reconcile_severities, metrics=metrics)
+            hooks.append(Hook("reconcile", reconciler.start, reconciler.stop))
+        if asm is not None:
+            log.info("ASM's API in use", extra={
+                "event": "asm_in_use", "api": asm[0].host, "credential": repr(asm[1]),
+                "reconcile": config.asm_reconcile, "enrich": config.asm_enrich,
+                "interval": config.asm_reconcile_interval})
         app = create_app(
             routes=table,
-            accept=functools.partial(accept_alert_async, store,
-                                     asm_base_url=config.asm_base_url),
+            accept=intake.accept_webhook,
             auth=auth,
             metrics=metrics,
             body_limit=config.body_limit,
             store_ready=store.writable,
             route_problems=store.route_problems,
             record_unclaimed=store.record_unclaimed,
-            hooks=[
-                Hook("routes-watch", lambda: table.start(config.reload_interval), table.stop),
-                Hook("worker", worker.start, worker.stop),
-            ],
+            hooks=hooks,
         )
         # uvicorn handles SIGINT/SIGTERM while it runs and re-raises them afterwards
         # with the handlers it found: ours end `run` normally, so the store is closed.
@@ -146,9 +187,29 @@ def _serve(config: BridgeConfig, auth: Authenticator, sock: socket.socket) -> in
                 signal.signal(signum, handler)
     finally:
         sender.close()
+        if enricher is not None:
+            enricher.close()
+        if client is not None:
+            client.close()
         store.close()
     log.info("stopped", extra={"event": "stopped"})
     return 0
+
+
+def asm_access(config: BridgeConfig, env: Mapping[str, str]
+               ) -> tuple[AsmApiSettings, AsmCredential] | None:
+    """ASM's API settings and the credential, when reconciliation or enrichment is on."""
+    if not (config.asm_reconcile or config.asm_enrich):
+        return None
+    from bridge.asm_config import load_asm_credential, load_asm_settings
+
+    try:
+        return load_asm_settings(env), load_asm_credential(env)
+    except ConfigError as exc:
+        wanted = " and ".join(name for name, on in (
+            ("APICA_PD_ASM_RECONCILE", config.asm_reconcile),
+            ("APICA_PD_ASM_ENRICH", config.asm_enrich)) if on)
+        raise ConfigError(f"{wanted} needs ASM's API: {exc}") from None
 
 
 def http_limits(config: BridgeConfig) -> HttpLimits:

@@ -15,8 +15,21 @@ Version 2 adds, per route, `integration_id` (the PagerDuty integration of
 `routing_key`) and `previous_routing_keys`: keys the route used before, as
 `[{"routing_key": ..., "integration_id": ... | null}]` (at most 10), kept by the
 hand-off while incidents opened through them may still be open, so that their resolves
-reach the integration that opened them. The bridge reads both versions; a file without
-version-2 fields is written as version 1, which older bridges read too.
+reach the integration that opened them.
+
+Version 3 adds, per route, `maintenance`: windows during which the bridge accepts and
+records the route's alerts but does not page (`MaintenanceWindow`; when each is open:
+`contract.maintenance`):
+
+    "maintenance": [{"name": "weekly-deploy", "time_zone": "Europe/Berlin",
+                     "weekly": {"days": ["sat"], "start": "22:00", "end": "23:30"}},
+                    {"name": "db-move", "time_zone": "UTC",
+                     "once": {"start": "2026-12-05T22:00:00", "end": "2026-12-06T02:00:00"},
+                     "checks": {"ids": [101], "guids": [], "tags": ["Env: Staging"]}}]
+
+Without `checks` a window covers every check of the route. The bridge reads all three
+versions; a file is written as the lowest version that holds its fields
+(`lowest_version`), which older bridges read too.
 
 Integration keys are `SecretStr`: printing, logging or `model_dump()` shows
 `**********`; only `routes_to_json` writes them out, for the routes file itself.
@@ -26,12 +39,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -45,6 +60,20 @@ from pydantic import (
 
 from contract.errors import RoutesFileError, UnreadableFile
 from contract.files import read_bounded, write_atomically
+from contract.maintenance import (
+    MAX_WINDOW_NAME,
+    MAX_WINDOWS_PER_ROUTE,
+    ONE_SCHEDULE,
+    SOME_CHECKS,
+    Problem,
+    Weekday,
+    check_time_of_day,
+    check_time_zone,
+    check_wall_time,
+    once_problems,
+    render_path,
+    weekly_problems,
+)
 from contract.redact import last4
 from contract.vocabulary import (
     CHECK_GUID_PATTERN,
@@ -59,12 +88,16 @@ from contract.vocabulary import (
     tag_claims_overlap,
 )
 
-#: What a routes file without version-2 fields is written as (older bridges read it).
+#: What a routes file without version-2 or -3 fields is written as (older bridges read it).
 ROUTES_FILE_VERSION = 1
 #: The versions this release reads.
-ROUTES_FILE_VERSIONS = (1, 2)
+ROUTES_FILE_VERSIONS = (1, 2, 3)
 #: Version 2's per-route fields.
 VERSION_2_FIELDS = ("integration_id", "previous_routing_keys")
+#: Version 3's per-route fields.
+VERSION_3_FIELDS = ("maintenance",)
+#: The version that carries maintenance windows.
+MAINTENANCE_VERSION = 3
 #: Old keys a route may carry: each one is a place its resolves may still have to go.
 MAX_PREVIOUS_ROUTING_KEYS = 10
 #: A routes file for 5,000 services is about 3 MiB; anything far beyond is not one.
@@ -115,6 +148,81 @@ def _reveal(value: SecretStr, info: SerializationInfo) -> str:
 
 
 RoutingKey = Annotated[SecretStr, AfterValidator(_routing_key_shape)]
+TagClaim = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+# -- maintenance windows (version 3) --------------------------------------------------
+
+WallTime = Annotated[str, BeforeValidator(check_wall_time)]
+TimeOfDay = Annotated[str, BeforeValidator(check_time_of_day)]
+
+
+class OnceSchedule(BaseModel):
+    """A one-off window: local start and end (`YYYY-MM-DDTHH:MM:SS`) in its time zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: WallTime
+    end: WallTime
+
+
+class WeeklySchedule(BaseModel):
+    """A weekly window: on each of `days` from `start` to `end` (HH:MM, local); an end at
+    or before the start ends on the next day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: Annotated[tuple[Weekday, ...], Field(min_length=1, max_length=7)]
+    start: TimeOfDay
+    end: TimeOfDay
+
+    @model_validator(mode="after")
+    def _rules(self) -> WeeklySchedule:
+        _raise_first(weekly_problems(self.days, self.start, self.end))
+        return self
+
+
+class WindowChecks(BaseModel):
+    """The checks of a route a window covers: by id, GUID or tag, matched as routes are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ids: tuple[CheckId, ...] = ()
+    guids: tuple[CheckGuid, ...] = ()
+    tags: tuple[TagClaim, ...] = ()
+
+    @model_validator(mode="after")
+    def _some(self) -> WindowChecks:
+        if not (self.ids or self.guids or self.tags):
+            raise ValueError(SOME_CHECKS)
+        return self
+
+
+class MaintenanceWindow(BaseModel):
+    """A window in which the route's alerts (or those of `checks`) are held, not paged."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_WINDOW_NAME),
+                    AfterValidator(_one_line_text)]
+    time_zone: Annotated[str, AfterValidator(check_time_zone)]
+    once: OnceSchedule | None = None
+    weekly: WeeklySchedule | None = None
+    checks: WindowChecks | None = None
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> MaintenanceWindow:
+        if (self.once is None) == (self.weekly is None):
+            raise ValueError(ONE_SCHEDULE)
+        if self.once is not None:
+            _raise_first(once_problems(self.once.start, self.once.end, self.time_zone))
+        return self
+
+
+def _raise_first(problems: list[Problem]) -> None:
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"{render_path(path)}: {message}")
 
 
 class PreviousKey(BaseModel):
@@ -146,11 +254,14 @@ class Route(BaseModel):
     ] = ()
     check_ids: tuple[CheckId, ...] = ()
     check_guids: tuple[CheckGuid, ...] = ()
-    check_tags: tuple[Annotated[str, StringConstraints(min_length=1, max_length=255)], ...] = ()
+    check_tags: tuple[TagClaim, ...] = ()
     severity_map: dict[AsmSeverity, PagerDutySeverity] = Field(
         default_factory=lambda: dict(DEFAULT_SEVERITY_MAP)
     )
     links: tuple[Link, ...] = ()
+    maintenance: Annotated[
+        tuple[MaintenanceWindow, ...], Field(max_length=MAX_WINDOWS_PER_ROUTE)
+    ] = ()
 
     @field_validator("severity_map")
     @classmethod
@@ -168,6 +279,10 @@ class Route(BaseModel):
                     "key or an earlier previous one)"
                 )
             seen.add(key)
+        names = [window.name for window in self.maintenance]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise ValueError(f"maintenance.{index}: window name {name!r} is used twice")
         return self
 
     @field_serializer("routing_key", when_used="always")
@@ -182,25 +297,39 @@ class Route(BaseModel):
     def uses_version_2(self) -> bool:
         return self.integration_id is not None or bool(self.previous_routing_keys)
 
+    def uses_version_3(self) -> bool:
+        return bool(self.maintenance)
+
+
+def lowest_version(routes: Iterable[Route]) -> int:
+    """The lowest routes-file version that holds these routes' fields."""
+    routes = tuple(routes)
+    if any(route.uses_version_3() for route in routes):
+        return MAINTENANCE_VERSION
+    if any(route.uses_version_2() for route in routes):
+        return 2
+    return ROUTES_FILE_VERSION
+
 
 class RoutesFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1, 2]
+    version: Literal[1, 2, 3]
     stack: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     catch_all: RouteName | None = None
     routes: dict[RouteName, Route]
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RoutesFile:
-        if self.version == 1:
-            for name, route in self.routes.items():
-                if route.uses_version_2():
-                    # An older bridge would refuse these fields: say which version they need.
-                    raise ValueError(
-                        f"route {name!r} has {' or '.join(VERSION_2_FIELDS)}, which need "
-                        "version 2"
-                    )
+        for name, route in self.routes.items():
+            # An older bridge would refuse these fields: say which version they need.
+            if self.version < 2 and route.uses_version_2():
+                raise ValueError(
+                    f"route {name!r} has {' or '.join(VERSION_2_FIELDS)}, which need "
+                    "version 2"
+                )
+            if self.version < MAINTENANCE_VERSION and route.uses_version_3():
+                raise ValueError(f"route {name!r} has maintenance windows, which need version 3")
         if self.catch_all is not None and self.catch_all not in self.routes:
             raise ValueError(
                 f"catch_all names route {self.catch_all!r}, which is not in routes"
@@ -242,7 +371,7 @@ def parse_routes(text: str | bytes, source: str) -> RoutesFile:
     if isinstance(version, bool) or version not in ROUTES_FILE_VERSIONS:
         raise RoutesFileError(
             source,
-            [f"version must be {' or '.join(map(str, ROUTES_FILE_VERSIONS))} (got "
+            [f"version must be {_choices(ROUTES_FILE_VERSIONS)} (got "
              f"{_short(repr(version))}); regenerate it with this release's "
              "`apica-pd routes pull`"],
         )
@@ -263,14 +392,19 @@ def load_routes_file(path: str | os.PathLike[str]) -> RoutesFile:
 def routes_to_json(routes: RoutesFile) -> str:
     """The routes file's text, integration keys included: only for writing the file.
 
-    Version-2 fields left empty are not written, so a file without them is exactly what
-    an older bridge (which refuses unknown fields) reads.
+    Version-2 and -3 fields left empty are not written, so a file without them is exactly
+    what an older bridge (which refuses unknown fields) reads; so are the unused parts of
+    a maintenance window.
     """
     data = routes.model_dump(mode="json", context={_REVEAL: True})
     for route in data["routes"].values():
-        for field in VERSION_2_FIELDS:
+        for field in (*VERSION_2_FIELDS, *VERSION_3_FIELDS):
             if not route[field]:
                 del route[field]
+        for window in route.get("maintenance", ()):
+            for part in ("once", "weekly", "checks"):
+                if window[part] is None:
+                    del window[part]
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -318,6 +452,11 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
             raise _DuplicateKey(f"key {_short(key)!r} appears twice in one object")
         seen.add(key)
     return dict(pairs)
+
+
+def _choices(values: tuple[int, ...]) -> str:
+    *most, last = map(str, values)
+    return f"{', '.join(most)} or {last}" if most else last
 
 
 def _short(text: str, limit: int = 80) -> str:

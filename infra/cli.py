@@ -30,10 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_adoption(subparsers: argparse._SubParsersAction) -> None:
     """`import` (adopt an existing account) and `change-event` (tell PagerDuty what changed)."""
-    from infra import change_event_cli, import_cli
+    from infra import change_event_cli, import_cli, maintenance_cli
 
     import_cli.register(subparsers)
     change_event_cli.register(subparsers)
+    maintenance_cli.register(subparsers)
 
 
 def _plan(args: argparse.Namespace) -> int:

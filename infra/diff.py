@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from contract.maintenance import describe_window
 from infra.model import ExistingPolicy, ExistingService, NewPolicy, NewService, Stack
 from infra.plan import integration_logical_name, policy_logical_name, service_logical_name
 
@@ -40,7 +41,8 @@ _INTEGRATION_TYPES = {
     "apica": "the Apica vendor's integration",
     "events_api_v2": "a plain Events API v2 integration",
 }
-_ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links"})
+_ROUTE_FIELDS = frozenset({"check_ids", "check_guids", "check_tags", "severity_map", "links",
+                           "maintenance"})
 _IDENTITY_FIELDS = frozenset({"key", "kind", "integration", "adopt"})
 # Shown as one value when added (the severity map reads best as one line).
 _WHOLE = frozenset({"severity_map"})
@@ -737,7 +739,11 @@ def _integration(service: Service) -> dict[str, Any]:
 def _route(service: Service) -> dict[str, Any]:
     if service.integration is None:
         return {}
-    return service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
+    route = service.integration.model_dump(mode="json", include=_ROUTE_FIELDS)
+    # A window by its name, as one line: a change reads "maintenance.deploy: old -> new".
+    route["maintenance"] = {window.name: describe_window(window)
+                            for window in service.integration.maintenance}
+    return route
 
 
 def _protect_note(item: Policy | Service, verb: str = "delete") -> tuple[str, ...]:

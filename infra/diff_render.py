@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.maintenance import WEEKDAYS
 from infra.change_budget import BUDGET_WORDS, FIELD, FLAG, BudgetCheck, BudgetVerdict
 from infra.diff import Change, GateResult, PropertyChange, StackDiff, allow_hint
 from infra.messages import escape
@@ -38,7 +39,6 @@ _SUBJECT = {
     "route": "route",
     "catch_all": "catch-all route",
 }
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ASM = {"F": "fatal", "E": "error", "W": "warning", "I": "info"}
 
 # Path (indices as []) -> label. Unknown paths fall back to the path in words.
@@ -147,7 +147,7 @@ def _value(path: str, value: Any) -> str:
     if leaf.endswith("vendor_id") and value is None:
         return 'looked up by name ("Apica")'
     if leaf == "urgency.support_hours.days_of_week" and isinstance(value, list):
-        return ", ".join(_WEEKDAYS[day - 1] for day in value if 1 <= day <= 7)
+        return ", ".join(WEEKDAYS[day - 1] for day in value if 1 <= day <= 7)
     if leaf == "check_tags" and isinstance(value, list):
         return ", ".join(f'"{tag}"' for tag in value) if value else "(none)"
     if leaf.endswith("assignment"):

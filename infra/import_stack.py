@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from contract.maintenance import WEEKDAYS
 from contract.vocabulary import APICA_VENDOR_NAME, ROUTE_NAME
 from infra.account_import import SCHEDULE_TARGETS, USER_TARGETS, Account
 from infra.model import (
@@ -37,7 +38,6 @@ from infra.model import (
     MAX_LOOPS,
     MAX_TIME_GROUPING_MINUTES,
     MIN_GROUPING_WINDOW_SECONDS,
-    WEEKDAYS,
     format_duration,
 )
 from infra.validate import default_integration_name

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import zoneinfo
 from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,7 +35,16 @@ from pydantic import (
     model_validator,
 )
 
-from contract.routes_file import Link
+from contract.maintenance import (
+    MAX_WINDOW_NAME,
+    MAX_WINDOWS_PER_ROUTE,
+    TIME_OF_DAY_PATTERN,
+    WALL_TIME_PATTERN,
+    Weekday,
+    check_wall_time,
+    time_zone_names,
+)
+from contract.routes_file import Link, MaintenanceWindow
 from contract.vocabulary import (
     CHECK_GUID_PATTERN,
     DEFAULT_SEVERITY_MAP,
@@ -73,9 +80,6 @@ DEFAULT_BUDGET_MIN_EXISTING = 10
 #: Our own cap on display names; PagerDuty documents none, and longer names are unusable.
 MAX_NAME_LENGTH = 255
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
 # Logical names become Pulumi resource names and (for services) bridge URL segments.
 LOGICAL_NAME_PATTERN = f"^{ROUTE_NAME_PATTERN}$"
 _LOGICAL_NAME_HINT = (
@@ -85,7 +89,7 @@ _LOGICAL_NAME_HINT = (
 _DURATION_RE = re.compile(r"^([0-9]{1,7})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_PATTERN = r"^[0-9]{1,7}[smhd]$"
-_HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_HHMM_RE = re.compile(f"^{TIME_OF_DAY_PATTERN}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _VENDOR_ID_RE = re.compile(r"^[A-Z0-9]{1,20}$")
 # PagerDuty object ids as `adopt:` takes them ("PIJ90N7"); an integration's import id
@@ -283,14 +287,9 @@ def _hhmm(value: Any) -> str:
     return value
 
 
-@cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def _time_zone(value: Any) -> str:
     value = _nonblank(value)
-    zones = _time_zones()
+    zones = time_zone_names()
     if not zones:
         raise ValueError("cannot check time zones: no time zone database (pip install tzdata)")
     if value not in zones:
@@ -618,6 +617,48 @@ class RawLink(Link):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+WindowName = Annotated[
+    str,
+    BeforeValidator(_printable),
+    StringConstraints(max_length=MAX_WINDOW_NAME),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_WINDOW_NAME}),
+]
+WallTime = Annotated[
+    str,
+    BeforeValidator(check_wall_time),
+    WithJsonSchema({"type": "string", "pattern": f"^{WALL_TIME_PATTERN}$",
+                    "examples": ["2026-12-05T22:00"]}),
+]
+
+
+class RawOnceWindow(_Raw):
+    start: WallTime = Field(description="Local date and time the window opens.")
+    end: WallTime = Field(description="Local date and time it closes (after start).")
+
+
+class RawWeeklyWindow(_Raw):
+    days: list[Weekday] = Field(min_length=1, max_length=7, description="e.g. [sat, sun]")
+    start: TimeOfDay = Field(description='Local time it opens on each day, "HH:MM".')
+    end: TimeOfDay = Field(
+        description='Local time it closes, "HH:MM"; at or before start: the next day.'
+    )
+
+
+class RawMaintenanceWindow(_Raw):
+    """Alerts of the service (or of `checks`) are recorded but not paged while it is open;
+    at its end the bridge pages the checks still failing and resolves those that recovered."""
+
+    name: WindowName = Field(
+        description="Unique within the service; logs and `apica-pd maintenance` show it."
+    )
+    time_zone: TimeZone = Field(description="IANA time zone of start and end.")
+    once: RawOnceWindow | None = None
+    weekly: RawWeeklyWindow | None = None
+    checks: RawChecks | None = Field(
+        default=None, description="Only these checks of the service; default: all of them."
+    )
+
+
 IntegrationType = Literal["apica", "events_api_v2"]
 
 
@@ -634,6 +675,10 @@ class RawIntegration(_Raw):
     checks: RawChecks = Field(default_factory=RawChecks)
     severity_map: SeverityMap | None = None
     links: list[RawLink] = Field(default_factory=list)
+    maintenance: list[RawMaintenanceWindow] = Field(
+        default_factory=list, max_length=MAX_WINDOWS_PER_ROUTE,
+        description="Maintenance windows: one-off (`once`) or weekly, in a time zone.",
+    )
     adopt: IntegrationImportId | None = None
 
 
@@ -851,6 +896,8 @@ class Integration(_Resolved):
     check_tags: tuple[str, ...]
     severity_map: dict[str, str]  # complete: F, E, W, I -> PagerDuty severity
     links: tuple[Link, ...]
+    #: As the routes file carries them (validated by the bridge's own model).
+    maintenance: tuple[MaintenanceWindow, ...] = ()
     #: apica: the Apica vendor's integration; events_api_v2: a plain Events API v2 one.
     type: IntegrationType = "apica"
     adopt: str | None = None  # "SERVICEID.INTEGRATIONID" to import instead of creating

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.routes_file import MAINTENANCE_VERSION
 from infra.model import (
     AlertGrouping,
     ExistingService,
@@ -225,7 +226,7 @@ def routes_document(
 
     A service without an Apica integration (`integration: none`) is no route.
     """
-    routes: dict[str, object] = {}
+    routes: dict[str, dict[str, object]] = {}
     for key, service in stack.services.items():
         integration = service.integration
         if integration is None:
@@ -244,8 +245,15 @@ def routes_document(
             "severity_map": dict(integration.severity_map),
             "links": [{"href": link.href, "text": link.text} for link in integration.links],
         }
+        if integration.maintenance:  # version 3; without windows older bridges read the file
+            routes[key]["maintenance"] = [
+                window.model_dump(mode="json", exclude_none=True)
+                for window in integration.maintenance
+            ]
+    has_windows = any(service.integration.maintenance for service in stack.services.values()
+                      if service.integration is not None)
     return {
-        "version": ROUTES_FILE_VERSION_WITH_IDS,
+        "version": MAINTENANCE_VERSION if has_windows else ROUTES_FILE_VERSION_WITH_IDS,
         "stack": stack_name,
         "catch_all": stack.catch_all,
         "routes": routes,

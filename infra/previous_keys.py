@@ -19,10 +19,10 @@ from typing import Protocol
 from contract.redact import last4
 from contract.routes_file import (
     MAX_PREVIOUS_ROUTING_KEYS,
-    ROUTES_FILE_VERSION,
     PreviousKey,
     Route,
     RoutesFile,
+    lowest_version,
     parse_routes,
     routes_to_json,
 )
@@ -161,7 +161,6 @@ def _with_previous_keys(routes: RoutesFile, previous: dict[str, list[PreviousKey
     again as the bridge will read it."""
     updated = {name: route.model_copy(update={"previous_routing_keys": tuple(previous[name])})
                for name, route in routes.routes.items()}
-    version = 2 if any(route.uses_version_2() for route in updated.values()) \
-        else ROUTES_FILE_VERSION
-    candidate = routes.model_copy(update={"routes": updated, "version": version})
+    candidate = routes.model_copy(update={"routes": updated,
+                                          "version": lowest_version(updated.values())})
     return parse_routes(routes_to_json(candidate), "the routes file to write")

@@ -26,7 +26,16 @@ from typing import Any
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
-from contract.routes_file import Link
+from contract.maintenance import (
+    ONE_SCHEDULE,
+    SOME_CHECKS,
+    WEEKDAYS,
+    check_wall_time,
+    once_problems,
+    time_zone_names,
+    weekly_problems,
+)
+from contract.routes_file import Link, MaintenanceWindow
 from contract.vocabulary import (
     DEFAULT_SEVERITY_MAP,
     MAX_CHECK_ID_DIGITS,
@@ -39,7 +48,6 @@ from infra.model import (
     BUILTIN_DEFAULTS,
     DEFAULT_AUTO_PAUSE_SECONDS,
     MAX_NAME_LENGTH,
-    WEEKDAYS,
     AlertGrouping,
     ChangeBudget,
     ExistingPolicy,
@@ -390,6 +398,7 @@ class _Checks:
             self._integration_name(key, _dict(service))
             self._integration_vendor(key, _dict(service))
             self._service_team(key, _dict(service))
+            self._maintenance(key, _dict(service))
         return self.problems
 
     def _add(self, path: PathKey, message: str, *, on_key: bool = False) -> None:
@@ -647,6 +656,45 @@ class _Checks:
                 on_key=True,
             )
 
+    def _maintenance(self, key: Any, service: dict[Any, Any]) -> None:
+        """The window rules of `contract.maintenance`, each on the key that breaks it."""
+        windows = _dict(service.get("integration")).get("maintenance")
+        if not isinstance(windows, list):
+            return
+        names: dict[str, PathKey] = {}
+        for index, window in enumerate(windows):
+            window = _dict(window)
+            path: PathKey = ("services", key, "integration", "maintenance", index)
+            name = window.get("name")
+            if isinstance(name, str):
+                first = names.setdefault(name, (*path, "name"))
+                if first != (*path, "name"):
+                    self._add((*path, "name"), f"{_render((*path, 'name'))}: window name "
+                              f"{name!r} is already used (line {self._line(first)})")
+            schedules = [part for part in ("once", "weekly") if part in window]
+            if len(schedules) != 1:
+                self._add(path, f"{_render(path)}: {ONE_SCHEDULE}", on_key=True)
+            once, weekly = _dict(window.get("once")), _dict(window.get("weekly"))
+            zone = window.get("time_zone")
+            if once and zone in time_zone_names():
+                times = [_wall_time(once.get(part)) for part in ("start", "end")]
+                if None not in times:
+                    self._window_rules((*path, "once"),
+                                       once_problems(times[0], times[1], str(zone)))
+            days, start, end = weekly.get("days"), weekly.get("start"), weekly.get("end")
+            if isinstance(days, list) and _is_hhmm(start) and _is_hhmm(end):
+                self._window_rules((*path, "weekly"), weekly_problems(days, start, end))
+            checks = window.get("checks")
+            if isinstance(checks, dict) and not any(checks.get(part) for part in
+                                                    ("ids", "guids", "tags")):
+                self._add((*path, "checks"), f"{_render((*path, 'checks'))}: {SOME_CHECKS}",
+                          on_key=True)
+
+    def _window_rules(self, base: PathKey, problems: list[tuple[PathKey, str]]) -> None:
+        for part, message in problems:
+            path = (*base, *part)
+            self._add(path, f"{_render(path)}: {message}")
+
     def _integration_name(self, key: Any, service: dict[Any, Any]) -> None:
         integration = _dict(service.get("integration"))
         if "name" in integration or service.get("integration") == "none":
@@ -690,6 +738,13 @@ def _typo_of(field: str, entry: dict[Any, Any]) -> bool:
 
 def _dict(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _wall_time(value: Any) -> str | None:
+    try:
+        return check_wall_time(value)
+    except ValueError:
+        return None  # pass 1 said what is wrong with it
 
 
 def _is_hhmm(value: Any) -> bool:
@@ -857,5 +912,7 @@ def _integration(
         check_tags=tuple(raw.checks.tags),
         severity_map=severity,
         links=tuple(Link(href=link.href, text=link.text) for link in raw.links),
+        maintenance=tuple(MaintenanceWindow.model_validate(window.model_dump())
+                          for window in raw.maintenance),
         adopt=raw.adopt,
     )

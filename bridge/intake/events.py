@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from bridge.intake.asm import AsmAlert, canonical_guid
 from contract.routes_file import Route
@@ -52,8 +54,12 @@ def build_event(
     action: Action,
     dedup_key: str,
     asm_base_url: str,
+    details: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The full Events API v2 body for one alert (resolve: only key, action, dedup)."""
+    """The full Events API v2 body for one alert (resolve: only key, action, dedup).
+
+    `details` go into custom_details after the alert's own fields (ASM's latest result,
+    `reconciled`, a maintenance catch-up: `bridge.intake.accept`)."""
     event: dict = {
         "routing_key": route.routing_key.get_secret_value(),
         "event_action": action,
@@ -69,7 +75,7 @@ def build_event(
         # A name of control characters only would be a blank source: PagerDuty refuses it.
         "source": source if _one_line(source) else check_label(alert),
         "severity": route.severity_map[alert.severity],
-        "custom_details": custom_details(alert, route_name),
+        "custom_details": _with(custom_details(alert, route_name), details),
     }
     if alert.timestamp:
         payload["timestamp"] = alert.timestamp
@@ -110,6 +116,12 @@ def check_label(alert: AsmAlert) -> str:
 def _one_line(text: str) -> str:
     # Newlines, tabs and other control characters make an unreadable incident title.
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _with(fields: dict, details: Mapping[str, Any] | None) -> dict:
+    if details:  # most events have none: no second dict on the webhook path
+        fields.update(details)
+    return fields
 
 
 def custom_details(alert: AsmAlert, route_name: str) -> dict:

@@ -21,6 +21,10 @@ promises, whatever number of bridges share it:
 - An event leaves only by `mark_delivered` or `dead_letter` (atomically moved); both,
   and `reschedule`, clear its lease in the same write. A delivered trigger records the
   key its incident was opened through (`incident_keys`), a delivered resolve forgets it.
+- `hold` applies `enqueue`'s duplicate and stale rules in one transaction with keeping
+  the alert as the check's held one (maintenance windows); it stores no event and leaves
+  the open urgency classes as they are, since PagerDuty was told nothing. `drop_held`
+  takes the version it read, so a newer held alert is never dropped.
 - `delivery_lock` is one lock per store for backends whose file cannot be shared by
   two deliverers (SQLite); leases are what keep one event in flight per lane.
 - After `close()` every call raises (the backend's closed-connection error).
@@ -38,13 +42,14 @@ refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from bridge.store.records import (
     Claim,
     Claimed,
     DeadLetter,
     Enqueued,
+    HeldAlert,
     IncomingAlert,
     KeyIncidents,
     KeyWindow,
@@ -109,6 +114,18 @@ class Store(Protocol):
 
     def open_keys(self, route: str, check_key: str) -> frozenset[str]:
         """Urgency classes the bridge believes open for a check."""
+        ...
+
+    def hold(self, alert: IncomingAlert, *, window: str, record: dict[str, Any]) -> Enqueued:
+        """Keep `record` as the check's held alert (no events), unless a duplicate or stale."""
+        ...
+
+    def held_alerts(self) -> list[HeldAlert]:
+        """Every held alert, oldest hold first."""
+        ...
+
+    def drop_held(self, route: str, check_key: str, version: int) -> bool:
+        """Forget the check's held alert if it is still at `version`; True when dropped."""
         ...
 
     def record_unclaimed(

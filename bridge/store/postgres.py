@@ -61,6 +61,7 @@ from bridge.store.records import (
     Claimed,
     DeadLetter,
     Enqueued,
+    HeldAlert,
     IncomingAlert,
     KeyIncidents,
     KeyWindow,
@@ -484,48 +485,15 @@ class PostgresStore:
         return result
 
     def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> _Job:
-        route, check_key, fingerprint = alert.route, _text(alert.check_key), alert.fingerprint
+        route, check_key = alert.route, _text(alert.check_key)
         key = (route, check_key)
 
         def job(tx: _Tx) -> Enqueued:
             cur, now = tx.cur, tx.now
-            if now - self._last_prune >= rows.PRUNE_EVERY:
-                cur.execute(_skip_locked_delete("last_alerts", "seen_at < %s"),
-                            (now - self._window,))
-                self._last_prune = now
-            check = tx.checks.setdefault(key, _CheckState())
-            last_fp, seen_at, newest_at = check.last_fp, check.seen_at, check.newest_at
-            seen, open_keys = check.fingerprints, check.open_keys
-            # A duplicate repeats the check's *latest* accepted alert (see SqliteStore).
-            if (fingerprint is not None and last_fp == fingerprint
-                    and seen_at >= now - self._window):
-                return Enqueued("duplicate")
-            if alert.asm_time is not None:
-                prints = seen.split(",") if seen else []
-                if newest_at is not None and (alert.asm_time < newest_at or (
-                        alert.asm_time == newest_at and alert.fingerprint in prints)):
-                    self._record_stale(cur, now, alert, key, newest_at)
-                    return Enqueued("stale", newest_alert_at=newest_at)
-                if newest_at is None or alert.asm_time > newest_at:
-                    prints = []
-                if fingerprint is not None:
-                    prints = [*prints, fingerprint][-rows.FINGERPRINTS_AT_NEWEST:]
-                cur.execute(
-                    "INSERT INTO check_alerts (route, check_key, newest_at, fingerprints)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
-                    " newest_at = excluded.newest_at, fingerprints = excluded.fingerprints",
-                    (*key, alert.asm_time, ",".join(prints)))
-                check.newest_at, check.fingerprints = alert.asm_time, ",".join(prints)
-            if fingerprint is not None:
-                cur.execute(
-                    "INSERT INTO last_alerts (route, check_key, fingerprint, seen_at)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
-                    " fingerprint = excluded.fingerprint, seen_at = excluded.seen_at",
-                    (*key, fingerprint, now))
-                check.last_fp, check.seen_at = fingerprint, now
-            elif last_fp is not None:  # an alert without a fingerprint is still the latest
-                cur.execute("DELETE FROM last_alerts WHERE route = %s AND check_key = %s", key)
-                check.last_fp = check.seen_at = None
+            refused, check = self._admit(tx, alert)
+            if refused is not None:
+                return refused
+            open_keys = check.open_keys
             open_now = frozenset(open_keys.split(",")) if open_keys else frozenset()
             events, open_after = events_for(open_now)
             if events:
@@ -549,6 +517,93 @@ class PostgresStore:
 
         return _Job(job, ((CHECK_LOCK, f"{route}\x1f{check_key}"),),
                     wakes=lambda result: result.verdict == "stored", checks=(key,))
+
+    def _admit(self, tx: _Tx, alert: IncomingAlert) -> tuple[Enqueued | None, _CheckState]:
+        """A duplicate or stale verdict for `alert` (None once it is taken as the check's
+        latest alert: fingerprint and ASM time recorded), and the check's state. Runs
+        under the check's lock; the job declares `checks=(key,)` so the state is read."""
+        cur, now = tx.cur, tx.now
+        route, check_key, fingerprint = alert.route, _text(alert.check_key), alert.fingerprint
+        key = (route, check_key)
+        if now - self._last_prune >= rows.PRUNE_EVERY:
+            cur.execute(_skip_locked_delete("last_alerts", "seen_at < %s"),
+                        (now - self._window,))
+            self._last_prune = now
+        check = tx.checks.setdefault(key, _CheckState())
+        last_fp, seen_at, newest_at = check.last_fp, check.seen_at, check.newest_at
+        seen = check.fingerprints
+        # A duplicate repeats the check's *latest* accepted alert (see SqliteStore).
+        if (fingerprint is not None and last_fp == fingerprint
+                and seen_at >= now - self._window):
+            return Enqueued("duplicate"), check
+        if alert.asm_time is not None:
+            prints = seen.split(",") if seen else []
+            if newest_at is not None and (alert.asm_time < newest_at or (
+                    alert.asm_time == newest_at and alert.fingerprint in prints)):
+                self._record_stale(cur, now, alert, key, newest_at)
+                return Enqueued("stale", newest_alert_at=newest_at), check
+            if newest_at is None or alert.asm_time > newest_at:
+                prints = []
+            if fingerprint is not None:
+                prints = [*prints, fingerprint][-rows.FINGERPRINTS_AT_NEWEST:]
+            cur.execute(
+                "INSERT INTO check_alerts (route, check_key, newest_at, fingerprints)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
+                " newest_at = excluded.newest_at, fingerprints = excluded.fingerprints",
+                (*key, alert.asm_time, ",".join(prints)))
+            check.newest_at, check.fingerprints = alert.asm_time, ",".join(prints)
+        if fingerprint is not None:
+            cur.execute(
+                "INSERT INTO last_alerts (route, check_key, fingerprint, seen_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (route, check_key) DO UPDATE SET"
+                " fingerprint = excluded.fingerprint, seen_at = excluded.seen_at",
+                (*key, fingerprint, now))
+            check.last_fp, check.seen_at = fingerprint, now
+        elif last_fp is not None:  # an alert without a fingerprint is still the latest
+            cur.execute("DELETE FROM last_alerts WHERE route = %s AND check_key = %s", key)
+            check.last_fp = check.seen_at = None
+        return None, check
+
+    # -- maintenance windows ---------------------------------------------------
+
+    def hold(self, alert: IncomingAlert, *, window: str, record: dict[str, Any]) -> Enqueued:
+        """Keep `record` as the check's held alert in the alert's transaction: duplicate and
+        stale rules as for `enqueue`; no event, open urgency classes unchanged."""
+        route, check_key = alert.route, _text(alert.check_key)
+        text = rows.dump_held(record)
+
+        def job(tx: _Tx) -> Enqueued:
+            refused, _ = self._admit(tx, alert)
+            if refused is not None:
+                return refused
+            tx.cur.execute(
+                "INSERT INTO held_alerts (route, check_key, window_name, alert, held_at,"
+                " updated_at, version) VALUES (%s, %s, %s, %s, %s, %s, 1)"
+                " ON CONFLICT (route, check_key) DO UPDATE SET"
+                " window_name = excluded.window_name, alert = excluded.alert,"
+                " updated_at = excluded.updated_at, version = held_alerts.version + 1",
+                (route, check_key, _text(window), _text(text), tx.now, tx.now))
+            return Enqueued("stored")
+
+        try:
+            result = self._write(_Job(job, ((CHECK_LOCK, f"{route}\x1f{check_key}"),),
+                                      checks=((route, check_key),)))
+        except psycopg.Error:
+            self._note_commit(False)
+            raise
+        self._note_commit(True)
+        return result
+
+    def held_alerts(self) -> list[HeldAlert]:
+        """Every held alert, oldest hold first."""
+        return [rows.held_from_row(row) for row in self._read(rows.HELD_ALERTS)]
+
+    def drop_held(self, route: str, check_key: str, version: int) -> bool:
+        """Forget the check's held alert if it is still at `version`."""
+        # RETURNING, not rowcount: in a pipeline the count is not known until the sync.
+        return self._write(_Job(lambda tx: tx.cur.execute(
+            "DELETE FROM held_alerts WHERE route = %s AND check_key = %s AND version = %s"
+            " RETURNING version", (route, _text(check_key), version)).fetchone() is not None))
 
     @staticmethod
     def _record_stale(cur: Any, now: float, alert: IncomingAlert, key: tuple[str, str],

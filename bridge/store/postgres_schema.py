@@ -1,7 +1,8 @@
 """The PostgreSQL store's schema, as the migrations that build it (table `apica_pd_schema`).
 
-The same tables as the SQLite store at its version 4 (`bridge.store.sqlite_schema`),
-in PostgreSQL's types; the version numbers are this backend's own. `MIGRATIONS[n]`
+The same tables as the SQLite store (`bridge.store.sqlite_schema`; its version 4 is
+this backend's 1, its 5 this backend's 2), in PostgreSQL's types; the version numbers
+are this backend's own. `MIGRATIONS[n]`
 takes a store from version n to n + 1; a released migration is history: never edit
 it, append the next one. A store newer than this bridge knows is refused.
 
@@ -134,6 +135,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"""CREATE TABLE probe (
             id integer PRIMARY KEY,
             at {_TIME} NOT NULL
+        )""",
+    ),
+    # 2: alerts held by maintenance windows (issue 14), as the SQLite store's version 5:
+    # per check the latest, paged or resolved when no window covers the check any more.
+    (
+        f"""CREATE TABLE held_alerts (
+            route text NOT NULL,
+            check_key text NOT NULL,
+            window_name text NOT NULL,
+            alert text NOT NULL,
+            held_at {_TIME} NOT NULL,
+            updated_at {_TIME} NOT NULL,
+            version integer NOT NULL,
+            PRIMARY KEY (route, check_key)
         )""",
     ),
 )

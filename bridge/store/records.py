@@ -50,6 +50,22 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class HeldAlert:
+    """An alert a maintenance window holds instead of paging: per check the latest one
+    that came while a window covered it, paged or resolved once none does
+    (`bridge.maintenance`). `alert` is the intake's own record of it; `version` grows
+    with every alert held for the check, so `drop_held` never drops a newer one."""
+
+    route: str
+    check_key: str
+    window: str
+    alert: dict[str, Any]
+    held_at: float
+    updated_at: float
+    version: int
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """What every stored event carries, pending or dead: its body and its lane (route)."""
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from bridge.store.records import StoredEvent
+from bridge.store.records import HeldAlert, StoredEvent
 
 DEFAULT_DUPLICATE_WINDOW = 60.0
 # Forget duplicate fingerprints and old sends at most this often (seconds), not on every
@@ -47,3 +47,17 @@ def dump_body(body: dict[str, Any]) -> str:
     # The key is chosen at send time; a stored body never carries one.
     return json.dumps({k: v for k, v in body.items() if k != "routing_key"},
                       separators=(",", ":"), ensure_ascii=False)
+
+
+# Held alerts (maintenance windows), the same on both backends.
+HELD_ALERTS = ("SELECT route, check_key, window_name, alert, held_at, updated_at, version"
+               " FROM held_alerts ORDER BY held_at, route, check_key")
+
+
+def dump_held(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+def held_from_row(row: Sequence[Any]) -> HeldAlert:
+    route, check_key, window, alert, held_at, updated_at, version = row
+    return HeldAlert(route, check_key, window, json.loads(alert), held_at, updated_at, version)

@@ -48,6 +48,7 @@ from bridge.store.records import (
     Claimed,
     DeadLetter,
     Enqueued,
+    HeldAlert,
     IncomingAlert,
     KeyIncidents,
     KeyWindow,
@@ -296,33 +297,12 @@ class SqliteStore:
 
     def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> Job[Enqueued]:
         now = self._clock()
-        route, check_key, fingerprint = alert.route, alert.check_key, alert.fingerprint
+        route, check_key = alert.route, alert.check_key
 
         def job(db: sqlite3.Connection) -> Enqueued:
-            if now - self._last_prune >= rows.PRUNE_EVERY:
-                db.execute("DELETE FROM last_alerts WHERE seen_at < ?", (now - self._window,))
-                self._last_prune = now
-            # A duplicate repeats the check's *latest* accepted alert: F, I, F within the
-            # window is a re-trigger after a resolve, not a copy of the first F.
-            last = db.execute(
-                "SELECT fingerprint, seen_at FROM last_alerts WHERE route = ? AND check_key = ?",
-                (route, check_key),
-            ).fetchone()
-            if (fingerprint is not None and last is not None and last[0] == fingerprint
-                    and last[1] >= now - self._window):
-                return Enqueued("duplicate")
-            newest = self._newer_alert(db, alert, now)
-            if newest is not None:
-                return Enqueued("stale", newest_alert_at=newest)
-            if fingerprint is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO last_alerts (route, check_key, fingerprint, seen_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (route, check_key, fingerprint, now),
-                )
-            elif last is not None:  # an alert without a fingerprint is still the latest
-                db.execute("DELETE FROM last_alerts WHERE route = ? AND check_key = ?",
-                           (route, check_key))
+            refused = self._admit(db, alert, now)
+            if refused is not None:
+                return refused
             open_now = self._open_keys(db, route, check_key)
             events, open_after = events_for(open_now)
             db.executemany(
@@ -345,6 +325,77 @@ class SqliteStore:
             return Enqueued("stored", len(events))
 
         return job
+
+    def _admit(self, db: sqlite3.Connection, alert: IncomingAlert, now: float
+               ) -> Enqueued | None:
+        """A duplicate or stale verdict for `alert`; None once it is taken as the check's
+        latest alert (its fingerprint and ASM time recorded)."""
+        route, check_key, fingerprint = alert.route, alert.check_key, alert.fingerprint
+        if now - self._last_prune >= rows.PRUNE_EVERY:
+            db.execute("DELETE FROM last_alerts WHERE seen_at < ?", (now - self._window,))
+            self._last_prune = now
+        # A duplicate repeats the check's *latest* accepted alert: F, I, F within the
+        # window is a re-trigger after a resolve, not a copy of the first F.
+        last = db.execute(
+            "SELECT fingerprint, seen_at FROM last_alerts WHERE route = ? AND check_key = ?",
+            (route, check_key),
+        ).fetchone()
+        if (fingerprint is not None and last is not None and last[0] == fingerprint
+                and last[1] >= now - self._window):
+            return Enqueued("duplicate")
+        newest = self._newer_alert(db, alert, now)
+        if newest is not None:
+            return Enqueued("stale", newest_alert_at=newest)
+        if fingerprint is not None:
+            db.execute(
+                "INSERT OR REPLACE INTO last_alerts (route, check_key, fingerprint, seen_at)"
+                " VALUES (?, ?, ?, ?)",
+                (route, check_key, fingerprint, now),
+            )
+        elif last is not None:  # an alert without a fingerprint is still the latest
+            db.execute("DELETE FROM last_alerts WHERE route = ? AND check_key = ?",
+                       (route, check_key))
+        return None
+
+    # -- maintenance windows ---------------------------------------------------
+
+    def hold(self, alert: IncomingAlert, *, window: str, record: dict[str, Any]) -> Enqueued:
+        """Keep `record` as the check's held alert in the alert's transaction: duplicate and
+        stale rules as for `enqueue`; no event, open urgency classes unchanged."""
+        now = self._clock()
+        text = rows.dump_held(record)
+
+        def job(db: sqlite3.Connection) -> Enqueued:
+            refused = self._admit(db, alert, now)
+            if refused is not None:
+                return refused
+            db.execute(
+                "INSERT INTO held_alerts (route, check_key, window_name, alert, held_at,"
+                " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (route, check_key) DO UPDATE SET"
+                " window_name = excluded.window_name, alert = excluded.alert,"
+                " updated_at = excluded.updated_at, version = version + 1",
+                (alert.route, alert.check_key, window, text, now, now),
+            )
+            return Enqueued("stored")
+
+        try:
+            result = self._write(job)
+        except sqlite3.Error:
+            self._note_commit(False)
+            raise
+        self._note_commit(True)
+        return result
+
+    def held_alerts(self) -> list[HeldAlert]:
+        """Every held alert, oldest hold first."""
+        return [rows.held_from_row(row) for row in self._read(rows.HELD_ALERTS)]
+
+    def drop_held(self, route: str, check_key: str, version: int) -> bool:
+        """Forget the check's held alert if it is still at `version`."""
+        return bool(self._write(lambda db: db.execute(
+            "DELETE FROM held_alerts WHERE route = ? AND check_key = ? AND version = ?",
+            (route, check_key, version)).rowcount))
 
     @staticmethod
     def _newer_alert(db: sqlite3.Connection, alert: IncomingAlert, now: float) -> str | None:

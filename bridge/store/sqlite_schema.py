@@ -177,6 +177,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pad BLOB NOT NULL
         )""",
     ),
+    # 5: alerts held by maintenance windows (issue 14): per check the latest, paged or
+    # resolved when no window covers the check any more.
+    (
+        """CREATE TABLE IF NOT EXISTS held_alerts (
+            route TEXT NOT NULL,
+            check_key TEXT NOT NULL,
+            window_name TEXT NOT NULL,
+            alert TEXT NOT NULL,
+            held_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (route, check_key)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ from apica_pagerduty.cli import QUICK_COMMANDS, build_parser, main
 EXPECTED = {
     "validate", "schema", "plan", "diff", "routes", "asm", "serve", "asm-setup", "outbox",
     "dead-letters", "unclaimed", "store", "test-route", "sandbox", "demo", "import",
-    "change-event",
+    "change-event", "maintenance",
 }
 
 

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from apica_pagerduty.demo import STORIES, DemoFailed, check_incidents, choose_engine, run_demo
+from apica_pagerduty.demo import (
+    ALL_STORIES,
+    GAP,
+    HELD,
+    STORIES,
+    WINDOW,
+    DemoFailed,
+    check_incidents,
+    choose_engine,
+    run_demo,
+)
 from apica_pagerduty.pulumi_engine import ToolsNotBuilt
 from contract.routes_file import load_routes_file
 
@@ -29,6 +39,8 @@ def test_every_story_leaves_the_incidents_it_implies(demo_run):
     summary = sorted((i["service_name"], i["urgency"], i["status"]) for i in incidents)
     assert summary == [
         ("Legacy Web", "high", "resolved"),
+        ("Search", "high", "triggered"),
+        ("Search", "high", "triggered"),
         ("Search", "high", "triggered"),
         ("Search", "high", "triggered"),
         ("Search", "low", "resolved"),
@@ -53,7 +65,7 @@ def test_routes_file_is_private_and_keys_never_logged(demo_run):
     assert stat.S_IMODE(os.stat(routes_path).st_mode) == 0o600
     keys = [r.routing_key.get_secret_value() for r in load_routes_file(routes_path).routes.values()]
     assert len(keys) == 4
-    log = (work / "bridge.log").read_text()
+    log = (work / "bridge.log").read_text() + (work / "bridge-asm.log").read_text()
     assert "listening" in log
     for key in keys:
         assert key not in log
@@ -64,8 +76,32 @@ def test_progress_is_shown_step_by_step(demo_run):
     _, _, output = demo_run
     steps = [line for line in output.splitlines() if line.startswith("==> ")]
     assert [s.split()[1] for s in steps] == [
-        "PagerDuty", "applying", "handing", "starting", "posting", "waiting", "incidents",
+        "PagerDuty", "applying", "handing", "starting", "posting", "waiting",
+        "the", "starting", "check", "the", "incidents",
     ]
+
+
+def _details(incidents: list[dict], check_id: int) -> dict:
+    [incident] = [i for i in incidents
+                  if i["alerts"][0]["custom_details"].get("check_id") == check_id]
+    return incident["alerts"][0]["custom_details"]
+
+
+def test_the_gap_is_repaired_from_asms_state_and_marked(demo_run):
+    incidents, work, output = demo_run
+    details = _details(incidents, GAP.check_id)
+    assert details["reconciled"] is True
+    assert (details["asm_result"]["value"], details["asm_result"]["threshold_e"]) == (30000, 3000)
+    assert f"ASM's webhook for check {GAP.check_id}: connection refused" in output
+    assert '"event": "reconciled"' in (work / "bridge-asm.log").read_text()
+
+
+def test_the_check_held_by_the_window_pages_at_its_end(demo_run):
+    incidents, _, output = demo_run
+    details = _details(incidents, HELD.check_id)
+    assert details["maintenance"]["window"] == WINDOW
+    assert "reconciled" not in details
+    assert f"no incident for check {HELD.check_id} while the window is open" in output
 
 
 def test_a_difference_is_reported_per_story():
@@ -83,7 +119,7 @@ def test_a_difference_is_reported_per_story():
         "a warning that escalates to error is re-raised at high urgency (check 151): "
         "expected Search/low/resolved, Search/high/triggered, got no incident"
     )
-    assert len(problems) == len(STORIES)
+    assert len(problems) == len(ALL_STORIES)
 
 
 def _not_built() -> Path:

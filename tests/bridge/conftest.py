@@ -28,8 +28,10 @@ from bridge.store.location import StoreLocation, open_store
 from bridge.store.records import Enqueued, IncomingAlert, NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
 from contract.routes_file import Route, RoutesFile, parse_routes, write_routes_file
+from sandbox.asm_api import AsmSandbox
 from sandbox.postgres_cluster import PostgresCluster
 from sandbox.server import PagerDutySandbox
+from tests.conftest import ASM_TICKET
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -372,3 +374,42 @@ def storing_bridge(tmp_path: Path, routes_file: Path, metrics: BridgeMetrics):
         )
         with LoopbackServer(app) as server:
             yield StoringBridge(server.url, outbox, metrics)
+
+
+# -- ASM's own state (reconciliation, enrichment) against the real bridge process ---------
+
+
+@pytest.fixture
+def live_asm() -> Iterator[AsmSandbox]:
+    """An ASM sandbox on the real clock (the bridge process compares its times with the
+    webhooks' own)."""
+    with AsmSandbox(auth_ticket=ASM_TICKET) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def pd_routes(tmp_path: Path, pd: PagerDutySandbox) -> tuple[Path, str]:
+    """The checkout route of `routes_document` on a new sandbox service: (file, service id)."""
+    doc = routes_document(catch_all=None)
+    service = pd.state.create_service(name=f"Checkout {len(pd.state.services())}",
+                                      urgency="severity_based")
+    key = pd.state.add_integration(service["id"], name="Apica-Checkout")["integration_key"]
+    doc["routes"] = {"checkout": {**doc["routes"]["checkout"], "routing_key": key}}
+    path = tmp_path / "routes.json"
+    path.write_text(json.dumps(doc))
+    return path, service["id"]
+
+
+def incidents_by_check(pd: PagerDutySandbox, service: str) -> dict[int, list[tuple[str, str]]]:
+    """The service's incidents as check id -> [(urgency, status)], oldest first."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for incident in pd.state.incidents(service):
+        details = incident["alerts"][0]["custom_details"]
+        found.setdefault(details["check_id"], []).append((incident["urgency"],
+                                                          incident["status"]))
+    return found
+
+
+def webhook_time() -> str:
+    """Now as ASM's %UTC-T% renders it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

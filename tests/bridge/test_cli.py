@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ import pytest
 from bridge.cli import main
 from bridge.store.records import NewEvent
 from bridge.store.sqlite import SqliteStore, outbox_path
-from tests.bridge.conftest import TOKEN, enqueue, new_event
+from contract.routes_file import parse_routes
+from tests.bridge.conftest import TOKEN, enqueue, make_alert, new_event, routes_document
 
 KEY = "Q" * 28 + "wxyz"
 
@@ -159,6 +161,32 @@ def test_outbox_json_keys_and_without_a_readable_routes_file(capsys, keyed, tmp_
         for key, count in [("...g0n3", 1), ("...n3w2", 1), ("...0ld1", 2)]]
     assert [(p["route"], p["reason"], p["count"]) for p in report["route_problems"]] == [
         ("web", "integration_gone", 1)]
+
+
+def test_outbox_lists_alerts_held_by_maintenance_windows(capsys, tmp_path):
+    from bridge.intake.pipeline import Intake
+    from sandbox.clock import ManualClock
+
+    doc = routes_document()
+    doc["version"] = 3
+    doc["routes"]["checkout"]["maintenance"] = [{
+        "name": "deploy", "time_zone": "UTC",
+        "once": {"start": "2026-12-05T21:00", "end": "2026-12-05T22:00"}}]
+    routes = parse_routes(json.dumps(doc), "routes.json")
+    data = tmp_path / "held"
+    with SqliteStore(outbox_path(data), clock=lambda: 1_765_000_000.0) as box:
+        Intake(box, asm_base_url="https://asm.example",
+               clock=ManualClock(datetime(2026, 12, 5, 21, 30, tzinfo=UTC))).accept(
+            "checkout", routes.routes["checkout"], make_alert(severity="F"))
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data))
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "held by maintenance window deploy: route checkout check id:101: trigger F, held "
+        "since 2025-12-06T05:46:40+00:00 (sent when the window ends)")
+    code, out, _ = run(capsys, "outbox", "--data-dir", str(data), "--json")
+    assert json.loads(out)["held_alerts"] == [{
+        "route": "checkout", "check": "id:101", "window": "deploy", "action": "trigger",
+        "severity": "F", "held_since": "2025-12-06T05:46:40+00:00"}]
 
 
 def test_outbox_missing_store_is_an_error_not_created(capsys, tmp_path):
@@ -344,7 +372,7 @@ def test_a_store_of_a_newer_bridge_is_one_line_not_a_traceback(capsys, tmp_path)
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 99, and this "
-                   "bridge knows up to 4; run the bridge that wrote it (or a newer one)\n")
+                   "bridge knows up to 5; run the bridge that wrote it (or a newer one)\n")
 
 
 # -- hostile surroundings: a full disk, no write access, a reader that goes away -------
@@ -441,7 +469,7 @@ def test_looking_neither_creates_nor_migrates(capsys, tmp_path):
     code, out, err = run(capsys, "outbox", "--data-dir", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == (f"apica-pd outbox: {path}: the outbox has schema version 2, and this bridge "
-                   "reads version 4; start the bridge once (or run `apica-pd store migrate`) "
+                   "reads version 5; start the bridge once (or run `apica-pd store migrate`) "
                    "to upgrade it\n")
     with sqlite3.connect(path) as db:
         assert schema_version(db) == 2

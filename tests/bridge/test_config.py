@@ -65,6 +65,23 @@ def test_bad_values_name_the_variable(env, message):
     assert message in str(caught.value)
 
 
+def test_asm_settings_are_off_unless_asked_for_and_severities_are_letters():
+    config = load_config(env={})
+    assert (config.asm_reconcile, config.asm_enrich, config.asm_reconcile_interval,
+            config.asm_reconcile_severities, config.asm_enrich_deadline) == (
+        False, False, 60.0, "FEW", 1.0)
+    asked = load_config(env={"APICA_PD_ASM_RECONCILE": "true", "APICA_PD_ASM_ENRICH": "1",
+                             "APICA_PD_ASM_RECONCILE_SEVERITIES": "fe"})
+    assert (asked.asm_reconcile, asked.asm_enrich, asked.asm_reconcile_severities) == (
+        True, True, "FE")
+    for letters in ("", "FX", "FF", "I"):
+        with pytest.raises(ConfigError) as caught:
+            load_config(env={"APICA_PD_ASM_RECONCILE_SEVERITIES": letters or " "})
+        assert str(caught.value) == (
+            f"APICA_PD_ASM_RECONCILE_SEVERITIES: asm_reconcile_severities {letters or ' '!r}: "
+            "use letters of F, E and W, each once (e.g. FE)")
+
+
 def test_config_file_errors(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("listen_port = 1\ntokens = 'x'\n")
@@ -113,7 +130,7 @@ def test_no_credentials_on_a_public_address_refuses_to_start():
 
 NUMERIC = {"listen_port", "body_limit", "reload_interval", "header_limit", "header_count_limit",
            "header_timeout", "body_timeout", "idle_timeout", "connection_limit", "events_timeout",
-           "events_per_key"}
+           "events_per_key", "asm_reconcile_interval", "asm_enrich_deadline"}
 
 
 def test_the_numeric_settings_are_the_ones_tested_below():
@@ -164,6 +181,14 @@ NUMBERS = [
     ("events_per_key", "inf", "'inf' is not a valid int"),
     ("events_per_key", "0", "events_per_key 0 is too small (at least 1)"),
     ("events_per_key", "10001", "events_per_key 10001 is too large (at most 10000)"),
+    ("asm_reconcile_interval", "nan", "'nan' is not a finite number"),
+    ("asm_reconcile_interval", "0.5",
+     "asm_reconcile_interval 0.5 is too small (at least 1 seconds)"),
+    ("asm_reconcile_interval", "86401",
+     "asm_reconcile_interval 86401 is too large (at most 86400 seconds)"),
+    ("asm_enrich_deadline", "inf", "'inf' is not a finite number"),
+    ("asm_enrich_deadline", "0", "asm_enrich_deadline must be more than 0 seconds (got 0)"),
+    ("asm_enrich_deadline", "1.5", "asm_enrich_deadline 1.5 is too large (at most 1 seconds)"),
 ]
 
 

@@ -13,6 +13,7 @@ from contract.routes_file import (
     MAX_PREVIOUS_ROUTING_KEYS,
     MAX_ROUTES_FILE_BYTES,
     load_routes_file,
+    lowest_version,
     parse_routes,
     routes_to_json,
     write_routes_file,
@@ -69,9 +70,9 @@ def test_key_never_shows_outside_the_file_itself():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"version": 3}, "r.json: version must be 1 or 2 (got 3); regenerate it with this "
+        ({"version": 4}, "r.json: version must be 1, 2 or 3 (got 4); regenerate it with this "
          "release's `apica-pd routes pull`"),
-        ({"version": True}, "r.json: version must be 1 or 2 (got True)"),
+        ({"version": True}, "r.json: version must be 1, 2 or 3 (got True)"),
         ({"catch_all": "nope"}, "catch_all names route 'nope', which is not in routes"),
         ({"routes": {"Bad Name": routes_doc()["routes"]["checkout"]}},
          "routes.Bad Name.[key]: String should match pattern"),
@@ -297,3 +298,85 @@ def test_a_file_without_version_2_fields_is_written_as_an_older_bridge_reads_it(
     assert written["version"] == 1
     assert set(written["routes"]["checkout"]) == set(routes_doc()["routes"]["checkout"]) | {
         "service_url"}
+
+
+# -- version 3: maintenance windows ----------------------------------------------------
+
+WEEKLY = {"name": "weekly-deploy", "time_zone": "Europe/Berlin",
+          "weekly": {"days": ["sat"], "start": "22:00", "end": "01:30"}}
+ONCE = {"name": "db-move", "time_zone": "UTC",
+        "once": {"start": "2026-12-05 22:00", "end": "2026-12-06T02:00"},
+        "checks": {"ids": [101], "tags": ["Env: Staging"]}}
+
+
+def _version_3(*windows: dict, **fields: object) -> dict:
+    doc = _with_route(maintenance=list(windows), **fields)
+    doc["version"] = 3
+    return doc
+
+
+def test_version_3_round_trips_windows_as_written_and_normalised(tmp_path):
+    routes = parse_routes(json.dumps(_version_3(WEEKLY, ONCE)), "r.json")
+    weekly, once = routes.routes["checkout"].maintenance
+    assert (weekly.weekly.days, weekly.weekly.end, weekly.checks) == (("sat",), "01:30", None)
+    assert (once.once.start, once.once.end) == ("2026-12-05T22:00:00", "2026-12-06T02:00:00")
+    assert once.checks.ids == (101,) and once.checks.tags == ("Env: Staging",)
+    again = load_routes_file(write_routes_file(tmp_path / "routes.json", routes))
+    assert again == routes
+    written = json.loads(routes_to_json(routes))["routes"]["checkout"]["maintenance"]
+    # Unused parts are not written: an older reader of version 3 sees only what is set.
+    assert written[0] == {"name": "weekly-deploy", "time_zone": "Europe/Berlin",
+                          "weekly": {"days": ["sat"], "start": "22:00", "end": "01:30"}}
+    assert set(written[1]) == {"name", "time_zone", "once", "checks"}
+
+
+def test_version_3_reads_version_2_fields_too():
+    doc = _version_3(WEEKLY, integration_id="PINT002",
+                     previous_routing_keys=[{"routing_key": OLD_KEY}])
+    route = parse_routes(json.dumps(doc), "r.json").routes["checkout"]
+    assert route.listed_keys() == {KEY, OLD_KEY} and route.uses_version_3()
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({**_version_3(WEEKLY), "version": 2},
+         "r.json: (top level): Value error, route 'checkout' has maintenance windows, which "
+         "need version 3"),
+        (_version_3(WEEKLY, dict(WEEKLY, time_zone="Europe/Berlin")),
+         "routes.checkout: Value error, maintenance.1: window name 'weekly-deploy' is used "
+         "twice"),
+        (_version_3(dict(WEEKLY, time_zone="Europe/Berln")),
+         "routes.checkout.maintenance.0.time_zone: Value error, unknown time zone "
+         "'Europe/Berln'; did you mean 'Europe/Berlin'?"),
+        (_version_3(dict(ONCE, once={"start": "2026-12-05T22:00", "end": "2026-12-05T21:00"})),
+         "routes.checkout.maintenance.0: Value error, end: end 2026-12-05T21:00:00 must be "
+         "after start 2026-12-05T22:00:00"),
+        (_version_3(dict(WEEKLY, once=ONCE["once"])),
+         "routes.checkout.maintenance.0: Value error, a window needs exactly one of `once` "
+         "(one-off) or `weekly`"),
+        (_version_3(dict(WEEKLY, weekly={"days": ["sat", "sat"], "start": "22:00",
+                                         "end": "23:00"})),
+         "routes.checkout.maintenance.0.weekly: Value error, days[1]: 'sat' is listed twice"),
+        (_version_3(dict(WEEKLY, checks={"ids": []})),
+         "routes.checkout.maintenance.0.checks: Value error, name at least one check id, GUID "
+         "or tag"),
+        (_version_3(dict(WEEKLY, name="two\nlines")),
+         "routes.checkout.maintenance.0.name: Value error, must be one line of text"),
+        (_version_3(*[dict(WEEKLY, name=f"w{i}") for i in range(51)]),
+         "routes.checkout.maintenance: Tuple should have at most 50 items after validation"),
+    ],
+)
+def test_version_3_windows_are_checked(doc, message):
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes(json.dumps(doc), "r.json")
+    assert message in str(caught.value)
+
+
+def test_the_lowest_version_holds_exactly_the_fields_used():
+    plain = parse_routes(json.dumps(routes_doc()), "r.json").routes["checkout"]
+    keys = parse_routes(json.dumps(_version_2(integration_id="PINT002")), "r.json")
+    windows = parse_routes(json.dumps(_version_3(WEEKLY)), "r.json")
+    assert lowest_version([plain]) == 1
+    assert lowest_version([plain, keys.routes["checkout"]]) == 2
+    assert lowest_version([keys.routes["checkout"], windows.routes["checkout"]]) == 3

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from apica_pagerduty.demo import DEFAULT_STACK, STORIES, check_incidents, play_stories
+from apica_pagerduty.demo import ALL_STORIES, DEFAULT_STACK, check_incidents, play_stories
 from apica_pagerduty.pulumi_engine import Provider, PulumiProject
 from contract.routes_file import load_routes_file
 from sandbox.pulumi_provider import PROVIDER_VERSION
@@ -177,7 +177,7 @@ def test_routes_pull_feeds_the_bridge_and_every_story_pages_as_expected(
     out = io.StringIO()
     incidents = play_stories(applied.pd, routes, routes_path, tmp_path, out)
     assert check_incidents(incidents) == []
-    assert len(incidents) == sum(len(story.expected) for story in STORIES)
+    assert len(incidents) == sum(len(story.expected) for story in ALL_STORIES)
 
 
 def test_destroy_leaves_nothing_of_ours_in_the_sandbox(applied: Applied):

@@ -243,6 +243,32 @@ def _only(diff: StackDiff) -> Change:
     return change
 
 
+def test_maintenance_windows_show_as_one_line_each_by_name(tmp_path: Path) -> None:
+    deploy = {"name": "deploy", "time_zone": "Europe/Berlin",
+              "weekly": {"days": ["sat"], "start": "22:00", "end": "02:00"}}
+    move = {"name": "move", "time_zone": "UTC", "checks": {"ids": [101]},
+            "once": {"start": "2026-12-05T22:00", "end": "2026-12-06T02:00"}}
+    windows = _svc(BASE, "checkout")["integration"] | {"maintenance": [deploy]}
+    old = copy.deepcopy(BASE)
+    _svc(old, "checkout")["integration"] = windows
+    new = copy.deepcopy(old)
+    later = dict(deploy, weekly={"days": ["sat", "sun"], "start": "23:00", "end": "02:00"})
+    _svc(new, "checkout")["integration"]["maintenance"] = [later, move]
+    change = _only(diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", new)))
+    assert (change.kind, change.subject, change.destructive) == ("change", "route", False)
+    assert change.properties == (
+        PropertyChange("maintenance.deploy",
+                       "weekly sat 22:00-02:00 (next day) Europe/Berlin, every check",
+                       "weekly sat, sun 23:00-02:00 (next day) Europe/Berlin, every check"),
+        PropertyChange("maintenance.move", None,
+                       "once 2026-12-05 22:00 - 2026-12-06 02:00 UTC, ids 101"),
+    )
+    removed = _only(diff_stacks(_stack(tmp_path, "old", old), _stack(tmp_path, "new", BASE)))
+    assert removed.properties == (PropertyChange(
+        "maintenance.deploy", "weekly sat 22:00-02:00 (next day) Europe/Berlin, every check",
+        None),)
+
+
 def test_removed_service_says_what_stops_paging(tmp_path: Path) -> None:
     change = _only(_diff(tmp_path, _delete("services/legacy")))
     assert change.logical_name == "service-legacy-apica"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from contract.routes_file import parse_routes
+from contract.routes_file import MaintenanceWindow, parse_routes
 from contract.vocabulary import DEFAULT_SEVERITY_MAP
 from infra.model import (
     AlertGrouping,
@@ -293,6 +293,26 @@ def test_routes_document_is_a_valid_routes_file() -> None:
     assert web.routing_key.get_secret_value() == KEY
     assert routes.routes["legacy"].service_url is None
     assert routes.routes["legacy"].service_name == "Legacy"
+
+
+def test_routes_document_carries_windows_as_version_3_only_when_there_are_some() -> None:
+    window = MaintenanceWindow.model_validate({
+        "name": "deploy", "time_zone": "Europe/Berlin",
+        "weekly": {"days": ["sat"], "start": "22:00", "end": "02:00"}})
+    held = new_service(integration=integration(check_ids=(1,), maintenance=(window,)))
+    plain = new_service("shop")
+    resolved = {"web": ResolvedRoute("PWEB", None, KEY, "PINTWEB"),
+                "shop": ResolvedRoute("PSHOP", None, KEY.upper(), "PINTSHOP")}
+    document = routes_document(resolved_stack(held, plain), "prod", resolved)
+    assert document["version"] == 3
+    assert document["routes"]["web"]["maintenance"] == [  # type: ignore[index]
+        {"name": "deploy", "time_zone": "Europe/Berlin",
+         "weekly": {"days": ["sat"], "start": "22:00", "end": "02:00"}}]
+    assert "maintenance" not in document["routes"]["shop"]  # type: ignore[operator]
+    routes = parse_routes(routes_json(document), "test")
+    assert routes.routes["web"].maintenance == (window,)
+    without = routes_document(resolved_stack(plain), "prod", {"shop": resolved["shop"]})
+    assert without["version"] == 2  # what bridges without windows read
 
 
 def test_a_service_without_integration_is_no_route() -> None:

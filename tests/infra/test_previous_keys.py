@@ -87,6 +87,18 @@ def test_forget_previous_keys_writes_none_and_says_which():
     assert forgotten.notes == ("route web: previous keys ...key2, ...key1 forgotten",)
 
 
+def test_windows_keep_version_3_when_keys_are_carried_or_forgotten():
+    window = {"name": "deploy", "time_zone": "UTC",
+              "weekly": {"days": ["sat"], "start": "22:00", "end": "23:00"}}
+    data = routes(K2).model_dump(mode="json", context={"reveal_secrets": True})
+    data["version"] = 3
+    data["routes"]["web"]["maintenance"] = [window]
+    held = RoutesFile.model_validate(data)
+    carried = carry_previous_keys(routes(K1), held)
+    assert (previous_of(carried.routes), carried.routes.version) == ([K1], 3)
+    assert forget_previous_keys(carried.routes).routes.version == 3
+
+
 def test_without_a_token_previous_keys_are_kept_and_said_unverified():
     checked = check_previous_keys(routes(K3, K2), None)
     assert previous_of(checked.routes) == [K2]

@@ -318,7 +318,7 @@ def test_install_over_a_file_it_cannot_read_says_so_and_writes(installed, capsys
     assert (code, written["routes"]["checkout"]["routing_key"]) == (0, KEY)
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"note: the existing {out} is not a routes file this release reads ({out}: version "
-        "must be 1 or 2 (got 9); regenerate it with this release's `apica-pd routes pull`): "
+        "must be 1, 2 or 3 (got 9); regenerate it with this release's `apica-pd routes pull`): "
         "no previous keys carried from it")
 
 

@@ -251,11 +251,11 @@ def _write(path: Path, text: str) -> str:
 
 def test_a_bad_routes_file_is_one_line(account: Account, run: Run, tmp_path: Path):
     bad = tmp_path / "bad.json"
-    bad.write_text('{"version": 3, "routes": {}}', encoding="utf-8")
+    bad.write_text('{"version": 4, "routes": {}}', encoding="utf-8")
     code, out, err = run("--routes", str(bad), "--api-url", account.pd.api_url)
     assert (code, out) == (1, "")
     assert err == (
-        f"routes verify: {bad}: version must be 1 or 2 (got 3); regenerate it with this "
+        f"routes verify: {bad}: version must be 1, 2 or 3 (got 4); regenerate it with this "
         "release's `apica-pd routes pull`\n"
     )
 

@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.routes_file import MaintenanceWindow
 from infra.errors import Problem, StackFileInvalid
 from infra.model import (
     AlertGrouping,
@@ -444,6 +445,125 @@ def test_support_hours_rules(
     problems_of: Problems, lines: tuple[str, ...], expected: list[str]
 ) -> None:
     assert problems_of(with_hours(*lines)) == expected
+
+
+def with_windows(*lines: str) -> str:
+    """HEAD plus `integration: maintenance:` on web; the windows' lines start at line 13."""
+    return HEAD + "    integration:\n      maintenance:\n" + "".join(
+        f"        {line}\n" for line in lines)
+
+
+WEEKLY_WINDOW = ("- name: deploy", "  time_zone: Europe/Berlin",
+                 '  weekly: {days: [sat], start: "22:00", end: "02:00"}')
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            ("- name: move", "  time_zone: Europe/Berln",
+             '  once: {start: "2026-12-05 22:00", end: "2026-12-06 02:00"}'),
+            ["stack.yaml:14:22: services.web.integration.maintenance[0].time_zone: unknown "
+             "time zone 'Europe/Berln'; did you mean 'Europe/Berlin'?"],
+            id="unknown-time-zone",
+        ),
+        pytest.param(
+            ("- name: move", "  time_zone: UTC",
+             '  once: {start: "2026-12-05 22:00", end: "2026-12-05 21:00"}'),
+            ["stack.yaml:15:50: services.web.integration.maintenance[0].once.end: end "
+             "2026-12-05T21:00:00 must be after start 2026-12-05T22:00:00"],
+            id="end-before-start",
+        ),
+        pytest.param(
+            ("- name: move", "  time_zone: Europe/Berlin",
+             '  once: {start: "2026-03-29 02:30", end: "2026-03-29 05:00"}'),
+            ["stack.yaml:15:25: services.web.integration.maintenance[0].once.start: "
+             "2026-03-29T02:30:00 does not exist in Europe/Berlin (the clocks skip it): pick a "
+             "time outside the change"],
+            id="time-the-clocks-skip",
+        ),
+        pytest.param(
+            ("- name: move", "  time_zone: UTC",
+             '  once: {start: "2026-12-05T22:00+01:00", end: "2026-12-06 02:00"}'),
+            ["stack.yaml:15:25: services.web.integration.maintenance[0].once.start: "
+             "'2026-12-05T22:00+01:00' is not a local date and time: write YYYY-MM-DDTHH:MM, "
+             "e.g. '2026-12-05T22:00', without an offset (the window's time_zone gives it)"],
+            id="offset-given",
+        ),
+        pytest.param(
+            ("- name: move", "  time_zone: UTC",
+             '  once: {start: "2026-12-05 22:00", end: "2027-12-05 22:00"}'),
+            ["stack.yaml:15:50: services.web.integration.maintenance[0].once.end: the window "
+             "lasts 365 days; at most 31 days (take checks held longer out of the stack file)"],
+            id="too-long",
+        ),
+        pytest.param(
+            ("- name: deploy", "  time_zone: UTC",
+             '  weekly: {days: [sat, sun, sat], start: "22:00", end: "22:00"}'),
+            ["stack.yaml:15:37: services.web.integration.maintenance[0].weekly.days[2]: 'sat' "
+             "is listed twice",
+             "stack.yaml:15:64: services.web.integration.maintenance[0].weekly.end: end 22:00 "
+             "equals start 22:00: a window needs a length (an end before the start runs past "
+             "midnight)"],
+            id="weekly-rules",
+        ),
+        pytest.param(
+            ("- name: deploy", "  time_zone: UTC",
+             '  weekly: {days: [saturday], start: "22:00", end: 2200}'),
+            ["stack.yaml:15:27: services.web.integration.maintenance[0].weekly.days[0]: must "
+             "be one of mon, tue, wed, thu, fri, sat, sun; got 'saturday'",
+             "stack.yaml:15:59: services.web.integration.maintenance[0].weekly.end: must be a "
+             'time such as "09:00" (quote it)'],
+            id="weekly-values",
+        ),
+        pytest.param(
+            ("- name: deploy", "  time_zone: UTC"),
+            ["stack.yaml:13:11: services.web.integration.maintenance[0]: a window needs "
+             "exactly one of `once` (one-off) or `weekly`"],
+            id="no-schedule",
+        ),
+        pytest.param(
+            (*WEEKLY_WINDOW, "  checks: {}"),
+            ["stack.yaml:16:11: services.web.integration.maintenance[0].checks: name at least "
+             "one check id, GUID or tag (leave `checks` out to cover every check of the "
+             "service)"],
+            id="empty-checks",
+        ),
+        pytest.param(
+            (*WEEKLY_WINDOW, *WEEKLY_WINDOW),
+            ["stack.yaml:16:17: services.web.integration.maintenance[1].name: window name "
+             "'deploy' is already used (line 13)"],
+            id="name-twice",
+        ),
+        pytest.param(
+            (*WEEKLY_WINDOW, "  checks: {ids: [x]}", "  every: week"),
+            ["stack.yaml:16:26: services.web.integration.maintenance[0].checks.ids[0]: must "
+             "be a whole number, got a string ('x')",
+             "stack.yaml:17:11: services.web.integration.maintenance[0]: unknown key 'every'; "
+             "allowed here: name, time_zone, once, weekly, checks"],
+            id="bad-keys",
+        ),
+    ],
+)
+def test_maintenance_window_rules(
+    problems_of: Problems, lines: tuple[str, ...], expected: list[str]
+) -> None:
+    assert problems_of(with_windows(*lines)) == expected
+
+
+def test_maintenance_windows_resolve_to_the_routes_files_model(stack_of: Stacks) -> None:
+    stack = stack_of(with_windows(
+        *WEEKLY_WINDOW,
+        "- name: move", "  time_zone: UTC",
+        '  once: {start: "2026-12-05 22:00", end: "2026-12-06T02:00:30"}',
+        "  checks: {ids: [101], tags: ['Env: Staging']}",
+    ))
+    deploy, move = stack.services["web"].integration.maintenance
+    assert isinstance(deploy, MaintenanceWindow) and deploy.checks is None
+    assert (deploy.weekly.days, deploy.weekly.start, deploy.weekly.end) == (
+        ("sat",), "22:00", "02:00")
+    assert (move.once.start, move.once.end) == ("2026-12-05T22:00:00", "2026-12-06T02:00:30")
+    assert (move.checks.ids, move.checks.tags) == ((101,), ("Env: Staging",))
 
 
 def test_unquoted_clock_times_are_strings(stack_of: Stacks) -> None:

@@ -182,3 +182,55 @@ def test_an_alert_older_than_the_checks_newest_is_stale(outbox, route, clock, al
         results.append(accept_alert(outbox, "web", route, alert, asm_base_url=BASE))
     assert results == answers
     assert stored(outbox) == events
+
+
+# -- alerts the bridge makes: marks, enrichment, only_if (issue 14) ---------------------
+
+
+def test_marks_go_into_custom_details_and_the_fingerprint(outbox, route, clock):
+    alert = plain_alert("F")
+    assert fingerprint("web", alert) != fingerprint("web", alert, {"reconciled": True})
+    assert fingerprint("web", alert, {}) == fingerprint("web", alert)
+    accept_alert(outbox, "web", route, alert, asm_base_url=BASE)
+    # The same alert made by reconciliation is not a copy of the webhook...
+    made = accept_alert(outbox, "web", route, alert, asm_base_url=BASE,
+                        marks={"reconciled": True})
+    assert (made.duplicate, made.stale, made.event_count) == (False, False, 1)
+    details = outbox.pending()[-1].body["payload"]["custom_details"]
+    assert details["reconciled"] is True and details["check_id"] == 42
+    # ...but a second one like it is.
+    assert accept_alert(outbox, "web", route, alert, asm_base_url=BASE,
+                        marks={"reconciled": True}).duplicate
+
+
+def test_enrichment_goes_into_custom_details_only(outbox, route):
+    alert = plain_alert("E")
+    accept_alert(outbox, "web", route, alert, asm_base_url=BASE,
+                 enrichment={"asm_result": {"value": 4637, "unit": "ms"}})
+    assert outbox.pending()[0].body["payload"]["custom_details"]["asm_result"] == {
+        "value": 4637, "unit": "ms"}
+    # A copy of the webhook stays a copy, whatever ASM answered for it.
+    assert accept_alert(outbox, "web", route, alert, asm_base_url=BASE,
+                        enrichment={"asm_result": {"value": 1}}).duplicate
+    # Marks win over enrichment where both name a field.
+    accept_alert(outbox, "web", route, plain_alert("I", "resolve"), asm_base_url=BASE)
+    accept_alert(outbox, "web", route, plain_alert("W"), asm_base_url=BASE,
+                 enrichment={"reconciled": "no"}, marks={"reconciled": True})
+    assert outbox.pending()[-1].body["payload"]["custom_details"]["reconciled"] is True
+
+
+def test_only_if_is_asked_inside_the_transaction_with_the_open_classes(outbox, route):
+    asked = []
+
+    def only_if(open_now: frozenset[str]) -> bool:
+        asked.append(open_now)
+        return "high" not in open_now
+
+    assert accept_alert(outbox, "web", route, plain_alert("F"), asm_base_url=BASE,
+                        only_if=only_if).event_count == 1
+    repeat = accept_alert(outbox, "web", route, plain_alert("F", message="again"),
+                          asm_base_url=BASE, only_if=only_if)
+    assert (repeat.event_count, repeat.duplicate) == (0, False)
+    assert asked == [frozenset(), frozenset({"high"})]
+    assert outbox.open_keys("web", "id:42") == {"high"}  # left as it was
+    assert len(outbox.pending()) == 1

@@ -66,6 +66,22 @@ def test_resolve_carries_only_key_action_and_dedup_key(routes, alert):
     assert check_event(event) == []
 
 
+def test_details_follow_the_alerts_own_fields_and_a_resolve_carries_none(routes, alert):
+    route = routes.routes["checkout"]
+    details = {"reconciled": True, "asm_result": {"value": 4637, "unit": "ms"},
+               "message": "not the alert's"}
+    event = build_event(alert, "checkout", route, action="trigger", dedup_key="k",
+                        asm_base_url=BASE, details=details)
+    custom = event["payload"]["custom_details"]
+    assert (custom["reconciled"], custom["asm_result"], custom["check_id"]) == (
+        True, {"value": 4637, "unit": "ms"}, 101)
+    assert custom["message"] == "not the alert's"  # details are written last
+    assert check_event(event) == []
+    resolve = build_event(alert, "checkout", route, action="resolve", dedup_key="k",
+                          asm_base_url=BASE, details=details)
+    assert "payload" not in resolve
+
+
 @pytest.mark.parametrize(
     ("asm", "route_name", "pd"),
     [("F", "checkout", "critical"), ("E", "checkout", "error"), ("W", "checkout", "warning"),

@@ -11,7 +11,14 @@ import pytest
 from bridge.delivery.pacing import Pacing
 from bridge.store.base import Store
 from bridge.store.postgres import PostgresStore
-from bridge.store.records import Claim, Enqueued, KeyIncidents, RouteProblem, Throttle
+from bridge.store.records import (
+    Claim,
+    Enqueued,
+    HeldAlert,
+    KeyIncidents,
+    RouteProblem,
+    Throttle,
+)
 from bridge.store.sqlite import SqliteStore
 from tests.bridge.conftest import enqueue, incoming, new_event
 
@@ -24,10 +31,10 @@ INTERFACE = sorted(
 def test_the_interface_is_what_its_users_need():
     assert INTERFACE == [
         "__enter__", "__exit__", "backlog", "claim", "close", "dead_letter", "dead_letters",
-        "delivery_lock", "enqueue", "enqueue_async", "get", "key_window", "lane_heads",
-        "mark_delivered", "open_incidents", "open_keys", "pending", "record_route_problem",
-        "record_unclaimed", "redrive", "release_leases", "reschedule", "route_problems",
-        "stale_alerts", "stats", "subscribe", "unclaimed", "writable",
+        "delivery_lock", "drop_held", "enqueue", "enqueue_async", "get", "held_alerts", "hold",
+        "key_window", "lane_heads", "mark_delivered", "open_incidents", "open_keys", "pending",
+        "record_route_problem", "record_unclaimed", "redrive", "release_leases", "reschedule",
+        "route_problems", "stale_alerts", "stats", "subscribe", "unclaimed", "writable",
     ]
 
 
@@ -205,6 +212,63 @@ def test_events_for_failure_stores_nothing(outbox):
     assert outbox.pending() == []
     # Fingerprint and timestamp were rolled back too: the retry is neither duplicate nor stale.
     assert enqueue(outbox, new_event(), fingerprint="fp", asm_time=T0).verdict == "stored"
+
+
+# -- maintenance windows: held alerts ------------------------------------------------------
+
+
+def test_a_held_alert_stores_no_event_and_leaves_open_classes_alone(outbox, clock):
+    enqueue(outbox, new_event(), open_after={"low"})
+    heads = outbox.lane_heads()
+    held = outbox.hold(incoming(fingerprint="F", asm_time=T5), window="deploy",
+                       record={"severity": "F", "tags": {"Env": ["Prod"]}})
+    assert held == Enqueued("stored")
+    assert (len(outbox.pending()), outbox.open_keys("web", "id:1")) == (1, {"low"})
+    assert outbox.lane_heads() == heads  # nothing for the worker
+    (found,) = outbox.held_alerts()
+    assert found == HeldAlert("web", "id:1", "deploy", {"severity": "F", "tags": {"Env": ["Prod"]}},
+                              clock.now, clock.now, 1)
+
+
+def test_the_latest_held_alert_of_a_check_replaces_the_one_before(outbox, clock):
+    outbox.hold(incoming(fingerprint="F", asm_time=T0), window="deploy", record={"n": 1})
+    first_at = clock.now
+    clock.now += 30
+    outbox.hold(incoming(fingerprint="I", asm_time=T5), window="move", record={"n": 2})
+    outbox.hold(incoming(check="id:2", fingerprint="F"), window="deploy", record={"n": 3})
+    one, two = outbox.held_alerts()
+    assert (one.check_key, one.window, one.alert, one.held_at, one.updated_at, one.version) \
+        == ("id:1", "move", {"n": 2}, first_at, clock.now, 2)
+    assert (two.check_key, two.alert, two.version) == ("id:2", {"n": 3}, 1)
+
+
+def test_holding_applies_the_duplicate_and_stale_rules_of_enqueue(outbox, clock):
+    enqueue(outbox, new_event(), fingerprint="I", asm_time=T5)
+    # Older than the check's newest accepted alert: stale, nothing held.
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T0), window="w", record={}) == \
+        Enqueued("stale", newest_alert_at=T5)
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "stored"
+    # A copy of the held alert is a duplicate, and later a replay (stale).
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "duplicate"
+    clock.now += 61
+    assert outbox.hold(incoming(fingerprint="F", asm_time=T10), window="w",
+                       record={}).verdict == "stale"
+    # The held alert advanced the check's newest time: an older webhook now is stale.
+    assert enqueue(outbox, new_event(), fingerprint="x", asm_time=T5).verdict == "stale"
+    assert [h.version for h in outbox.held_alerts()] == [1]
+
+
+def test_drop_held_never_drops_a_newer_alert(outbox):
+    outbox.hold(incoming(fingerprint="a"), window="w", record={"n": 1})
+    (read,) = outbox.held_alerts()
+    outbox.hold(incoming(fingerprint="b"), window="w", record={"n": 2})
+    assert outbox.drop_held("web", "id:1", read.version) is False
+    (newer,) = outbox.held_alerts()
+    assert outbox.drop_held("web", "id:1", newer.version) is True
+    assert outbox.held_alerts() == []
+    assert outbox.drop_held("web", "id:1", newer.version) is False
 
 
 def test_claim_leases_heads_and_counts_a_send_per_key(outbox, clock):

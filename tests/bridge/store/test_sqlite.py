@@ -13,7 +13,7 @@ import pytest
 from bridge.store.records import Enqueued
 from bridge.store.sqlite import SqliteStore, outbox_path
 from tests.bridge.conftest import enqueue, incoming, new_event
-from tests.bridge.store.test_base import KEY_A, claim, head_ids
+from tests.bridge.store.test_base import KEY_A, T0, claim, head_ids
 
 
 @pytest.fixture
@@ -169,3 +169,13 @@ def test_delivery_bookkeeping_commits_without_an_fsync_of_its_own_and_alerts_wit
     outbox.dead_letter(second, routing_key=KEY_A, status=400, reason="invalid_event",
                        message="bad")
     assert modes == ["FULL", "NORMAL", "NORMAL", "FULL", "NORMAL", "FULL"]
+
+
+def test_held_alerts_survive_a_restart(tmp_path, clock):
+    path = outbox_path(tmp_path / "data")
+    with SqliteStore(path, clock=clock) as box:
+        box.hold(incoming(fingerprint="a", asm_time=T0), window="w", record={"n": 1})
+    with SqliteStore(path, clock=clock) as box:
+        assert [h.alert for h in box.held_alerts()] == [{"n": 1}]
+        assert box.hold(incoming(fingerprint="b", asm_time="2026-11-26T09:59:00Z"),
+                        window="w", record={}).verdict == "stale"

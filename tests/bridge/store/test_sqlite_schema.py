@@ -44,10 +44,10 @@ def test_a_new_store_gets_every_migration(tmp_path):
     path = outbox_path(tmp_path)
     SqliteStore(path).close()
     db = sqlite3.connect(path)
-    assert schema_version(db) == SCHEMA_VERSION == 4
+    assert schema_version(db) == SCHEMA_VERSION == 5
     assert _tables(db) == {"events", "dead_letters", "check_state", "last_alerts", "unclaimed",
                            "incident_keys", "sends", "key_throttles", "route_problems",
-                           "check_alerts", "stale_alerts", "probe"}
+                           "check_alerts", "stale_alerts", "probe", "held_alerts"}
     db.close()
 
 
@@ -94,7 +94,7 @@ def test_a_store_newer_than_this_bridge_is_refused_and_left_alone(tmp_path):
     with pytest.raises(StoreError) as caught:
         SqliteStore(path)
     assert str(caught.value) == (
-        f"{path}: the outbox has schema version 5, and this bridge knows up to 4; run the "
+        f"{path}: the outbox has schema version 6, and this bridge knows up to 5; run the "
         "bridge that wrote it (or a newer one)")
     db = sqlite3.connect(path)
     assert (schema_version(db), _tables(db)) == (SCHEMA_VERSION + 1, {"future"})
