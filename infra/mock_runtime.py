@@ -212,15 +212,14 @@ class _EventLoops:
         asyncio.set_event_loop(self._loop)
         _quiet_expected_failures(self._loop)
         # The mock monitor wants a loop on each executor thread: give it one we close.
+        # Each run's threads append to that run's own list: a thread the executor starts
+        # while `close` settles a failed run must land where `close` looks.
+        thread_loops: list[asyncio.AbstractEventLoop] = []
+        self._thread_loops = thread_loops
         self._executor = ThreadPoolExecutor(
-            thread_name_prefix="pulumi-mocks", initializer=self._thread_loop
+            thread_name_prefix="pulumi-mocks", initializer=_thread_loop, initargs=(thread_loops,)
         )
         self._loop.set_default_executor(self._executor)
-
-    def _thread_loop(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._thread_loops.append(loop)  # list.append is atomic
 
     def close(self) -> None:
         loop, executor, thread_loops = self._loop, self._executor, self._thread_loops
@@ -234,11 +233,17 @@ class _EventLoops:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=True)  # after this no thread can add a loop
         for thread_loop in thread_loops:
             thread_loop.close()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _thread_loop(loops: list[asyncio.AbstractEventLoop]) -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loops.append(loop)  # list.append is atomic
 
 
 _LOOPS = _EventLoops()
