@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from bridge.intake.accept import Accepted, Details
 from bridge.intake.asm import AsmAlert
 from bridge.intake.matching import tag_claims
 from bridge.metrics import BridgeMetrics
+from bridge.periodic import Periodic
 from bridge.store.records import HeldAlert
 from contract.maintenance import Occurrence, occurrence_at
 from contract.routes_file import MaintenanceWindow, Route, RoutesFile
@@ -130,34 +130,21 @@ class CatchUp:
         self._accept = accept
         self._metrics = metrics
         self._clock = clock
-        self._interval = interval
         self._log = logger
         self._open: set[tuple[str, str, datetime]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._job = Periodic("maintenance-catch-up", self.run_once, interval,
+                             self._look_failed, join_timeout=10.0)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="maintenance-catch-up",
-                                        daemon=True)
-        self._thread.start()
+        self._job.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._job.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # the job must outlive any surprise; the alerts stay held
-                self._log.exception("maintenance catch-up failed; trying again",
-                                    extra={"event": "maintenance_catch_up_failed"})
-            self._stop.wait(self._interval)
+    def _look_failed(self) -> None:
+        # The alerts stay held; the next look tries again.
+        self._log.exception("maintenance catch-up failed; trying again",
+                            extra={"event": "maintenance_catch_up_failed"})
 
     def run_once(self) -> int:
         """Send every held alert no window covers now; how many were sent."""

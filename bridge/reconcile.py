@@ -32,7 +32,6 @@ skip is logged, then at most one line every `quiet` seconds until ASM answers ag
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from bridge.intake.asm import AsmAlert
 from bridge.intake.escalation import urgency_class
 from bridge.intake.matching import find_route
 from bridge.metrics import BridgeMetrics
+from bridge.periodic import Periodic
 from contract.routes_file import Route, RoutesFile
 
 log = logging.getLogger("bridge.reconcile")
@@ -179,34 +179,20 @@ class Reconciler:
         self._said_at: float | None = None
         # Repairs that stored nothing, by identity: not tried again while ASM shows them.
         self._settled: set[tuple[str, str, str, str, str | None]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # stop waits 5 s at most: a round in an ASM call ends on the client's own time
+        # limits, holds no lock and writes nothing half, so the process need not wait.
+        self._job = Periodic("reconcile", self.run_round, interval, self._round_failed,
+                             join_timeout=5.0, clock=clock)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="reconcile", daemon=True)
-        self._thread.start()
+        self._job.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A round in an ASM call ends on the client's own time limits; it holds no
-            # lock and writes nothing half, so the process need not wait for it.
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._job.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = self._clock()
-            try:
-                self.run_round()
-            except Exception:  # the job must outlive any surprise of its own
-                self._round("failed")
-                self._log.exception("reconciliation round failed",
-                                    extra={"event": "reconcile_failed"})
-            self._stop.wait(max(0.0, started + self.interval - self._clock()))
+    def _round_failed(self) -> None:
+        self._round("failed")
+        self._log.exception("reconciliation round failed", extra={"event": "reconcile_failed"})
 
     def run_round(self) -> int | None:
         """Compare and repair once; how many alerts were stored (None: ASM did not answer)."""
@@ -220,7 +206,7 @@ class Reconciler:
         found = repairs(checks, self._routes(), self._open_keys, self._severities)
         self._settled &= {repair.identity for repair in found}
         for repair in found:
-            if self._stop.is_set():
+            if self._job.stopping:
                 break
             if repair.identity in self._settled:
                 continue
