@@ -170,3 +170,85 @@ def test_only_a_batch_of_relaxed_jobs_commits_through_relaxed(recorder):
 def test_without_a_relaxed_transaction_every_job_is_durable(writer, recorder):
     assert writer.run(append("a"), durable=False) == 1
     assert recorder.commits == [1]
+
+
+# -- on_loop: submit_async commits on the caller's loop ---------------------------------
+
+
+class ThreadRecorder(Recorder):
+    """Also records which thread ran each commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def __call__(self, jobs):
+        self.threads.append(threading.current_thread().name)
+        return super().__call__(jobs)
+
+
+@pytest.fixture
+def on_loop():
+    recorder = ThreadRecorder()
+    writer = GroupCommit(recorder, closed_error=Closed, on_loop=True)
+    yield writer, recorder
+    writer.stop()
+
+
+def test_on_loop_the_jobs_of_one_turn_share_one_commit_on_the_loops_thread(on_loop):
+    writer, recorder = on_loop
+
+    async def scenario():
+        first_turn = [writer.submit_async(append(i)) for i in range(3)]
+        results = await asyncio.gather(*first_turn)
+        second = await writer.submit_async(append("later"))
+        return results, second
+
+    assert asyncio.run(scenario()) == ([1, 2, 3], 4)
+    assert recorder.commits == [3, 1]
+    assert set(recorder.threads) == {threading.main_thread().name}
+
+
+def test_on_loop_a_failing_job_fails_alone(on_loop):
+    writer, recorder = on_loop
+
+    async def scenario():
+        return await asyncio.gather(writer.submit_async(append("a")),
+                                    writer.submit_async(failing),
+                                    writer.submit_async(append("b")), return_exceptions=True)
+
+    good, bad, other = asyncio.run(scenario())
+    assert (good, other) == (1, 2)
+    assert isinstance(bad, ValueError) and str(bad) == "bad job"
+    assert recorder.rows == ["a", "b"]
+
+
+def test_on_loop_a_batch_larger_than_the_limit_commits_in_pieces():
+    recorder = Recorder()
+    writer = GroupCommit(recorder, closed_error=Closed, on_loop=True, max_batch=2)
+
+    async def scenario():
+        return await asyncio.gather(*(writer.submit_async(append(i)) for i in range(5)))
+
+    try:
+        assert asyncio.run(scenario()) == [1, 2, 3, 4, 5]
+    finally:
+        writer.stop()
+    assert recorder.commits == [2, 2, 1]
+
+
+def test_on_loop_threads_still_commit_on_the_writer_thread(on_loop):
+    writer, recorder = on_loop
+    assert writer.run(append("from a thread")) == 1
+    assert recorder.threads == ["outbox-writer"]
+
+
+def test_on_loop_after_stop_a_submit_fails_at_once(on_loop):
+    writer, _ = on_loop
+    writer.stop()
+
+    async def scenario():
+        return writer.submit_async(append("late"))
+
+    with pytest.raises(Closed, match="the outbox is closed"):
+        asyncio.run(scenario())
