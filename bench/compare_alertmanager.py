@@ -71,11 +71,14 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 Kind = Literal["trigger", "escalate", "resolve"]
-RelayName = Literal["bridge", "alertmanager", "ha-pair"]
-RELAYS: tuple[RelayName, ...] = ("bridge", "alertmanager", "ha-pair")
+RelayName = Literal["bridge", "alertmanager", "ha-pair", "floor"]
+RELAYS: tuple[RelayName, ...] = ("bridge", "alertmanager", "ha-pair", "floor")
 # The HA pair is there for one question: what a replica's death costs behind the load
 # balancer. The other scenarios would only repeat the single bridge's figures.
 HA_PAIR_SCENARIOS = ("kill",)
+# The floor answers the healthy scenario's webhooks, for its accept latency rows only.
+FLOOR_SCENARIOS = ("healthy",)
+READY_POLL = 0.01  # seconds between readiness probes: the exec-to-ready row's resolution
 
 
 # --------------------------------------------------------------------------- workload
@@ -185,29 +188,51 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll `url` until 200, the process dies, or `timeout` (bounded loop)."""
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float) -> float:
+    """Poll until 127.0.0.1:`port` takes a connection (from then on a webhook waits in
+    the backlog instead of being refused); the monotonic time it first did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"port {port}: the process exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return time.monotonic()
+        time.sleep(READY_POLL / 5)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout:.0f} s")
+
+
+def wait_http_ok(
+    url: str, proc: subprocess.Popen[bytes], timeout: float, status: int = 200
+) -> None:
+    """Poll `url` until `status`, the process dies, or `timeout` (bounded loop)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1.0).status_code == 200:
+            if requests.get(url, timeout=1.0).status_code == status:
                 return
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
+        time.sleep(READY_POLL)
+    raise RuntimeError(f"{url} did not answer {status} within {timeout:.0f} s")
 
 
 class Relay:
     """A relay process on loopback: start, send, kill -9, restart, stop."""
 
     name: RelayName
+    ready_status = 200
+    delivers = True  # False: answers webhooks and sends nothing on (the floor)
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.incarnations = 0
+        # Per start: CPU seconds and wall seconds from exec to the first ready answer.
+        self.startup_cpu: list[float] = []
+        self.startup_wall: list[float] = []
+        self.listen_wall: list[float] = []  # exec to the port taking connections
         self._log = (workdir / "relay.log").open("ab")
 
     @property
@@ -226,6 +251,7 @@ class Relay:
     def start(self) -> None:
         # Own session = own process group: kill -9 and stop reach every child of the
         # relay, and nothing else.
+        started = time.monotonic()
         self.proc = subprocess.Popen(
             self.command(),
             cwd=self.workdir,
@@ -237,7 +263,12 @@ class Relay:
         )
         self.incarnations += 1
         try:
-            wait_http_ok(self.ready_url(), self.proc, START_TIMEOUT)
+            self.listen_wall.append(wait_listening(self.port, self.proc, START_TIMEOUT)
+                                    - started)
+            wait_http_ok(self.ready_url(), self.proc, START_TIMEOUT, self.ready_status)
+            self.startup_wall.append(time.monotonic() - started)
+            self.startup_cpu.append(
+                sum(ticks for _, _, ticks, _, _ in _proc_table({self.proc.pid})) / TICKS)
         except RuntimeError as exc:
             # The temp dir (and the log in it) is gone after the run: show the log now.
             self._log.flush()
@@ -434,6 +465,32 @@ class HaPairRelay(BridgeRelay):
         if self.cluster is not None:
             self.cluster.close()
         self._log.close()
+
+
+class FloorRelay(Relay):
+    """The durability floor: a minimal asyncio server that appends each body to a file,
+    fsyncs it and answers 202 (`bench.bridge_load.FLOOR_SERVER`). It parses, checks and
+    delivers nothing, so only its answer time is a figure: the least a Python server that
+    answers after the write is on disk takes here, through the same client as the others.
+    """
+
+    name: RelayName = "floor"
+    ready_status = 202  # it answers everything so
+    delivers = False
+
+    def command(self) -> list[str]:
+        from bench.bridge_load import FLOOR_SERVER
+
+        return [sys.executable, "-c", FLOOR_SERVER, str(self.workdir / "floor.log"),
+                str(self.port)]
+
+    def ready_url(self) -> str:
+        return self.base_url + "/"
+
+    def send(self, session: requests.Session, action: Action, sent_at: float) -> int:
+        response = session.post(f"{self.base_url}/v1/asm/svc-{action.service}",
+                                json=asm_body(action, sent_at), timeout=HTTP_TIMEOUT)
+        return response.status_code
 
 
 # --------------------------------------------------------------------------- measuring
@@ -729,7 +786,8 @@ class Harness:
             tap = EventTap(sandbox)
             services = 1 if scenario == "ratelimit" else s.services
             names = [r for r in self.relay_names
-                     if r != "ha-pair" or scenario in HA_PAIR_SCENARIOS]
+                     if (r != "ha-pair" or scenario in HA_PAIR_SCENARIOS)
+                     and (r != "floor" or scenario in FLOOR_SCENARIOS)]
             keys: dict[str, list[str]] = {}
             service_ids: dict[str, list[str]] = {}
             for relay_name in names:
@@ -769,6 +827,8 @@ class Harness:
                 relays.append(BridgeRelay(workdir, events_url, keys[name], service_ids[name]))
             elif name == "ha-pair":
                 relays.append(HaPairRelay(workdir, events_url, keys[name], service_ids[name]))
+            elif name == "floor":
+                relays.append(FloorRelay(workdir))
             else:
                 relays.append(
                     AlertmanagerRelay(workdir, events_url, keys[name], self.settings.group_interval)
@@ -860,6 +920,14 @@ class Harness:
             extra[relay.name]["refused_at_door"] = sum(
                 1 for x in outcome.sent if not 200 <= x.status < 300
             )
+            # Start-up is paid once per process, not per alert: its own rows.
+            extra[relay.name]["startup_cpu_s"] = sum(relay.startup_cpu)
+            extra[relay.name]["first_start_cpu_s"] = (
+                relay.startup_cpu[0] if relay.startup_cpu else float("nan"))
+            extra[relay.name]["restart_ready_s"] = (
+                relay.startup_wall[-1] if len(relay.startup_wall) > 1 else float("nan"))
+            extra[relay.name]["restart_listen_s"] = (
+                relay.listen_wall[-1] if len(relay.listen_wall) > 1 else float("nan"))
         return ScenarioResult(scenario, outcomes, sampler.usage, open_incidents, wall, extra)
 
     def _kill_and_restart(self, relays: Sequence[Relay]) -> None:
@@ -887,8 +955,10 @@ class Harness:
     ) -> dict[str, Outcome]:
         """Wait until each relay delivered everything, sent nothing for `idle` s, or the
         deadline."""
-        pending = {r.name for r in relays}
-        outcomes: dict[str, Outcome] = {}
+        pending = {r.name for r in relays if r.delivers}
+        # Nothing to wait for from a relay that sends nothing on (the floor).
+        outcomes: dict[str, Outcome] = {r.name: Outcome(sent[r.name], [])
+                                        for r in relays if not r.delivers}
         while True:
             records = tap.snapshot()
             now = time.time()
@@ -962,6 +1032,7 @@ class Row:
     unit: str
     better: Literal["lower", "higher"]
     get: Callable[[ScenarioResult, str], float]
+    floor: bool = False  # a figure the floor has too (it parses and delivers nothing)
 
 
 def _latencies(res: ScenarioResult, relay: str, kind: Kind) -> list[float]:
@@ -999,8 +1070,11 @@ def _delivered_pct(res: ScenarioResult, relay: str) -> float:
 
 
 def _per_10k(res: ScenarioResult, relay: str) -> float:
+    """CPU after start-up per 10,000 webhooks: what running costs. A run of a few hundred
+    webhooks would otherwise be mostly the one-off start (the bridge's imports: 0.7 s)."""
     n = len(res.outcomes[relay].sent)
-    return res.usage[relay].cpu_seconds * 10000.0 / n if n else float("nan")
+    cpu = res.usage[relay].cpu_seconds - res.extra[relay].get("startup_cpu_s", 0.0)
+    return cpu * 10000.0 / n if n else float("nan")
 
 
 ROWS: tuple[Row, ...] = (
@@ -1045,6 +1119,7 @@ ROWS: tuple[Row, ...] = (
         "ms",
         "lower",
         lambda r, x: percentile(_accept_ms(r, x), 50),
+        floor=True,
     ),
     Row(
         "accept latency p99 (answer to the sender)",
@@ -1052,6 +1127,7 @@ ROWS: tuple[Row, ...] = (
         "ms",
         "lower",
         lambda r, x: percentile(_accept_ms(r, x), 99),
+        floor=True,
     ),
     Row("delivered / accepted, healthy", "healthy", "%", "higher", _delivered_pct),
     Row("delivered / accepted, 5xx window", "fault", "%", "higher", _delivered_pct),
@@ -1086,7 +1162,23 @@ ROWS: tuple[Row, ...] = (
         "lower",
         lambda r, x: r.extra[x]["refused_at_door"],
     ),
-    Row("CPU s per 10,000 alerts in", "healthy", "s", "lower", _per_10k),
+    Row(
+        "exec to listening, restart after kill -9",
+        "kill",
+        "s",
+        "lower",
+        lambda r, x: r.extra[x]["restart_listen_s"],
+    ),
+    Row(
+        "exec to ready, restart after kill -9",
+        "kill",
+        "s",
+        "lower",
+        lambda r, x: r.extra[x]["restart_ready_s"],
+    ),
+    Row("CPU s per 10,000 alerts in, after start-up", "healthy", "s", "lower", _per_10k),
+    Row("start-up CPU, exec to ready", "healthy", "s", "lower",
+        lambda r, x: r.extra[x]["first_start_cpu_s"]),
     Row("peak RSS", "healthy", "MB", "lower", lambda r, x: r.usage[x].peak_rss / 1e6),
 )
 
@@ -1100,6 +1192,9 @@ def summarize(results: Sequence[ScenarioResult], relays: Sequence[str]) -> list[
             continue
         entry: dict[str, Any] = {"row": row, "values": {}}
         for relay in relays:
+            if relay == "floor" and not row.floor:
+                entry["values"][relay] = []
+                continue
             vals = [v for v in (row.get(r, relay) for r in runs if relay in r.outcomes)
                     if v == v]  # drop NaN; the HA pair runs the kill scenario only
             entry["values"][relay] = vals
@@ -1126,7 +1221,8 @@ def _cell(vals: Sequence[float]) -> str:
 
 def render_table(table: Sequence[dict[str, Any]], relays: Sequence[str]) -> str:
     """The comparison as a Markdown table (plain text reads fine too)."""
-    names = {"bridge": "bridge", "alertmanager": "Alertmanager", "ha-pair": "HA pair"}
+    names = {"bridge": "bridge", "alertmanager": "Alertmanager", "ha-pair": "HA pair",
+             "floor": "floor (append + fsync)"}
     head = ["metric", "unit", *(names[r] for r in relays)]
     both = "bridge" in relays and "alertmanager" in relays
     if both:
@@ -1212,6 +1308,8 @@ def render_report(
         + f"kill -9 half-way, {s.kill_down_seconds:g} s down"
         + ("; HA pair: two bridges on one PostgreSQL behind HAProxy, one of them killed"
            " (kill scenario only)" if "ha-pair" in relays else "")
+        + ("; floor: a bare asyncio server that appends each body with fsync and answers"
+           " 202 (healthy scenario, accept rows only)" if "floor" in relays else "")
         + f". Alertmanager group_interval "
         f"{s.group_interval}. Medians of {s.runs} run(s), [min, max] over runs in brackets.\n\n"
         + render_table(table, relays)
