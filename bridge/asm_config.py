@@ -26,7 +26,7 @@ from contract.files import read_bounded
 from contract.redact import last4
 
 #: Apica's US host; the EU, second and legacy hosts are in docs/asm.md.
-DEFAULT_API_URL = "https://api-asm1.apica.io/v3"
+DEFAULT_ASM_API_URL = "https://api-asm1.apica.io/v3"
 
 API_URL_ENV = "APICA_PD_ASM_API_URL"
 TIMEOUT_ENV = "APICA_PD_ASM_TIMEOUT"
@@ -37,7 +37,7 @@ CREDENTIALS_FILE_ENV = "APICA_PD_ASM_CREDENTIALS_FILE"
 
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 300.0
-MAX_CREDENTIALS_FILE_BYTES = 64 << 10
+MAX_ASM_CREDENTIALS_BYTES = 64 << 10
 
 # The bridge's own ASM settings (`bridge.config`): reconciliation's interval (seconds) and
 # the failing severities it repairs; enrichment's deadline (no event waits longer than
@@ -59,7 +59,7 @@ class AsmApiSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_url: str = DEFAULT_API_URL
+    api_url: str = DEFAULT_ASM_API_URL
     #: Seconds one request may take, from connecting to its last byte.
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
     #: Send `customer_context=1`: see the account's checks, not only the user's.
@@ -70,7 +70,7 @@ class AsmApiSettings(BaseModel):
     def _api_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL like {DEFAULT_API_URL}")
+            raise ValueError(f"{value!r} is not an http(s) URL like {DEFAULT_ASM_API_URL}")
         if parts.username is not None or parts.password is not None:
             raise ValueError(
                 f"the URL holds a credential: give it as {TICKET_ENV}, {BASIC_ENV} or "
@@ -188,7 +188,7 @@ def load_credentials_file(path: str) -> AsmCredential:
     """A file with one line `ticket <auth_ticket>` or `basic <user>:<password>`
     (blank lines and `#` comments aside)."""
     try:
-        text = read_bounded(path, MAX_CREDENTIALS_FILE_BYTES, what="credentials file").decode()
+        text = read_bounded(path, MAX_ASM_CREDENTIALS_BYTES, what="credentials file").decode()
     except UnreadableFile as exc:
         raise ConfigError(f"ASM credentials file {exc}") from None
     except UnicodeDecodeError:

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from infra.errors import InfraError
 
-DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/change/enqueue"
+DEFAULT_CHANGE_EVENTS_URL = "https://events.pagerduty.com/v2/change/enqueue"
 
 
 class ChangeEventInputError(InfraError):
@@ -55,8 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--commit-url", required=True, metavar="URL", help="link to the commit, on every event"
     )
     parser.add_argument(
-        "--events-url", default=DEFAULT_EVENTS_URL, metavar="URL",
-        help=f"change events endpoint (default {DEFAULT_EVENTS_URL}; EU: "
+        "--events-url", default=DEFAULT_CHANGE_EVENTS_URL, metavar="URL",
+        help=f"change events endpoint (default {DEFAULT_CHANGE_EVENTS_URL}; EU: "
         "https://events.eu.pagerduty.com/v2/change/enqueue; or the sandbox's)",
     )
     parser.add_argument(

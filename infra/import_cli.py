@@ -77,7 +77,7 @@ def _import(args: argparse.Namespace) -> int:
     from infra.errors import StackFileInvalid
     from infra.import_stack import import_stack
     from infra.messages import escape
-    from infra.pagerduty_api import DEFAULT_API_URL, PagerDutyApi, read_token
+    from infra.pagerduty_api import PagerDutyApi, read_token
     from infra.validate import parse_stack
 
     out = None if args.out == "-" else Path(args.out)
@@ -86,7 +86,7 @@ def _import(args: argparse.Namespace) -> int:
     selection = Selection(
         names=tuple(args.service or ()), team=args.team, everything=bool(args.all)
     )
-    api = PagerDutyApi(args.api_url or DEFAULT_API_URL, read_token(args.token_file, os.environ))
+    api = PagerDutyApi(args.api_url or PAGERDUTY_REST_URL, read_token(args.token_file, os.environ))
     imported = import_stack(fetch_account(api, selection))
     label = str(out) if out is not None else "standard output"
     problems: StackFileInvalid | None = None

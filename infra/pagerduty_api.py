@@ -36,7 +36,6 @@ from contract.files import read_bounded
 from contract.vocabulary import PAGERDUTY_REST_URL, PAGERDUTY_TOKEN_ENV
 from infra.errors import InfraError
 
-DEFAULT_API_URL = PAGERDUTY_REST_URL
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 PAGE_LIMIT = 100
 #: PagerDuty: "the sum of the offset and limit parameters cannot exceed 10000".
@@ -83,7 +82,7 @@ class PagerDutyApi:
         timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
         if not base_url.startswith(("https://", "http://")) or not base_url.isprintable():
-            raise PagerDutyApiError(f"--api-url must be an http(s) URL, e.g. {DEFAULT_API_URL}")
+            raise PagerDutyApiError(f"--api-url must be an http(s) URL, e.g. {PAGERDUTY_REST_URL}")
         self.base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
         self._headers = {

@@ -28,7 +28,7 @@ from contract.redact import last4
 
 DEFAULT_TOKEN_HEADER = "X-Apica-Token"
 MIN_SECRET_LENGTH = 16
-MAX_CREDENTIALS_FILE_BYTES = 1 << 20
+MAX_WEBHOOK_CREDENTIALS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def parse_credentials_text(text: str, source: str) -> Credentials:
 
 def load_credentials_file(path: str | os.PathLike[str]) -> Credentials:
     try:
-        text = read_bounded(path, MAX_CREDENTIALS_FILE_BYTES, what="credentials file").decode()
+        text = read_bounded(path, MAX_WEBHOOK_CREDENTIALS_BYTES, what="credentials file").decode()
     except UnreadableFile as exc:
         raise ConfigError(f"credentials file {exc}") from None
     except UnicodeDecodeError:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.asm_config import (
-    DEFAULT_API_URL,
+    DEFAULT_ASM_API_URL,
     AsmApiSettings,
     BasicCredential,
     TicketCredential,
@@ -23,7 +23,7 @@ from tests.conftest import ASM_TICKET
 
 def test_settings_default_to_apicas_us_host():
     settings = load_asm_settings({})
-    assert settings == AsmApiSettings(api_url=DEFAULT_API_URL, timeout=10.0,
+    assert settings == AsmApiSettings(api_url=DEFAULT_ASM_API_URL, timeout=10.0,
                                       customer_context=False)
     assert settings.host == "api-asm1.apica.io"
 
