@@ -881,3 +881,46 @@ def test_push_main_sends_change_events_after_the_hand_off(
         "--routes", "/runner/temp/routes-b.json",
         "--commit-url", f"https://github.com/org/stacks/commit/{sha}",
     ]
+
+
+_FAKE_KUBECTL = """#!/bin/sh
+# kubectl get secret NAME --namespace NS --output jsonpath=...: the Secret's routes.json
+# (base64, as the API gives it) when FAKE_ROUTES is set, else NotFound.
+echo "$*" >> "$FAKE_KUBECTL_LOG"
+if [ -n "$FAKE_ROUTES" ]; then printf '%s' "$FAKE_ROUTES" | base64 -w0; exit 0; fi
+echo 'Error from server (NotFound): secrets "x" not found' >&2
+exit 1
+"""
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_push_main_pulls_over_the_routes_file_the_bridge_has(tmp_path: Path, exists: bool) -> None:
+    """The runner starts empty: the bridge's current file is fetched first, so `routes pull`
+    keeps each changed key as a previous key."""
+    steps = [s.get("name", "") for j, s in _steps(_load("push-main.yml")) if j == "apply"]
+    fetch = "Fetch the routes file the bridge has now"
+    assert steps.index("Pulumi up") < steps.index(fetch) < steps.index("Pull the routes file")
+    work, temp, bin_dir = tmp_path / "work", tmp_path / "temp", tmp_path / "bin"
+    for folder in (work, temp, bin_dir):
+        folder.mkdir()
+    fake = bin_dir / "kubectl"
+    fake.write_text(_FAKE_KUBECTL, encoding="utf-8")
+    fake.chmod(0o755)
+    routes = '{"version": 3, "stack": "b", "routes": {}}'
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "log"),
+           "FAKE_ROUTES": routes if exists else "", "BRIDGE_KUBECONFIG": "apiVersion: v1\n",
+           "STACK": "b", "BRIDGE_NAMESPACE": "apica-bridge", "RUNNER_TEMP": str(temp)}
+    code, _, output = _run_step(work, _step_script("push-main.yml", fetch), env)
+    assert code == 0, output
+    assert (tmp_path / "log").read_text().split() == [
+        "get", "secret", "apica-bridge-routes-b", "--namespace", "apica-bridge",
+        "--output", "jsonpath={.data.routes\\.json}"]
+    out = temp / "routes-b.json"
+    assert sorted(p.name for p in temp.iterdir()) == sorted(
+        ["kubeconfig", *(["routes-b.json"] if exists else [])])
+    if exists:
+        assert output == "Fetched the bridge's current routes file for `b`.\n"
+        assert out.read_text() == routes
+        assert out.stat().st_mode & 0o777 == 0o600
+    else:
+        assert output == "No routes Secret for b yet: the first pull writes a fresh file.\n"
