@@ -119,6 +119,9 @@ def test_trigger_escalate_resolve_end_to_end(tmp_path, pagerduty, sandbox_routes
     try:
         url = bridge.wait_for("listening")["url"]
         assert httpx.get(url + "/readyz").json() == {"status": "ready"}
+        # Start-up's objects are frozen out of the collector's way once all else started.
+        assert [bridge.wait_for("hook_started")["hook"] for _ in range(4)] == [
+            "routes-watch", "worker", "maintenance", "gc-freeze"]
 
         assert post(url, {"S": "W", "QM": 'slow: 2.5 s "p95"'}).status_code == 202
         wait_until(lambda: len(pagerduty.state.incidents(services["checkout"])) == 1,
