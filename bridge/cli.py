@@ -212,10 +212,15 @@ def main(argv: Sequence[str] | None = None, *, default_command: str | None = Non
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bridge.listen_socket import bind_early
+    from bridge.listen_socket import InheritedSocketError, bind_early, inherited
 
     # Before the settings (and pydantic) are loaded: see bridge.listen_socket.
-    early = bind_early(args.listen_host, args.listen_port, os.environ)
+    try:
+        early = (inherited(os.environ, os.getpid())
+                 or bind_early(args.listen_host, args.listen_port, os.environ))
+    except InheritedSocketError as exc:
+        print(f"apica-pd serve: {exc}", file=sys.stderr)
+        return 2
     from bridge.errors import ConfigError
     from bridge.logs import configure_logging
     from bridge.serve import run

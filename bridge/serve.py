@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from bridge.config import BridgeConfig, build_authenticator
 from bridge.errors import ConfigError, StoreError
-from bridge.listen_socket import EarlySocket, bind
+from bridge.listen_socket import EarlySocket, InheritedSocket, bind
 
 if TYPE_CHECKING:  # ASM's client (requests) is imported only when the bridge uses it
     from bridge.asm_api import AsmClient
@@ -64,13 +64,14 @@ def run(config: BridgeConfig, env: Mapping[str, str] | None = None,
                       exc.strerror, extra={"event": "start_failed"})
             return 2
     try:
-        return _serve(config, auth, asm, sock)
+        return _serve(config, auth, asm, sock, inherited=isinstance(early, InheritedSocket))
     finally:
         sock.close()
 
 
 def _serve(config: BridgeConfig, auth: Authenticator,
-           asm: tuple[AsmApiSettings, AsmCredential] | None, sock: socket.socket) -> int:
+           asm: tuple[AsmApiSettings, AsmCredential] | None, sock: socket.socket, *,
+           inherited: bool = False) -> int:
     import uvicorn
     from prometheus_client import CollectorRegistry
 
@@ -177,7 +178,10 @@ def _serve(config: BridgeConfig, auth: Authenticator,
                 "listening",
                 extra={"event": "listening", "host": host, "port": port,
                        "url": f"http://{shown}:{port}", "routes_file": str(config.routes_file),
-                       "store": location.shown, "events_url": config.events_url},
+                       "store": location.shown, "events_url": config.events_url,
+                       # inherited: the supervisor's (socket activation); host/port
+                       # settings do not apply then.
+                       "socket": "inherited" if inherited else "bound"},
             )
             server = uvicorn.Server(uvicorn.Config(
                 app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,

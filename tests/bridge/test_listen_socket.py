@@ -8,7 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.config import ENV_PREFIX, BridgeConfig
-from bridge.listen_socket import HOST_VARIABLE, PORT_VARIABLE, EarlySocket, bind, bind_early
+from bridge.listen_socket import (
+    HOST_VARIABLE,
+    PORT_VARIABLE,
+    EarlySocket,
+    InheritedSocket,
+    InheritedSocketError,
+    bind,
+    bind_early,
+    inherited,
+)
 
 
 @pytest.fixture
@@ -94,3 +103,65 @@ def test_nothing_is_bound_early_without_a_usable_address(flags, env):
 
 def test_a_port_in_use_is_left_to_the_settings_to_report(taken):
     assert bind_early("127.0.0.1", taken, {}) is None
+
+
+# -- a supervisor's socket (systemd socket activation) ----------------------------------
+
+
+def _activation(pid: int, fds: str = "1") -> dict[str, str]:
+    return {"LISTEN_PID": str(pid), "LISTEN_FDS": fds, "LISTEN_FDNAMES": "bridge",
+            "OTHER": "kept"}
+
+
+def test_the_supervisors_listening_socket_is_taken_whatever_the_settings_say():
+    held = bind("127.0.0.1", 0)
+    env = _activation(4242)
+    try:
+        found = inherited(env, 4242, first_fd=held.fileno())
+        assert isinstance(found, InheritedSocket)
+        assert found.address == held.getsockname()
+        assert found.take("0.0.0.0", 8080) is found.sock  # the settings' address loses
+        assert env == {"OTHER": "kept"}  # a child must not take them for its own
+    finally:
+        held.close()
+
+
+@pytest.mark.parametrize("env", [{}, {"LISTEN_FDS": "1"}, _activation(1)])
+def test_variables_for_another_process_are_left_alone(env):
+    before = dict(env)
+    assert inherited(env, 4242) is None
+    assert env == before
+
+
+def test_more_than_one_socket_is_refused():
+    env = _activation(4242, fds="2")
+    with pytest.raises(InheritedSocketError) as caught:
+        inherited(env, 4242)
+    assert str(caught.value) == ("LISTEN_FDS=2: the bridge listens on exactly one socket; "
+                                 "give its socket unit one ListenStream=")
+    assert env == {"OTHER": "kept"}
+
+
+def test_a_file_that_is_not_a_socket_is_refused(tmp_path):
+    with (tmp_path / "f").open("w") as not_a_socket, \
+            pytest.raises(InheritedSocketError) as caught:
+        fd = not_a_socket.fileno()
+        inherited(_activation(4242), 4242, first_fd=fd)
+    assert str(caught.value) == (
+        f"LISTEN_FDS=1 but fd {fd} is not a socket (Socket operation on "
+        "non-socket); start the bridge from its socket unit, or unset LISTEN_FDS")
+
+
+@pytest.mark.parametrize("kind", ["udp", "not listening"])
+def test_a_socket_that_does_not_listen_for_tcp_is_refused_and_left_open(kind):
+    sock = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if kind == "udp"
+            else socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    try:
+        with pytest.raises(InheritedSocketError) as caught:
+            inherited(_activation(4242), 4242, first_fd=sock.fileno())
+        assert str(caught.value) == (
+            f"LISTEN_FDS=1 but fd {sock.fileno()} is not a listening TCP socket; the socket "
+            "unit needs ListenStream=<host>:<port>")
+        assert sock.fileno() >= 0  # still open: the supervisor's
+    finally:
+        sock.close()

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 
 from bridge.asm_setup import SAMPLE_VALUES, body_template, render
 from bridge.cli import main
+from bridge.listen_socket import bind
 from sandbox.server import PagerDutySandbox
 from tests.bridge.conftest import TOKEN, routes_document
 
@@ -27,16 +29,27 @@ ROOT = Path(__file__).resolve().parents[2]
 class BridgeProcess:
     """`python -m bridge` on port 0; its JSON log lines are collected from stderr."""
 
-    def __init__(self, routes_file: Path, data_dir: Path, events_url: str, **env: str) -> None:
+    def __init__(self, routes_file: Path, data_dir: Path, events_url: str, *,
+                 socket_of: socket.socket | None = None, **env: str) -> None:
+        """`socket_of`: started as systemd starts a socket unit's service, with that
+        socket as fd 3 and LISTEN_PID/LISTEN_FDS naming it."""
         self.lines: queue.Queue[dict] = queue.Queue()
         self.seen: list[dict] = []
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("APICA_PD_")}
         full_env.update({"APICA_PD_TOKENS": TOKEN, "APICA_PD_EVENTS_URL": events_url,
                          "APICA_PD_RELOAD_INTERVAL": "0.1", "PYTHONPATH": str(ROOT), **env})
+        command = [sys.executable, "-m", "bridge", "--routes", str(routes_file), "--port", "0",
+                   "--data-dir", str(data_dir)]
+        fds: tuple[int, ...] = ()
+        if socket_of is not None:
+            fds = (socket_of.fileno(),)
+            full_env["HELD_FD"] = str(fds[0])
+            # exec keeps the shell's pid: LISTEN_PID names the bridge, as systemd's does.
+            command = ["bash", "-c", 'exec 3<&"$HELD_FD"; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"',
+                       "sh", *command]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "--routes", str(routes_file), "--port", "0",
-             "--data-dir", str(data_dir)],
-            cwd=ROOT, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            command, cwd=ROOT, env=full_env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            text=True, pass_fds=fds,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -293,3 +306,37 @@ def test_serve_reports_an_unusable_data_dir(tmp_path, routes_file, monkeypatch, 
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert (line["event"], line["msg"].startswith(f"cannot start: outbox in {blocker}")) == (
         "start_failed", True)
+
+
+def test_under_a_supervisor_holding_the_socket_a_crash_refuses_nothing(
+        tmp_path, pagerduty, sandbox_routes):
+    """systemd socket activation: the socket outlives the bridge; a webhook sent while it
+    is down waits in the backlog and is taken by the restarted bridge."""
+    routes_file, _, services = sandbox_routes
+    held = bind("127.0.0.1", 0)  # the supervisor's (systemd's) socket
+    url = f"http://127.0.0.1:{held.getsockname()[1]}"
+    try:
+        bridge = BridgeProcess(routes_file, tmp_path / "data", pagerduty.events_url,
+                               socket_of=held, APICA_PD_LISTEN_PORT="9")
+        listening = bridge.wait_for("listening")
+        assert (listening["port"], listening["socket"]) == (held.getsockname()[1], "inherited")
+        assert post(url, {"S": "F", "QM": "down"}).status_code == 202
+        bridge.proc.kill()  # kill -9: nothing of it is left to answer
+        bridge.proc.wait(10)
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(
+            post(url, {"S": "I", "OLD_SEV_CHAR": "F", "QM": "ok"}).status_code))
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive() and answers == []  # held in the backlog, not refused
+        again = BridgeProcess(routes_file, tmp_path / "data", pagerduty.events_url,
+                              socket_of=held)
+        try:
+            waiting.join(15)
+            assert answers == [202]
+            wait_until(lambda: [i["status"] for i in pagerduty.state.incidents(
+                services["checkout"])] == ["resolved"], what="the incident resolved")
+        finally:
+            assert again.stop() == 0
+    finally:
+        held.close()
