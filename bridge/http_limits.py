@@ -33,8 +33,6 @@ from typing import Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from bridge.response_write import HeadWithBody
-
 log = logging.getLogger("bridge.http")
 
 # A logged value taken from a request (a route name from the URL, a check name) is
@@ -131,8 +129,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # Not a limit, but this is the bridge's one protocol class: each answer in one write.
-        self.transport = HeadWithBody(transport, self.loop)  # type: ignore[assignment]
         if len(self.connections) > self.limits.connections:
             self._refuse(503, "too_many_connections",
                          f"the bridge has {self.limits.connections} connections open; "

@@ -16,16 +16,6 @@ need not reach the disk by itself (SQLite: no fsync of its own; it is on disk wi
 next durable commit, and survives a crash of the process anyway): used for a batch of
 only `durable=False` jobs, the delivery bookkeeping whose loss in an OS crash re-sends
 an event at worst. Without it every batch is durable.
-
-`on_loop=True` (SQLite, whose commit is a local fsync): `submit_async` jobs are not sent
-to the writer thread but committed on the caller's event loop, all those submitted in
-one turn of the loop together, right after that turn. Handing each webhook to a thread
-and back cost two thread wake-ups and a self-pipe write and read, about a third of the
-time to the 202 (`bench/compare_alertmanager.py`, docs/benchmarks.md). The loop is then
-busy while the batch commits, as it would be waiting for the GIL the writer holds; a
-disk that stalls stalls the webhooks in either case. The backend's transaction must be
-safe to call from both threads (SQLite: a lock around its connection). A server store
-(PostgreSQL) keeps the thread: a round trip over the network must not hold the loop.
 """
 
 from __future__ import annotations
@@ -59,15 +49,9 @@ class GroupCommit:
         closed_error: Callable[[str], BaseException],
         unreachable: Callable[[BaseException], bool] = lambda exc: False,
         relaxed: Transaction | None = None,
-        on_loop: bool = False,
-        max_batch: int = MAX_BATCH,
         name: str = "outbox-writer",
     ) -> None:
-        self._max_batch = max_batch
         self._transaction = transaction
-        self._on_loop = on_loop
-        # submit_async jobs waiting for the end of their loop's turn (on_loop=True).
-        self._loop_batches: dict[asyncio.AbstractEventLoop, list[tuple[Job[Any], Any]]] = {}
         self._unreachable = unreachable
         self._relaxed = relaxed
         # What a job submitted after stop() raises: the backend's own closed error, as
@@ -97,27 +81,9 @@ class GroupCommit:
         loop. (One `asyncio.wrap_future` per caller woke the loop once per future, a
         self-pipe write each, and the writer thread lost the GIL at every one.)
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if not self._on_loop:
-            self._put(job, future)
-            return future
-        with self._state:
-            if self._closed:
-                raise self._closed_error("the outbox is closed")
-        batch = self._loop_batches.get(loop)
-        if batch is None:
-            # The first job of this turn: commit after every handler of the turn has
-            # added its own (call_soon runs after the callbacks already due).
-            batch = self._loop_batches[loop] = []
-            loop.call_soon(self._commit_on_loop, loop)
-        batch.append((job, future))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(job, future)
         return future
-
-    def _commit_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._loop_batches.pop(loop, [])
-        for start in range(0, len(batch), self._max_batch):
-            _settle_on_loop(self._commit(batch[start:start + self._max_batch]))
 
     def _put(self, job: Job[Any], future: Any) -> None:
         with self._state:
@@ -141,7 +107,7 @@ class GroupCommit:
                 return
             batch = [item]
             stopping = False
-            while len(batch) < self._max_batch:
+            while len(batch) < MAX_BATCH:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:

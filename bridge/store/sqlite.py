@@ -194,7 +194,7 @@ class SqliteStore:
         self._synchronous = "FULL"
         self._writer = GroupCommit(
             self._transaction, closed_error=sqlite3.ProgrammingError,
-            relaxed=functools.partial(self._transaction, synchronous="NORMAL"), on_loop=True)
+            relaxed=functools.partial(self._transaction, synchronous="NORMAL"))
         # Reads (the worker's lane scans, /metrics) get their own connection: in WAL
         # mode they then never wait for a commit and never hold one up. Sharing the
         # writer's connection made the group commit wait behind each lane scan.
@@ -491,10 +491,7 @@ class SqliteStore:
                 f"{_PENDING} WHERE id IN ({marks}) ORDER BY id", leased)] if leased else []
             return Claimed(events, waits, held)
 
-        # In the dispatcher's own thread, not the writer's: a claim stands between a
-        # stored event and its send, and the hand-off there and back was two thread
-        # wake-ups on that path. Relaxed (no fsync), so batching it would gain nothing.
-        return self._transaction([job], synchronous="NORMAL")[0]
+        return self._write(job, durable=False)
 
     def release_leases(self, owner: str) -> None:
         self._write(lambda db: db.execute(
