@@ -8,13 +8,14 @@ trigger, some an escalation (W -> F), then a resolve. The bridge gets ASM webhoo
 (`POST /v1/asm/<route>`); Alertmanager gets the same alerts on `/api/v2/alerts`
 (a resolve is `endsAt` in the past). Scenarios: healthy, PagerDuty answering 5xx
 for a while, PagerDuty rate-limiting at 120/min per key, both relays `kill -9`'d
-mid-run and restarted. Every scenario runs `--runs` times; the table shows medians
+mid-run and restarted (`kill`; `kill-held`: the same with the port held by a supervisor,
+as a systemd socket unit holds it). Every scenario runs `--runs` times; the table shows medians
 (with the range over runs) and the bridge/Alertmanager ratio. A third relay, the HA
 pair (two bridges on one PostgreSQL behind HAProxy, `bench.ha_pair`), runs the kill
 scenario only: there one of its two replicas is killed -9 (a node dying) and restarted.
 
     python bench/compare_alertmanager.py --install   # Debian's package, if missing
-    python bench/compare_alertmanager.py             # full run (~25 min on 2 cores)
+    python bench/compare_alertmanager.py             # full run (~30 min on 2 cores)
     python bench/compare_alertmanager.py --smoke     # tiny N, seconds-long faults
 
 Every loop is bounded in count and time, all traffic stays on loopback, and every
@@ -76,6 +77,14 @@ RELAYS: tuple[RelayName, ...] = ("bridge", "alertmanager", "ha-pair", "floor")
 # The HA pair is there for one question: what a replica's death costs behind the load
 # balancer. The other scenarios would only repeat the single bridge's figures.
 HA_PAIR_SCENARIOS = ("kill",)
+# kill -9 with the port held by a supervisor (systemd socket activation), for the relays
+# that can take a socket so: the bridge (LISTEN_FDS) and Alertmanager (--web.systemd-socket).
+HELD_SOCKET_SCENARIOS = ("kill-held",)
+HELD_SOCKET_RELAYS = ("bridge", "alertmanager")
+# Starts a relay as systemd starts a socket unit's service: the socket as fd 3, and
+# LISTEN_PID naming the relay (exec keeps the shell's pid).
+SOCKET_UNIT_LAUNCH = ("bash", "-c", 'exec 3<&"$HELD_FD"; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"',
+                      "bash")
 # The floor answers the healthy scenario's webhooks, for its accept latency rows only.
 FLOOR_SCENARIOS = ("healthy",)
 READY_POLL = 0.01  # seconds between readiness probes: the exec-to-ready row's resolution
@@ -233,7 +242,15 @@ class Relay:
         self.startup_cpu: list[float] = []
         self.startup_wall: list[float] = []
         self.listen_wall: list[float] = []  # exec to the port taking connections
+        self.held: socket.socket | None = None  # the supervisor's socket (hold_socket)
         self._log = (workdir / "relay.log").open("ab")
+
+    def hold_socket(self) -> None:
+        """From now on the port is the harness's, passed to each start as systemd
+        passes a socket unit's: it stays open while the relay is down."""
+        from bridge.listen_socket import bind
+
+        self.held = bind("127.0.0.1", self.port)
 
     @property
     def base_url(self) -> str:
@@ -252,14 +269,20 @@ class Relay:
         # Own session = own process group: kill -9 and stop reach every child of the
         # relay, and nothing else.
         started = time.monotonic()
+        command, env, fds = self.command(), self.environment(), ()
+        if self.held is not None:
+            command = [*SOCKET_UNIT_LAUNCH, *command]
+            fds = (self.held.fileno(),)
+            env = {**env, "HELD_FD": str(fds[0])}
         self.proc = subprocess.Popen(
-            self.command(),
+            command,
             cwd=self.workdir,
-            env=self.environment(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
             start_new_session=True,
+            pass_fds=fds,
         )
         self.incarnations += 1
         try:
@@ -299,6 +322,8 @@ class Relay:
             # Children left behind by a relay that forked: same group, end them too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.held is not None:
+            self.held.close()
         self._log.close()
 
     def send(self, session: requests.Session, action: Action, sent_at: float) -> int:
@@ -326,7 +351,9 @@ class AlertmanagerRelay(Relay):
             self.binary,
             f"--config.file={self.config}",
             f"--storage.path={self.data}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
+            # Under a supervisor, its socket (systemd socket activation) instead of a port.
+            "--web.systemd-socket" if self.held is not None
+            else f"--web.listen-address=127.0.0.1:{self.port}",
             # Empty = no HA gossip: no cluster port, no waiting for peers.
             "--cluster.listen-address=",
             "--log.level=warn",
@@ -750,7 +777,7 @@ SMOKE = Settings(
     runs=1,
     smoke=True,
 )
-SCENARIOS = ("healthy", "fault", "ratelimit", "kill")
+SCENARIOS = ("healthy", "fault", "ratelimit", "kill", "kill-held")
 
 
 @dataclass
@@ -787,7 +814,8 @@ class Harness:
             services = 1 if scenario == "ratelimit" else s.services
             names = [r for r in self.relay_names
                      if (r != "ha-pair" or scenario in HA_PAIR_SCENARIOS)
-                     and (r != "floor" or scenario in FLOOR_SCENARIOS)]
+                     and (r != "floor" or scenario in FLOOR_SCENARIOS)
+                     and (r in HELD_SOCKET_RELAYS or scenario not in HELD_SOCKET_SCENARIOS)]
             keys: dict[str, list[str]] = {}
             service_ids: dict[str, list[str]] = {}
             for relay_name in names:
@@ -805,6 +833,8 @@ class Harness:
                                        service_ids)
             try:
                 for relay in relays:
+                    if scenario in HELD_SOCKET_SCENARIOS:
+                        relay.hold_socket()
                     relay.start()
                 return self._drive(scenario, sandbox, tap, relays, keys, service_ids)
             finally:
@@ -872,7 +902,7 @@ class Harness:
                     lambda: sandbox.faults.fail(status=500, seconds=s.fault_seconds),
                 )
             )
-        if scenario == "kill":
+        if scenario in ("kill", *HELD_SOCKET_SCENARIOS):
             timers.append(
                 threading.Timer(t0 + span / 2 - time.time(), self._kill_and_restart, [relays])
             )
@@ -1149,6 +1179,15 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("delivered / accepted, kill -9", "kill", "%", "higher", _delivered_pct),
     Row(
+        "webhooks refused while down, kill -9, port held by systemd",
+        "kill-held",
+        "",
+        "lower",
+        lambda r, x: r.extra[x]["refused_at_door"],
+    ),
+    Row("delivered / accepted, kill -9, port held by systemd", "kill-held", "%", "higher",
+        _delivered_pct),
+    Row(
         "incidents open after an accepted resolve, kill -9",
         "kill",
         "",
@@ -1183,6 +1222,11 @@ ROWS: tuple[Row, ...] = (
 )
 
 
+def _applies(row: Row, relay: str) -> bool:
+    """The floor parses and delivers nothing: only its accept rows are figures."""
+    return row.floor or relay != "floor"
+
+
 def summarize(results: Sequence[ScenarioResult], relays: Sequence[str]) -> list[dict[str, Any]]:
     """Per row: median and range over runs for each relay, ratio, who is ahead."""
     table = []
@@ -1192,7 +1236,7 @@ def summarize(results: Sequence[ScenarioResult], relays: Sequence[str]) -> list[
             continue
         entry: dict[str, Any] = {"row": row, "values": {}}
         for relay in relays:
-            if relay == "floor" and not row.floor:
+            if not _applies(row, relay):
                 entry["values"][relay] = []
                 continue
             vals = [v for v in (row.get(r, relay) for r in runs if relay in r.outcomes)
@@ -1305,7 +1349,9 @@ def render_report(
             if s.rate_limit_per_minute
             else "scripted 429s with Retry-After: 1; "
         )
-        + f"kill -9 half-way, {s.kill_down_seconds:g} s down"
+        + f"kill -9 half-way, {s.kill_down_seconds:g} s down (kill-held: the same with the"
+        " port held by a supervisor, as a systemd socket unit holds it: the bridge's"
+        " LISTEN_FDS, Alertmanager's --web.systemd-socket)"
         + ("; HA pair: two bridges on one PostgreSQL behind HAProxy, one of them killed"
            " (kill scenario only)" if "ha-pair" in relays else "")
         + ("; floor: a bare asyncio server that appends each body with fsync and answers"
@@ -1466,7 +1512,7 @@ def raw_figures(results: Sequence[ScenarioResult], relays: Sequence[str]) -> lis
                     "scenario": res.scenario,
                     "metric": row.label,
                     "unit": row.unit,
-                    **{relay: row.get(res, relay) for relay in ran},
+                    **{relay: row.get(res, relay) for relay in ran if _applies(row, relay)},
                 }
             )
     return out

@@ -105,6 +105,22 @@ def test_alertmanager_config_routes_each_service_to_its_key() -> None:
     assert [r["receiver"] for r in route["routes"]] == ["svc-0", "svc-1"]
 
 
+def test_the_floor_has_its_accept_rows_only() -> None:
+    applies = {row.label for row in bench.ROWS if bench._applies(row, "floor")}
+    assert applies == {"accept latency p50 (answer to the sender)",
+                       "accept latency p99 (answer to the sender)"}
+    assert all(bench._applies(row, "bridge") for row in bench.ROWS)
+
+
+def test_cpu_per_alert_leaves_start_up_out() -> None:
+    sent = [_sent(float(i), "trigger", check=i) for i in range(100)]
+    usage = bench.ProcUsage(cpu_ticks={1: int(3 * bench.TICKS)})  # 3 s in all
+    result = bench.ScenarioResult("healthy", {"bridge": bench.Outcome(sent, [])},
+                                  {"bridge": usage}, {"bridge": 0}, 60.0,
+                                  {"bridge": {"startup_cpu_s": 1.0}})
+    assert bench._per_10k(result, "bridge") == pytest.approx(200.0)  # (3 - 1) s per 100
+
+
 def test_alertmanager_resolve_ends_every_alert_of_the_check() -> None:
     action = bench.Action(0.0, 7, "resolve", 1, True)
     alerts = bench.am_alerts(action, 100.0, 90.0)
@@ -148,6 +164,14 @@ def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
     # Correctness, not speed: with PagerDuty healthy both relays deliver everything.
     for relay in ("bridge", "alertmanager"):
         assert healthy["delivered / accepted, healthy"][relay] == 100.0
+    # The floor (append + fsync, nothing else) answers; it has accept rows and no others.
+    assert healthy["accept latency p50 (answer to the sender)"]["floor"] > 0
+    assert "floor" not in healthy["delivered / accepted, healthy"]
+    # A supervisor holding the port (systemd socket activation): nothing refused by either.
+    held = {f["metric"]: f for f in figures if f["scenario"] == "kill-held" and "metric" in f}
+    refused = held["webhooks refused while down, kill -9, port held by systemd"]
+    assert (refused["bridge"], refused["alertmanager"]) == (0, 0)
+    assert held["delivered / accepted, kill -9, port held by systemd"]["bridge"] == 100.0
     kill = {f["metric"]: f for f in figures if f["scenario"] == "kill" and "metric" in f}
     # One of two replicas killed -9 behind HAProxy: ASM would see no webhook refused.
     assert kill["webhooks refused while down, kill -9"]["ha-pair"] == 0
