@@ -1179,15 +1179,6 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("delivered / accepted, kill -9", "kill", "%", "higher", _delivered_pct),
     Row(
-        "webhooks refused while down, kill -9, port held by systemd",
-        "kill-held",
-        "",
-        "lower",
-        lambda r, x: r.extra[x]["refused_at_door"],
-    ),
-    Row("delivered / accepted, kill -9, port held by systemd", "kill-held", "%", "higher",
-        _delivered_pct),
-    Row(
         "incidents open after an accepted resolve, kill -9",
         "kill",
         "",
@@ -1201,6 +1192,15 @@ ROWS: tuple[Row, ...] = (
         "lower",
         lambda r, x: r.extra[x]["refused_at_door"],
     ),
+    Row(
+        "webhooks refused while down, kill -9, port held by systemd",
+        "kill-held",
+        "",
+        "lower",
+        lambda r, x: r.extra[x]["refused_at_door"],
+    ),
+    Row("delivered / accepted, kill -9, port held by systemd", "kill-held", "%", "higher",
+        _delivered_pct),
     Row(
         "exec to listening, restart after kill -9",
         "kill",
