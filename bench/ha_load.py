@@ -68,27 +68,21 @@ def _setup(name: str, work: Path, sandbox: Sandbox, pg: object | None) -> Iterat
     """The setup running; yields the port webhooks go to."""
     routes, _ = _routes_file(work, sandbox)
     env = {"APICA_PD_LOG_LEVEL": "WARNING"}
-    if name == "sqlite-1":
-        bridge = BridgeProcess("bridge", work, routes, sandbox.events_url, env)
-        bridge.start()
-        try:
-            yield bridge.port
-        finally:
-            bridge.close()
+    url = None
+    if name != "sqlite-1":
+        assert pg is not None
+        url = pg.new_schema(name.replace("-", "_"))  # type: ignore[attr-defined]
+    if url is not None and name != "postgresql-1":
+        with HaPair(work, routes, sandbox.events_url, url, env=env) as pair:
+            yield pair.proxy.port
         return
-    assert pg is not None
-    url = pg.new_schema(name.replace("-", "_"))  # type: ignore[attr-defined]
-    if name == "postgresql-1":
-        bridge = BridgeProcess("bridge", work, routes, sandbox.events_url,
-                               {**env, "APICA_PD_STORE_URL": url})
-        bridge.start()
-        try:
-            yield bridge.port
-        finally:
-            bridge.close()
-        return
-    with HaPair(work, routes, sandbox.events_url, url, env=env) as pair:
-        yield pair.proxy.port
+    bridge = BridgeProcess("bridge", work, routes, sandbox.events_url,
+                           env if url is None else {**env, "APICA_PD_STORE_URL": url})
+    bridge.start()
+    try:
+        yield bridge.port
+    finally:
+        bridge.close()
 
 
 def measure(name: str, port: int, routes: Sequence[str], args: argparse.Namespace,

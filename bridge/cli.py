@@ -272,7 +272,7 @@ def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T]
     """`read(store)` on the outbox (`--data-dir`, or APICA_PD_STORE_URL), read-only unless
     it `writes`; None once it said in one line why it could not."""
     from bridge.errors import ConfigError, StoreError
-    from bridge.store.location import open_store, store_errors
+    from bridge.store.location import open_store, scrub, store_errors
 
     try:
         location = config_from_args(args).store
@@ -287,8 +287,6 @@ def _from_store(args: argparse.Namespace, command: str, read: Callable[[Any], T]
     except StoreError as exc:
         return _cannot(command, str(exc))
     except store_errors() as exc:  # a full disk, no access, a damaged file, no database
-        from bridge.store.location import scrub
-
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         why = scrub(" ".join(str(why).split()), location.url) if location.url else why
         return _cannot(command, f"cannot {'change' if writes else 'read'} the outbox at "

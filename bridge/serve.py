@@ -1,18 +1,17 @@
 """`apica-pd serve`: assemble the bridge from its config and run it until signalled.
 
 Start order: credentials (the ASM one too when reconciliation or enrichment is on),
-then the socket is bound (port 0 picks a free one; or kept
-from `bridge.listen_socket.bind_early`, bound before the settings were loaded), then
-routes (an invalid first file stops here), store (the outbox), worker, app; a
-`listening` log line gives the real address once uvicorn is about to serve. The socket
-comes first because the bridge restarts after a crash with webhooks arriving, and ASM
-does not retry one refused: from the bind on, connections wait in the kernel's backlog
-until the app answers them, so they are late, not lost. The modules only the app needs
+then the socket (a supervisor's, or the one `bridge.listen_socket.bind_early` bound
+before the settings were loaded, or bound now; port 0 picks a free one), then routes
+(an invalid first file stops here), store (the outbox), worker, app; a `listening` log
+line gives the real address once uvicorn is about to serve. The socket comes first
+because the bridge restarts after a crash with webhooks arriving, and ASM does not
+retry one refused: from the bind on, connections wait in the kernel's backlog until
+the app answers them, so they are late, not lost. The modules only the app needs
 (uvicorn, Starlette, the store, the sender) are imported after the bind for the same
 reason. SIGHUP re-reads the routes; SIGINT/SIGTERM stop uvicorn, whose lifespan stops
 the worker, the maintenance catch-up, reconciliation and the routes watcher; the store
-is closed last. Nothing pending is lost on
-any stop: it stays in the store.
+is closed last. Nothing pending is lost on any stop: it stays in the store.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import urllib3
 from urllib3.exceptions import (
@@ -98,16 +98,8 @@ class Sender:
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self._urllib3_timeout = urllib3.Timeout(connect=connect, read=read)
         self._clock = clock
-        self._pool, self._unusable = _pool_for(events_url, connections,
-                                               os.environ if env is None else env)
-        # Without a proxy, the URL's own connection pool, found once: the manager would
-        # parse the URL and look the pool up on every send (a fifth of a send's time
-        # here). Through a proxy the manager stays: it adds what the proxy needs.
-        self._direct = (self._pool.connection_from_url(events_url)
-                        if isinstance(self._pool, urllib3.PoolManager)
-                        and not isinstance(self._pool, urllib3.ProxyManager) else None)
-        self._target = (urllib3.util.parse_url(events_url).request_uri
-                        if self._direct is not None else events_url)
+        self._connections, self._unusable = _connections_for(
+            events_url, connections, os.environ if env is None else env)
 
     @property
     def longest_request(self) -> float:
@@ -117,17 +109,18 @@ class Sender:
         return float(sum(timeout)) if isinstance(timeout, tuple) else 2 * float(timeout)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.clear()
+        if self._connections is not None:
+            self._connections.manager.clear()
 
     def send(self, event: dict[str, Any]) -> Outcome:
         """One attempt; never raises for network or HTTP trouble."""
-        if self._pool is None:
+        if self._connections is None:
             return RetryLater(None, "request_error", None, self._unusable)
+        opener, target = self._connections.opener, self._connections.target
         data = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
-            response = (self._direct or self._pool).urlopen(
-                "POST", self._target, body=data,
+            response = opener.urlopen(
+                "POST", target, body=data,
                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
                 timeout=self._urllib3_timeout,
                 redirect=False,  # a redirected POST could become a GET
@@ -156,11 +149,24 @@ class Sender:
         return _from_rule(rule_for(response.status, errors), response.status, message, after)
 
 
-def _pool_for(
+class _Connections(NamedTuple):
+    """The pool manager (cleared on close), what a send calls `urlopen` on, and for what.
+
+    Without a proxy: the URL's own pool and the URL's path, found once (the manager would
+    parse the URL and look the pool up on every send: a fifth of a send's time here).
+    Through a proxy: the proxy manager and the whole URL (it adds what the proxy needs).
+    """
+
+    manager: urllib3.PoolManager
+    opener: urllib3.PoolManager | urllib3.HTTPConnectionPool
+    target: str
+
+
+def _connections_for(
     url: str, connections: int, env: Mapping[str, str]
-) -> tuple[urllib3.PoolManager | None, str]:
-    """The pool for `url` (through the environment's proxy for it, if any), or None and
-    why the URL cannot be used."""
+) -> tuple[_Connections | None, str]:
+    """The connections for `url` (through the environment's proxy for it, if any), or
+    None and why the URL cannot be used."""
     parsed = urllib3.util.parse_url(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
         return None, f"not an http(s) URL: {_short(url)}"
@@ -172,8 +178,10 @@ def _pool_for(
     options: dict[str, Any] = {"num_pools": 2, "maxsize": connections, "ca_certs": ca_certs}
     proxy = _proxy_for(parsed.scheme, parsed.host, env)
     if proxy is not None:
-        return urllib3.ProxyManager(proxy, **options), ""
-    return urllib3.PoolManager(**options), ""
+        manager = urllib3.ProxyManager(proxy, **options)
+        return _Connections(manager, manager, url), ""
+    manager = urllib3.PoolManager(**options)
+    return _Connections(manager, manager.connection_from_url(url), parsed.request_uri), ""
 
 
 def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> str | None:
