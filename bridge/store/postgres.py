@@ -36,7 +36,6 @@ error: messages are `scrub`bed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -59,13 +58,10 @@ from bridge.store.postgres_schema import migrate, require_current
 from bridge.store.records import (
     Claim,
     Claimed,
-    DeadLetter,
     Enqueued,
-    HeldAlert,
     IncomingAlert,
     KeyIncidents,
     KeyWindow,
-    LaneHead,
     OutboxStats,
     PendingEvent,
     RouteBacklog,
@@ -75,6 +71,7 @@ from bridge.store.records import (
     Unclaimed,
 )
 from bridge.store.rows import CARRIED, NO_LEASE, columns, dump_body, from_row
+from bridge.store.sql_store import SqlStore
 
 log = logging.getLogger("bridge.store")
 
@@ -132,7 +129,6 @@ LEFT JOIN last_alerts la ON la.route = k.route AND la.check_key = k.check_key
 LEFT JOIN check_alerts ca ON ca.route = k.route AND ca.check_key = k.check_key
 LEFT JOIN check_state cs ON cs.route = k.route AND cs.check_key = k.check_key
 """
-_PENDING = f"SELECT {columns(PendingEvent)} FROM events"
 # A delivered event leaves; a trigger notes the key its incident opened through (its
 # time kept while the key stays the same), a resolve forgets it. `now`: the batch's
 # time if it has one, else the database's.
@@ -149,7 +145,6 @@ opened AS (
 DELETE FROM incident_keys k USING gone
 WHERE gone.action = 'resolve' AND k.route = gone.route AND k.dedup_key = gone.dedup_key
 """
-_DEAD = f"SELECT {columns(DeadLetter)} FROM dead_letters"
 
 
 def _skip_locked_delete(table: str, where: str) -> str:
@@ -209,10 +204,6 @@ class _Tx:
         return self.known_now
 
 
-def _call(function: Callable[[], None]) -> None:
-    function()
-
-
 def _never(result: Any) -> bool:
     return False
 
@@ -232,11 +223,14 @@ class _Job:
         return self.run(tx)
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """The store in a PostgreSQL database. Thread-safe; `close()` when done (or use `with`).
 
     `clock`: None takes the database's time (production); tests give a fake clock.
     """
+
+    DRIVER_ERROR = psycopg.Error
+    LANE_HEADS = _LANE_HEADS
 
     def __init__(
         self,
@@ -326,12 +320,6 @@ class PostgresStore:
         self._closing.set()
         self._pool.close()
 
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener()` after new events are committed, by this bridge or another."""
         self._listeners.append(listener)
@@ -339,10 +327,6 @@ class PostgresStore:
             self._listen_thread = threading.Thread(target=self._listen, name="outbox-listen",
                                                    daemon=True)
             self._listen_thread.start()
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
     def _listen(self) -> None:
         """LISTEN on a connection of its own; after a lost connection, again (and wake the
@@ -452,37 +436,6 @@ class PostgresStore:
         return self._clock() if self._clock is not None else None
 
     # -- intake ----------------------------------------------------------------
-
-    def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
-        """Store `events_for`'s events in one transaction, unless a duplicate or stale.
-
-        Returns once they are committed (synchronous_commit on).
-        """
-        try:
-            result = self._write(self._enqueue_job(alert, events_for))
-        except psycopg.Error:
-            self._note_commit(False)
-            raise
-        return self._enqueued(result)
-
-    async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
-        """`enqueue` for an event loop: awaits the commit without holding a thread.
-
-        The listeners (the worker) are told on the loop's next turn, after the caller
-        (the webhook handler) has written its 202 (as in SQLite)."""
-        try:
-            result = await self._writer.submit_async(self._enqueue_job(alert, events_for))
-        except psycopg.Error:
-            self._note_commit(False)
-            raise
-        return self._enqueued(result, asyncio.get_running_loop().call_soon)
-
-    def _enqueued(self, result: Enqueued,
-                  later: Callable[[Callable[[], None]], object] | None = None) -> Enqueued:
-        self._note_commit(True)
-        if result.verdict == "stored":
-            (later or _call)(self._notify)
-        return result
 
     def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> _Job:
         route, check_key = alert.route, _text(alert.check_key)
@@ -594,10 +547,6 @@ class PostgresStore:
         self._note_commit(True)
         return result
 
-    def held_alerts(self) -> list[HeldAlert]:
-        """Every held alert, oldest hold first."""
-        return [rows.held_from_row(row) for row in self._read(rows.HELD_ALERTS)]
-
     def drop_held(self, route: str, check_key: str, version: int) -> bool:
         """Forget the check's held alert if it is still at `version`."""
         # RETURNING, not rowcount: in a pipeline the count is not known until the sync.
@@ -624,10 +573,6 @@ class PostgresStore:
         return frozenset(found[0][0].split(",")) if found and found[0][0] else frozenset()
 
     # -- worker ----------------------------------------------------------------
-
-    def lane_heads(self) -> list[LaneHead]:
-        """The oldest pending event of each route: the only one that may be sent."""
-        return [LaneHead(*row) for row in self._read(_LANE_HEADS)]
 
     def claim(
         self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
@@ -667,7 +612,7 @@ class PostgresStore:
             cur.execute("INSERT INTO sends (routing_key, sent_at) SELECT key, %s"
                         " FROM unnest(%s::text[]) AS key", (now, [c.routing_key for c in leased]))
             events = [from_row(PendingEvent, row) for row in cur.execute(
-                f"{_PENDING} WHERE id = ANY(%s) ORDER BY id", (ids,)).fetchall()]
+                f"{rows.PENDING} WHERE id = ANY(%s) ORDER BY id", (ids,)).fetchall()]
             return Claimed(events, waits, held)
 
         keys = tuple(sorted({(KEY_LOCK, c.routing_key) for c in claims}))
@@ -756,7 +701,7 @@ class PostgresStore:
             return KeyWindow(tuple(sent), throttle)
 
     def get(self, event_id: int) -> PendingEvent | None:
-        found = self._read(f"{_PENDING} WHERE id = %s", (event_id,))
+        found = self._read(f"{rows.PENDING} WHERE id = %s", (event_id,))
         return from_row(PendingEvent, found[0]) if found else None
 
     def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
@@ -829,12 +774,6 @@ class PostgresStore:
 
     # -- operators -------------------------------------------------------------
 
-    def pending(self, limit: int | None = None) -> list[PendingEvent]:
-        sql = f"{_PENDING} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [from_row(PendingEvent, row) for row in self._read(sql)]
-
     def backlog(self) -> list[RouteBacklog]:
         """Pending events per route, with the error of each route's latest failing event."""
         found = self._read(
@@ -843,11 +782,6 @@ class PostgresStore:
             "  AND e2.last_error IS NOT NULL ORDER BY e2.id DESC LIMIT 1)"
             " FROM events e GROUP BY route ORDER BY route")
         return [RouteBacklog(*row) for row in found]
-
-    def dead_letters(self, ids: Iterable[int] | None = None) -> list[DeadLetter]:
-        wanted = None if ids is None else set(ids)
-        letters = [from_row(DeadLetter, row) for row in self._read(f"{_DEAD} ORDER BY id")]
-        return [d for d in letters if wanted is None or d.id in wanted]
 
     def redrive(self, ids: Iterable[int] | None = None) -> list[int]:
         """Put dead letters back at the end of their lane; returns the ids re-driven.
@@ -933,9 +867,6 @@ class PostgresStore:
         return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
 
     # -- readiness -------------------------------------------------------------
-
-    def _note_commit(self, ok: bool) -> None:
-        self._commit_health = (ok, time.monotonic())
 
     def writable(self) -> bool:
         """For /readyz: can an alert be committed now?

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from bridge.store.records import HeldAlert, StoredEvent
+from bridge.store.records import DeadLetter, HeldAlert, PendingEvent, StoredEvent
 
 DEFAULT_DUPLICATE_WINDOW = 60.0
 # Forget duplicate fingerprints and old sends at most this often (seconds), not on every
@@ -49,7 +49,10 @@ def dump_body(body: dict[str, Any]) -> str:
                       separators=(",", ":"), ensure_ascii=False)
 
 
-# Held alerts (maintenance windows), the same on both backends.
+# The same SELECTs on both backends.
+PENDING = f"SELECT {columns(PendingEvent)} FROM events"
+DEAD_LETTERS = f"SELECT {columns(DeadLetter)} FROM dead_letters"
+# Held alerts (maintenance windows).
 HELD_ALERTS = ("SELECT route, check_key, window_name, alert, held_at, updated_at, version"
                " FROM held_alerts ORDER BY held_at, route, check_key")
 

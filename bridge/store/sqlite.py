@@ -28,7 +28,6 @@ them wait for each other instead of failing. One process delivers at a time (a
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sqlite3
@@ -46,13 +45,10 @@ from bridge.store.group_commit import GroupCommit, Job
 from bridge.store.records import (
     Claim,
     Claimed,
-    DeadLetter,
     Enqueued,
-    HeldAlert,
     IncomingAlert,
     KeyIncidents,
     KeyWindow,
-    LaneHead,
     OutboxStats,
     PendingEvent,
     RouteBacklog,
@@ -62,6 +58,7 @@ from bridge.store.records import (
     Unclaimed,
 )
 from bridge.store.rows import CARRIED, NO_LEASE, columns, dump_body, from_row
+from bridge.store.sql_store import SqlStore
 from bridge.store.sqlite_schema import migrate, require_current
 
 OUTBOX_FILENAME = "outbox.sqlite3"
@@ -90,8 +87,6 @@ WHERE e.id IN (
 """
 
 
-_PENDING = f"SELECT {columns(PendingEvent)} FROM events"
-_DEAD = f"SELECT {columns(DeadLetter)} FROM dead_letters"
 
 
 def outbox_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -141,12 +136,15 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return connect("immutable=1")
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """The store in one SQLite file. Thread-safe; `close()` when done (or use `with`).
 
     `max_bytes` caps the file (SQLite's `max_page_count`): a full outbox then refuses
     writes with SQLITE_FULL, as a full disk does.
     """
+
+    DRIVER_ERROR = sqlite3.Error
+    LANE_HEADS = _LANE_HEADS
 
     def __init__(
         self,
@@ -215,19 +213,9 @@ class SqliteStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener()` after new events are committed (the worker wakes up)."""
         self._listeners.append(listener)
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
     def delivery_lock(self) -> FileLock:
         """A `flock` next to the database, shared by every process that opens it."""
@@ -258,42 +246,6 @@ class SqliteStore:
             return self._reader.execute(sql, params).fetchall()
 
     # -- intake ----------------------------------------------------------------
-
-    def enqueue(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
-        """Store `events_for`'s events in one transaction, unless a duplicate or stale.
-
-        Returns once they are committed to disk.
-        """
-        try:
-            result = self._write(self._enqueue_job(alert, events_for))
-        except sqlite3.Error:
-            self._note_commit(False)
-            raise
-        return self._enqueued(result)
-
-    async def enqueue_async(self, alert: IncomingAlert, events_for: EventsFor) -> Enqueued:
-        """`enqueue` for an event loop: awaits the commit without holding a thread.
-
-        The listeners (the worker) are told on the loop's next turn: after the caller
-        (the webhook handler) has written its 202, which otherwise waited for the
-        worker's thread to let go of the GIL.
-        """
-        try:
-            result = await self._writer.submit_async(self._enqueue_job(alert, events_for))
-        except sqlite3.Error:
-            self._note_commit(False)
-            raise
-        return self._enqueued(result, asyncio.get_running_loop().call_soon)
-
-    def _enqueued(self, result: Enqueued,
-                  later: Callable[[Callable[[], None]], object] | None = None) -> Enqueued:
-        self._note_commit(True)
-        if result.verdict == "stored":
-            if later is None:
-                self._notify()
-            else:
-                later(self._notify)
-        return result
 
     def _enqueue_job(self, alert: IncomingAlert, events_for: EventsFor) -> Job[Enqueued]:
         now = self._clock()
@@ -387,10 +339,6 @@ class SqliteStore:
         self._note_commit(True)
         return result
 
-    def held_alerts(self) -> list[HeldAlert]:
-        """Every held alert, oldest hold first."""
-        return [rows.held_from_row(row) for row in self._read(rows.HELD_ALERTS)]
-
     def drop_held(self, route: str, check_key: str, version: int) -> bool:
         """Forget the check's held alert if it is still at `version`."""
         return bool(self._write(lambda db: db.execute(
@@ -448,10 +396,6 @@ class SqliteStore:
 
     # -- worker ----------------------------------------------------------------
 
-    def lane_heads(self) -> list[LaneHead]:
-        """The oldest pending event of each route: the only one that may be sent."""
-        return [LaneHead(*row) for row in self._read(_LANE_HEADS)]
-
     def claim(
         self, claims: Sequence[Claim], *, owner: str, lease_seconds: float, pace: Pace
     ) -> Claimed:
@@ -488,7 +432,7 @@ class SqliteStore:
                 leased.append(claim.event_id)
             marks = ", ".join("?" * len(leased))
             events = [from_row(PendingEvent, row) for row in db.execute(
-                f"{_PENDING} WHERE id IN ({marks}) ORDER BY id", leased)] if leased else []
+                f"{rows.PENDING} WHERE id IN ({marks}) ORDER BY id", leased)] if leased else []
             return Claimed(events, waits, held)
 
         return self._write(job, durable=False)
@@ -515,8 +459,8 @@ class SqliteStore:
             return self._key_window(self._reader, routing_key, self._clock(), window)
 
     def get(self, event_id: int) -> PendingEvent | None:
-        rows = self._read(f"{_PENDING} WHERE id = ?", (event_id,))
-        return from_row(PendingEvent, rows[0]) if rows else None
+        found = self._read(f"{rows.PENDING} WHERE id = ?", (event_id,))
+        return from_row(PendingEvent, found[0]) if found else None
 
     def mark_delivered(self, event_id: int, *, routing_key: str) -> None:
         """Remove it; a trigger notes the key its incident opened through, a resolve forgets."""
@@ -608,12 +552,6 @@ class SqliteStore:
 
     # -- operators -------------------------------------------------------------
 
-    def pending(self, limit: int | None = None) -> list[PendingEvent]:
-        sql = f"{_PENDING} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [from_row(PendingEvent, row) for row in self._read(sql)]
-
     def backlog(self) -> list[RouteBacklog]:
         """Pending events per route, with the error of each route's latest failing event."""
         rows = self._read(
@@ -623,11 +561,6 @@ class SqliteStore:
             " FROM events e GROUP BY route ORDER BY route"
         )
         return [RouteBacklog(*row) for row in rows]
-
-    def dead_letters(self, ids: Iterable[int] | None = None) -> list[DeadLetter]:
-        wanted = None if ids is None else set(ids)
-        letters = [from_row(DeadLetter, row) for row in self._read(f"{_DEAD} ORDER BY id")]
-        return [d for d in letters if wanted is None or d.id in wanted]
 
     def redrive(self, ids: Iterable[int] | None = None) -> list[int]:
         """Put dead letters back at the end of their lane; returns the ids re-driven.
@@ -725,9 +658,6 @@ class SqliteStore:
         return OutboxStats(pending=pending, oldest_pending_age_seconds=age, dead_letters=dead)
 
     # -- readiness -------------------------------------------------------------
-
-    def _note_commit(self, ok: bool) -> None:
-        self._commit_health = (ok, time.monotonic())
 
     def writable(self) -> bool:
         """For /readyz: can an alert be committed now?
