@@ -26,7 +26,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 #: Runs inside a transaction, given the writer's connection.
@@ -71,7 +71,7 @@ class GroupCommit:
     def submit(self, job: Job[T], *, durable: bool = True) -> Future[T]:
         """Queue `job`; the future resolves once its transaction is committed."""
         future: Future[T] = Future()
-        self._put(job if durable else _Relaxed(job), future)
+        self._put(job, future, durable)
         return future
 
     def submit_async(self, job: Job[T]) -> asyncio.Future[T]:
@@ -82,15 +82,15 @@ class GroupCommit:
         self-pipe write each, and the writer thread lost the GIL at every one.)
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._put(job, future)
+        self._put(job, future, True)
         return future
 
-    def _put(self, job: Job[Any], future: Any) -> None:
+    def _put(self, job: Job[Any], future: Any, durable: bool) -> None:
         with self._state:
             if self._closed:
                 # A late caller (a send finishing after shutdown) must fail, not wait forever.
                 raise self._closed_error("the outbox is closed")
-            self._queue.put((job, future))
+            self._queue.put(_Queued(job, future, durable))
 
     def stop(self) -> None:
         with self._state:
@@ -120,36 +120,30 @@ class GroupCommit:
             if stopping:
                 return
 
-    def _commit(self, batch: list[tuple[Job[Any], Any]]) -> list[_Outcome]:
+    def _commit(self, batch: list[_Queued]) -> list[_Outcome]:
         """Commit the batch's jobs; (future, result, exception) for each."""
         try:
-            # The backend gets the jobs as they were submitted, relaxed or not.
-            results = self._transaction_for(batch)(
-                [job.job if isinstance(job, _Relaxed) else job for job, _ in batch])
+            results = self._transaction_for(batch)([queued.job for queued in batch])
         except Exception as exc:
             if len(batch) == 1 or self._unreachable(exc):
-                return [(future, None, exc) for _, future in batch]
+                return [(queued.future, None, exc) for queued in batch]
             # Find the failing job; the others still commit.
             return [outcome for single in batch for outcome in self._commit([single])]
-        return [(future, value, None) for (_, future), value in zip(batch, results, strict=True)]
+        return [(queued.future, value, None)
+                for queued, value in zip(batch, results, strict=True)]
 
-
-    def _transaction_for(self, batch: list[tuple[Job[Any], Any]]) -> Transaction:
-        if self._relaxed is not None and all(isinstance(job, _Relaxed) for job, _ in batch):
+    def _transaction_for(self, batch: list[_Queued]) -> Transaction:
+        if self._relaxed is not None and not any(queued.durable for queued in batch):
             return self._relaxed
         return self._transaction
 
 
-class _Relaxed:
-    """A job submitted with `durable=False`."""
+class _Queued(NamedTuple):
+    """A submitted job, the future its caller waits on, and whether it needs the fsync."""
 
-    __slots__ = ("job",)
-
-    def __init__(self, job: Job[Any]) -> None:
-        self.job = job
-
-    def __call__(self, db: Any) -> Any:
-        return self.job(db)
+    job: Job[Any]
+    future: Any
+    durable: bool
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
