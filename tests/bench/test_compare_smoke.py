@@ -167,12 +167,16 @@ def test_smoke_run_reports_every_row_for_both_relays(tmp_path: Path) -> None:
     # The floor (append + fsync, nothing else) answers; it has accept rows and no others.
     assert healthy["accept latency p50 (answer to the sender)"]["floor"] > 0
     assert "floor" not in healthy["delivered / accepted, healthy"]
-    # A supervisor holding the port (systemd socket activation): nothing refused by either.
+    # A supervisor holding the port (systemd socket activation): what is sent while a
+    # relay is down waits in the backlog. Only a webhook in flight at the very moment of
+    # the kill can fail (its connection dies with the process): at most one per relay,
+    # where the same kill without the held port refuses every webhook of the down time.
     held = {f["metric"]: f for f in figures if f["scenario"] == "kill-held" and "metric" in f}
-    refused = held["webhooks refused while down, kill -9, port held by systemd"]
-    assert (refused["bridge"], refused["alertmanager"]) == (0, 0)
-    assert held["delivered / accepted, kill -9, port held by systemd"]["bridge"] == 100.0
     kill = {f["metric"]: f for f in figures if f["scenario"] == "kill" and "metric" in f}
+    refused = held["webhooks refused while down, kill -9, port held by systemd"]
+    for relay in ("bridge", "alertmanager"):
+        assert refused[relay] <= 1 < kill["webhooks refused while down, kill -9"][relay]
+    assert held["delivered / accepted, kill -9, port held by systemd"]["bridge"] == 100.0
     # One of two replicas killed -9 behind HAProxy: ASM would see no webhook refused.
     assert kill["webhooks refused while down, kill -9"]["ha-pair"] == 0
     assert kill["delivered / accepted, kill -9"]["ha-pair"] == 100.0
